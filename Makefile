@@ -1,0 +1,46 @@
+# Front door.  `make demo` runs the three-node demo; `make check` runs every test
+# (unit + integration, then again under ASan+UBSan).
+BUILD ?= build
+ASAN  ?= build-asan
+PYTEST = /usr/bin/python3 -m pytest
+
+.PHONY: all deps build asan check check-fast check-asan demo bench fuzz clean
+
+all: build
+
+deps:
+	./scripts/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+$(ASAN)/build.ninja:
+	meson setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+asan: $(ASAN)/build.ninja
+	ninja -C $(ASAN)
+
+# Unit + integration tests against one build directory.
+check-fast: build
+	meson test -C $(BUILD) --print-errorlogs
+	RECEPTOR_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration
+
+check-asan: asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(ASAN) --print-errorlogs
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  RECEPTOR_BUILD=$(abspath $(ASAN)) RECEPTOR_SANITIZED=1 $(PYTEST) -q tests/integration
+
+check: deps check-fast check-asan
+
+demo: deps build
+	./scripts/demo
+
+bench: build
+	./bench/run-all
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,102 @@
+/* config.h - Receptor's v1 configuration: YAML file and command line.
+ *
+ * One table (config_table.c) lists every entry upstream Receptor accepts, with
+ * its options, their types, defaults and flags.  Both input forms (a YAML list
+ * of single-key maps via --config FILE, and "--entry key=value ..." on the
+ * command line) are parsed into the same list of items; every option value is
+ * converted to its declared type and stored in a jansson object with defaults
+ * applied, so consumers read typed values and never re-parse text.
+ *
+ * Errors name where the problem is: "FILE:LINE: entry 'tcp-peer': key
+ * 'adress' is not known", "command line: entry 'node': ...". */
+#ifndef CONFIG_CONFIG_H
+#define CONFIG_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum cfg_type {
+    CFG_STR,    /* json string */
+    CFG_INT,    /* json integer; text accepts 0x.., leading-0 octal (permissions=0600) */
+    CFG_FLOAT,  /* json real */
+    CFG_BOOL,   /* json true/false; text accepts Go's strconv.ParseBool spellings */
+    CFG_LIST,   /* json array of strings; repeated key=value appends, or a JSON array text */
+    CFG_MAP,    /* json object (nodecost: string -> number); JSON object text on the CLI */
+    CFG_JSON,   /* any YAML/JSON value kept as is (e.g. firewallrules: list of maps) */
+};
+
+/* option flags */
+#define CFG_REQUIRED 0x1
+#define CFG_BARE     0x2  /* receives a value given without key= (one per entry) */
+
+struct cfg_option {
+    const char *name;     /* lower case */
+    enum cfg_type type;
+    const char *def;      /* default as text (converted like CLI text) or NULL */
+    unsigned flags;
+    const char *help;
+};
+
+/* entry flags */
+#define CFG_SINGLETON   0x1  /* may appear once */
+#define CFG_EXCLUSIVE   0x2  /* must be the only entry (version, cert-*) */
+#define CFG_RELOADABLE  0x4  /* may change on reload (backends, local-only) */
+#define CFG_NOT_YET     0x8  /* parsed and validated, but startup stops with
+                                "not supported yet: <entry>" */
+#define CFG_HIDDEN      0x10 /* not listed in --help (command-runner) */
+#define CFG_NO_OPTIONS  0x20 /* takes no options (local-only, trace, version) */
+
+struct cfg_entry_def {
+    const char *name;     /* as written in YAML files (lower case) */
+    unsigned flags;
+    const struct cfg_option *options; /* terminated by {NULL} */
+    const char *help;
+};
+
+extern const struct cfg_entry_def config_entries[]; /* terminated by {NULL} */
+
+struct cfg_item {
+    const struct cfg_entry_def *def;
+    json_t *opts;   /* option name -> typed value; only set options and defaults */
+    char *where;    /* "FILE:LINE" or "command line" for messages */
+};
+
+struct config {
+    struct cfg_item *items;
+    size_t n;
+    char *config_file;  /* last --config/-c file given, or NULL (enables reload) */
+    int want_help;      /* --help / -h, or no arguments at all */
+    int want_version;   /* --version */
+    int want_bash_completion;
+};
+
+/* Parses argv (argv[0] skipped) including any --config/-c files at their
+ * position.  Applies defaults, checks required options, singletons,
+ * exclusivity, types, and adds an implicit `node` entry.  On error returns
+ * -1 and writes a message naming file, line, entry and key into err. */
+int config_parse_args(int argc, char **argv, struct config *out, char *err, size_t errlen);
+/* Parses one YAML file into items appended to cfg (no defaults/finalise). */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Applies defaults and cross-item checks; called by config_parse_args. */
+int config_finalise(struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* Writes usage text listing every non-hidden entry and its options. */
+void config_print_help(const char *argv0, FILE *out);
+
+/* The first item of that entry name, or NULL. */
+const struct cfg_item *config_find(const struct config *cfg, const char *entry);
+/* Canonical text of an item (entry name + options JSON, sorted keys), to
+ * compare items across reloads.  malloc'ed. */
+char *cfg_item_canonical(const struct cfg_item *item);
+
+/* Typed accessors; they return the default-applied value, or the fallback
+ * when the option is unset. */
+const char *cfg_str(const struct cfg_item *it, const char *opt);    /* NULL if unset */
+int64_t cfg_int(const struct cfg_item *it, const char *opt, int64_t fallback);
+double cfg_float(const struct cfg_item *it, const char *opt, double fallback);
+int cfg_bool(const struct cfg_item *it, const char *opt, int fallback);
+json_t *cfg_json(const struct cfg_item *it, const char *opt);       /* borrowed; NULL if unset */
+
+#endif

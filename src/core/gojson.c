@@ -1,0 +1,243 @@
+/* gojson.c - see gojson.h. */
+#include "core/gojson.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Shortest decimal digits that round-trip a double: returns the digits in
+ * `digits` (no dot) and the decimal exponent of the first digit. */
+static int shortest_digits(double f, char *digits, int *exp10)
+{
+    char tmp[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, f);
+        if (strtod(tmp, NULL) == f || prec == 17)
+            break;
+    }
+    /* tmp looks like d.ddde[+-]xx */
+    char *e = strchr(tmp, 'e');
+    *exp10 = atoi(e + 1);
+    int n = 0;
+    for (char *p = tmp; p < e; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[n++] = *p;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = 0;
+    return n;
+}
+
+int gojson_float(double f, struct buf *out)
+{
+    if (!isfinite(f))
+        return -EINVAL; /* Go refuses too: json: unsupported value */
+    if (f == 0)
+        return buf_append_str(out, signbit(f) ? "-0" : "0");
+    char digits[32];
+    int exp10;
+    int rc = 0;
+    if (f < 0) {
+        rc |= buf_append_str(out, "-");
+        f = -f;
+    }
+    int n = shortest_digits(f, digits, &exp10);
+    if (f < 1e-6 || f >= 1e21) {
+        /* Go 'e' format: d[.ddd]e[+-]dd, then json strips a leading 0 of a
+         * negative two-digit exponent ("e-07" -> "e-7"). */
+        rc |= buf_append(out, digits, 1);
+        if (n > 1) {
+            rc |= buf_append_str(out, ".");
+            rc |= buf_append(out, digits + 1, (size_t)n - 1);
+        }
+        int ae = exp10 < 0 ? -exp10 : exp10;
+        if (exp10 < 0)
+            rc |= buf_printf(out, "e-%d", ae);
+        else
+            rc |= buf_printf(out, "e+%02d", ae);
+        return rc ? -ENOBUFS : 0;
+    }
+    if (exp10 < 0) {
+        rc |= buf_append_str(out, "0.");
+        for (int i = 0; i < -exp10 - 1; i++)
+            rc |= buf_append_str(out, "0");
+        rc |= buf_append(out, digits, (size_t)n);
+    } else if (n <= exp10 + 1) {
+        rc |= buf_append(out, digits, (size_t)n);
+        for (int i = n; i < exp10 + 1; i++)
+            rc |= buf_append_str(out, "0");
+    } else {
+        rc |= buf_append(out, digits, (size_t)exp10 + 1);
+        rc |= buf_append_str(out, ".");
+        rc |= buf_append(out, digits + exp10 + 1, (size_t)(n - exp10 - 1));
+    }
+    return rc ? -ENOBUFS : 0;
+}
+
+/* Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid. */
+static size_t utf8_valid(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if ((c & 0xe0) == 0xc0) { len = 2; min = 0x80; c &= 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; c &= 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { len = 4; min = 0x10000; c &= 0x07; }
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+    return len;
+}
+
+int gojson_string(const char *s, size_t n, struct buf *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = buf_append_str(out, "\"");
+    size_t i = 0;
+    while (i < n && rc == 0) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            char esc[7];
+            if (c == '"' || c == '\\') {
+                esc[0] = '\\'; esc[1] = (char)c;
+                rc = buf_append(out, esc, 2);
+            } else if (c == '\n') rc = buf_append_str(out, "\\n");
+            else if (c == '\r') rc = buf_append_str(out, "\\r");
+            else if (c == '\t') rc = buf_append_str(out, "\\t");
+            else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+                rc = buf_append(out, esc, 6);
+            } else rc = buf_append(out, &c, 1);
+            i++;
+            continue;
+        }
+        size_t len = utf8_valid(p + i, n - i);
+        if (len == 0) {
+            rc = buf_append_str(out, "\\ufffd");
+            i++;
+        } else if (len == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 &&
+                   (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
+            rc = buf_append_str(out, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+            i += 3;
+        } else {
+            rc = buf_append(out, p + i, len);
+            i += len;
+        }
+    }
+    if (rc == 0)
+        rc = buf_append_str(out, "\"");
+    return rc;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int dump_object(const json_t *v, int flags, struct buf *out)
+{
+    size_t n = json_object_size(v);
+    int rc = buf_append_str(out, "{");
+    if (n == 0)
+        return rc ? rc : buf_append_str(out, "}");
+    const char **keys = malloc(n * sizeof *keys);
+    if (!keys)
+        return -ENOMEM;
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+        keys[k++] = key;
+    if (flags & GOJSON_SORT_KEYS)
+        qsort(keys, n, sizeof *keys, cmp_keys);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (i)
+            rc = buf_append_str(out, ",");
+        if (!rc) rc = gojson_string(keys[i], strlen(keys[i]), out);
+        if (!rc) rc = buf_append_str(out, ":");
+        if (!rc) rc = gojson_dump(json_object_get(v, keys[i]), flags, out);
+    }
+    free(keys);
+    return rc ? rc : buf_append_str(out, "}");
+}
+
+int gojson_dump(const json_t *v, int flags, struct buf *out)
+{
+    if (!v)
+        return buf_append_str(out, "null");
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return dump_object(v, flags, out);
+    case JSON_ARRAY: {
+        int rc = buf_append_str(out, "[");
+        for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
+            if (i)
+                rc = buf_append_str(out, ",");
+            if (!rc)
+                rc = gojson_dump(json_array_get(v, i), flags, out);
+        }
+        return rc ? rc : buf_append_str(out, "]");
+    }
+    case JSON_STRING:
+        return gojson_string(json_string_value(v), json_string_length(v), out);
+    case JSON_INTEGER:
+        return buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_REAL:
+        return gojson_float(json_real_value(v), out);
+    case JSON_TRUE:
+        return buf_append_str(out, "true");
+    case JSON_FALSE:
+        return buf_append_str(out, "false");
+    case JSON_NULL:
+        return buf_append_str(out, "null");
+    }
+    return -EINVAL;
+}
+
+char *gojson_dumps(const json_t *v, int flags)
+{
+    struct buf b;
+    buf_init(&b, 64u << 20);
+    const char *s;
+    if (gojson_dump(v, flags, &b) < 0 || buf_cstr(&b, &s) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    if (b.off) /* never happens: dump only appends */
+        memmove(b.data, b.data + b.off, buf_size(&b) + 1);
+    return (char *)b.data;
+}
+
+json_t *gojson_get(const json_t *obj, const char *key)
+{
+    if (!json_is_object(obj))
+        return NULL;
+    json_t *v = json_object_get(obj, key);
+    if (v)
+        return v;
+    const char *k;
+    json_object_foreach((json_t *)obj, k, v)
+        if (strcasecmp(k, key) == 0)
+            return v;
+    return NULL;
+}
+
+int gojson_get_number(const json_t *obj, const char *key, double *out)
+{
+    json_t *v = gojson_get(obj, key);
+    if (!json_is_number(v))
+        return -1;
+    *out = json_number_value(v);
+    return 0;
+}

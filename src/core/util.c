@@ -1,0 +1,132 @@
+/* util.c - see util.h. */
+#include "core/util.h"
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void util_random_id(char *out, size_t n)
+{
+    static const char alnum[] =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    unsigned char rnd[64];
+    size_t done = 0;
+    while (done < n) {
+        if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof rnd) != 0)
+            abort();
+        for (size_t i = 0; i < sizeof rnd && done < n; i++)
+            if (rnd[i] < 248) /* 248 = 4 * 62: no modulo bias */
+                out[done++] = alnum[rnd[i] % 62];
+    }
+    out[n] = 0;
+}
+
+uint64_t util_random_u64(void)
+{
+    uint64_t v;
+    if (gnutls_rnd(GNUTLS_RND_NONCE, &v, sizeof v) != 0)
+        abort();
+    return v;
+}
+
+int64_t util_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t util_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void util_format_rfc3339(int64_t ns, char *out, size_t len)
+{
+    time_t secs = (time_t)(ns / 1000000000);
+    long frac = (long)(ns % 1000000000);
+    if (frac < 0) {
+        frac += 1000000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[40];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac == 0) {
+        snprintf(out, len, "%sZ", base);
+        return;
+    }
+    char fs[16];
+    snprintf(fs, sizeof fs, "%09ld", frac);
+    size_t n = strlen(fs);
+    while (n > 0 && fs[n - 1] == '0')
+        fs[--n] = 0;
+    snprintf(out, len, "%s.%sZ", base, fs);
+}
+
+int util_parse_rfc3339(const char *s, int64_t *ns)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    long frac = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (digits < 9) {
+                frac = frac * 10 + (*p - '0');
+                digits++;
+            }
+            p++;
+        }
+        if (digits == 0)
+            return -1;
+        while (digits++ < 9)
+            frac *= 10;
+    }
+    long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+            return -1;
+        off = sign * (hh * 3600L + mm * 60L);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    time_t t = timegm(&tm);
+    *ns = ((int64_t)t - off) * 1000000000 + frac;
+    return 0;
+}
+
+int util_safe_component(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    return strchr(s, '/') == NULL;
+}
+
+char *util_xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}

@@ -1,0 +1,144 @@
+/* Unit tests for src/core: Go-compatible JSON numbers and strings, Go
+ * durations, RFC 3339 times and bounded buffers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/godur.h"
+#include "core/gojson.h"
+#include "core/util.h"
+
+static void check_float(double f, const char *want)
+{
+    struct buf b;
+    buf_init(&b, 128);
+    assert_int_equal(gojson_float(f, &b), 0);
+    const char *s;
+    assert_int_equal(buf_cstr(&b, &s), 0);
+    assert_string_equal(s, want);
+    buf_free(&b);
+}
+
+static void test_go_floats(void **state)
+{
+    (void)state;
+    check_float(1, "1");
+    check_float(2.5, "2.5");
+    check_float(0.1, "0.1");
+    check_float(100, "100");
+    check_float(1e21, "1e+21");
+    check_float(1e20, "100000000000000000000");
+    check_float(1e-7, "1e-7");
+    check_float(0.000001, "0.000001");
+    check_float(-3.25, "-3.25");
+    check_float(123456.789, "123456.789");
+}
+
+static void test_go_strings(void **state)
+{
+    (void)state;
+    json_t *o = json_object();
+    json_object_set_new(o, "b", json_string("<a&b>\n\x01"));
+    json_object_set_new(o, "a", json_real(1.0));
+    char *s = gojson_dumps(o, 0);
+    assert_string_equal(s, "{\"b\":\"\\u003ca\\u0026b\\u003e\\n\\u0001\",\"a\":1}");
+    free(s);
+    s = gojson_dumps(o, GOJSON_SORT_KEYS);
+    assert_string_equal(s, "{\"a\":1,\"b\":\"\\u003ca\\u0026b\\u003e\\n\\u0001\"}");
+    free(s);
+    json_decref(o);
+    struct buf b;
+    buf_init(&b, 64);
+    assert_int_equal(gojson_string("a\xff" "b", 3, &b), 0);
+    assert_int_equal(buf_size(&b), strlen("\"a\\ufffdb\""));
+    assert_memory_equal(buf_head(&b), "\"a\\ufffdb\"", buf_size(&b));
+    buf_free(&b);
+}
+
+static void test_go_durations(void **state)
+{
+    (void)state;
+    char out[64];
+    godur_format(423992, out, sizeof out);
+    assert_string_equal(out, "423.992\xc2\xb5s");
+    godur_format(1234567, out, sizeof out);
+    assert_string_equal(out, "1.234567ms");
+    godur_format(500, out, sizeof out);
+    assert_string_equal(out, "500ns");
+    godur_format(1500000000, out, sizeof out);
+    assert_string_equal(out, "1.5s");
+    godur_format(3600LL * 1000000000, out, sizeof out);
+    assert_string_equal(out, "1h0m0s");
+    godur_format(90LL * 1000000000, out, sizeof out);
+    assert_string_equal(out, "1m30s");
+    godur_format(2000000, out, sizeof out);
+    assert_string_equal(out, "2ms");
+    int64_t ns;
+    char err[128];
+    assert_int_equal(godur_parse("1.5h", &ns, err, sizeof err), 0);
+    assert_true(ns == 5400LL * 1000000000);
+    assert_int_equal(godur_parse("30m10s", &ns, err, sizeof err), 0);
+    assert_true(ns == 1810LL * 1000000000);
+    assert_int_equal(godur_parse("300ms", &ns, err, sizeof err), 0);
+    assert_true(ns == 300000000);
+    assert_int_equal(godur_parse("12", &ns, err, sizeof err), -1);
+    assert_int_equal(godur_parse("", &ns, err, sizeof err), -1);
+    assert_int_equal(godur_parse("abc", &ns, err, sizeof err), -1);
+}
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    int64_t ns;
+    assert_int_equal(util_parse_rfc3339("2026-11-25T08:44:11.972760925Z", &ns), 0);
+    char out[64];
+    util_format_rfc3339(ns, out, sizeof out);
+    assert_string_equal(out, "2026-11-25T08:44:11.972760925Z");
+    int64_t ns2;
+    assert_int_equal(util_parse_rfc3339("2026-11-25T04:44:11.97276092-04:00", &ns2), 0);
+    assert_true(ns2 == ns - 5);
+    assert_int_equal(util_parse_rfc3339("garbage", &ns2), -1);
+    util_format_rfc3339(0, out, sizeof out);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+}
+
+static void test_buf_limit(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 10);
+    assert_int_equal(buf_append(&b, "0123456789", 10), 0);
+    assert_true(buf_append(&b, "x", 1) < 0);
+    buf_consume(&b, 4);
+    assert_int_equal(buf_append(&b, "abcd", 4), 0);
+    assert_int_equal(buf_size(&b), 10);
+    assert_memory_equal(buf_head(&b), "456789abcd", 10);
+    buf_free(&b);
+}
+
+static void test_random_id(void **state)
+{
+    (void)state;
+    char a[9], b[9];
+    util_random_id(a, 8);
+    util_random_id(b, 8);
+    assert_int_equal(strlen(a), 8);
+    assert_string_not_equal(a, b);
+    for (int i = 0; i < 8; i++)
+        assert_true((a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'z') ||
+                    (a[i] >= 'A' && a[i] <= 'Z'));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_go_floats),   cmocka_unit_test(test_go_strings),
+        cmocka_unit_test(test_go_durations), cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_buf_limit),   cmocka_unit_test(test_random_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
