@@ -241,3 +241,24 @@ int gojson_get_number(const json_t *obj, const char *key, double *out)
     *out = json_number_value(v);
     return 0;
 }
+
+json_t *gojson_sorted(json_t *obj)
+{
+    if (!json_is_object(obj))
+        return json_incref(obj);
+    size_t n = json_object_size(obj);
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return NULL;
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+        keys[i++] = k;
+    qsort(keys, n, sizeof *keys, cmp_keys);
+    json_t *out = json_object();
+    for (i = 0; i < n; i++)
+        json_object_set_new(out, keys[i], gojson_sorted(json_object_get(obj, keys[i])));
+    free(keys);
+    return out;
+}

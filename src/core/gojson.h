@@ -29,4 +29,8 @@ json_t *gojson_get(const json_t *obj, const char *key);
 /* Reads a number member as double (integer or real); -1 if absent/not a number. */
 int gojson_get_number(const json_t *obj, const char *key, double *out);
 
+/* A copy of a Go map (object) with keys inserted in sorted order, recursing
+ * into nested objects (maps of maps); arrays and scalars are shared. */
+json_t *gojson_sorted(json_t *obj);
+
 #endif

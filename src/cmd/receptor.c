@@ -1,0 +1,332 @@
+/* receptor.c - the node daemon.
+ *
+ * argv -> config (src/config) -> one node with its backends and control
+ * service, run on one libuv loop until SIGINT/SIGTERM or a duplicate-node
+ * shutdown.  `reload` re-parses the same arguments: backends are diffed by
+ * their canonical config text (unchanged links stay up), the log level is
+ * re-applied, and any change to a non-reloadable entry is refused with
+ * upstream's ERRORCODE 3. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "control/control.h"
+#include "core/godur.h"
+#include "core/log.h"
+#include "mesh/backend.h"
+#include "mesh/node.h"
+
+#define MAX_BACKENDS 1024
+
+struct daemon {
+    uv_loop_t loop;
+    int argc;
+    char **argv;
+    struct config cfg;
+    struct node *node;
+    struct control *control;
+    struct backend *backends[MAX_BACKENDS];
+    size_t nbackends;
+    uv_signal_t sigint, sigterm;
+    int exit_code;
+};
+
+static int is_backend_item(const struct cfg_item *it)
+{
+    const char *n = it->def->name;
+    return strcmp(n, "tcp-listener") == 0 || strcmp(n, "tcp-peer") == 0 ||
+           strcmp(n, "local-only") == 0;
+}
+
+static void apply_log_level(const struct config *cfg)
+{
+    const struct cfg_item *it = config_find(cfg, "log-level");
+    if (!it) {
+        log_set_level(LOG_INFO);
+        return;
+    }
+    const char *lv = cfg_str(it, "level");
+    int level = lv ? log_level_parse(lv) : LOG_ERROR;
+    log_set_level(level < 0 ? LOG_ERROR : (enum log_level)level);
+}
+
+static int spec_from_item(const struct cfg_item *it, struct backend_spec *spec, char *key)
+{
+    memset(spec, 0, sizeof *spec);
+    const char *n = it->def->name;
+    spec->key = key;
+    spec->policy.cost = cfg_float(it, "cost", 1.0);
+    spec->policy.nodecost = cfg_json(it, "nodecost");
+    spec->policy.allowedpeers = cfg_json(it, "allowedpeers");
+    if (strcmp(n, "tcp-listener") == 0) {
+        spec->kind = BACKEND_TCP_LISTENER;
+        spec->bindaddr = cfg_str(it, "bindaddr");
+        spec->port = (int)cfg_int(it, "port", 0);
+    } else if (strcmp(n, "tcp-peer") == 0) {
+        spec->kind = BACKEND_TCP_PEER;
+        spec->address = cfg_str(it, "address");
+        spec->redial = cfg_bool(it, "redial", 1);
+    } else {
+        spec->kind = BACKEND_LOCAL_ONLY;
+    }
+    if (!spec->bindaddr)
+        spec->bindaddr = "0.0.0.0";
+    return 0;
+}
+
+static struct backend *find_backend(struct daemon *d, const char *key, size_t *idx)
+{
+    for (size_t i = 0; i < d->nbackends; i++)
+        if (strcmp(backend_key(d->backends[i]), key) == 0) {
+            if (idx)
+                *idx = i;
+            return d->backends[i];
+        }
+    return NULL;
+}
+
+static int start_backend(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+{
+    char *key = cfg_item_canonical(it);
+    if (!key) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (find_backend(d, key, NULL)) { /* an identical duplicate item */
+        free(key);
+        return 0;
+    }
+    if (d->nbackends == MAX_BACKENDS) {
+        free(key);
+        snprintf(err, errlen, "too many backends (limit %d)", MAX_BACKENDS);
+        return -1;
+    }
+    struct backend_spec spec;
+    spec_from_item(it, &spec, key);
+    struct backend *b = backend_start(d->node, &spec, err, errlen);
+    free(key);
+    if (!b)
+        return -1;
+    d->backends[d->nbackends++] = b;
+    return 0;
+}
+
+static int start_control(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+{
+    const char *file = cfg_str(it, "filename");
+    const char *tcp = cfg_str(it, "tcplisten");
+    if (file && control_listen_unix(d->control, file, (int)cfg_int(it, "permissions", 0600), err, errlen) < 0)
+        return -1;
+    if (tcp && tcp[0] && control_listen_tcp(d->control, tcp, err, errlen) < 0)
+        return -1;
+    const char *svc = cfg_str(it, "service");
+    if (svc && svc[0])
+        log_debug("control service %s on the mesh needs QUIC streams, not available in this version", svc);
+    return 0;
+}
+
+/* ---- reload ------------------------------------------------------------------ */
+
+static char *fixed_items_text(const struct config *cfg)
+{
+    size_t cap = 1, len = 0;
+    char *out = calloc(1, 1);
+    for (size_t i = 0; out && i < cfg->n; i++) {
+        if (cfg->items[i].def->flags & CFG_RELOADABLE)
+            continue;
+        char *t = cfg_item_canonical(&cfg->items[i]);
+        if (!t)
+            continue;
+        size_t tl = strlen(t);
+        if (len + tl + 2 > cap) {
+            cap = (len + tl + 2) * 2;
+            char *p = realloc(out, cap);
+            if (!p) {
+                free(t);
+                free(out);
+                return NULL;
+            }
+            out = p;
+        }
+        memcpy(out + len, t, tl);
+        len += tl;
+        out[len++] = '\n';
+        out[len] = 0;
+        free(t);
+    }
+    return out;
+}
+
+static int do_reload(void *arg, char *err, size_t errlen, int *code)
+{
+    struct daemon *d = arg;
+    struct config next;
+    memset(&next, 0, sizeof next);
+    if (config_parse_args(d->argc, d->argv, &next, err, errlen) < 0) {
+        *code = 4;
+        return -1;
+    }
+    if (config_check_supported(&next, err, errlen) < 0) {
+        config_free(&next);
+        *code = 4;
+        return -1;
+    }
+    char *a = fixed_items_text(&d->cfg), *b = fixed_items_text(&next);
+    int same = a && b && strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    if (!same) {
+        config_free(&next);
+        snprintf(err, errlen, "a non-reloadable config item was added, changed or removed");
+        *code = 3;
+        return -1;
+    }
+    /* stop backends that are gone */
+    for (size_t i = 0; i < d->nbackends;) {
+        int keep = 0;
+        for (size_t k = 0; k < next.n && !keep; k++) {
+            if (!is_backend_item(&next.items[k]))
+                continue;
+            char *key = cfg_item_canonical(&next.items[k]);
+            keep = key && strcmp(key, backend_key(d->backends[i])) == 0;
+            free(key);
+        }
+        if (keep) {
+            i++;
+            continue;
+        }
+        log_info("Reload: stopping backend %s", backend_key(d->backends[i]));
+        backend_stop(d->backends[i]);
+        d->backends[i] = d->backends[--d->nbackends];
+    }
+    int rc = 0;
+    for (size_t k = 0; k < next.n; k++)
+        if (is_backend_item(&next.items[k]) && start_backend(d, &next.items[k], err, errlen) < 0) {
+            log_error("Reload: %s", err);
+            rc = -1;
+        }
+    config_free(&d->cfg);
+    d->cfg = next;
+    apply_log_level(&d->cfg);
+    if (rc < 0)
+        *code = 4;
+    return rc;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static void shutdown_daemon(struct daemon *d)
+{
+    for (size_t i = 0; i < d->nbackends; i++)
+        backend_stop(d->backends[i]);
+    d->nbackends = 0;
+    if (d->control)
+        control_free(d->control);
+    d->control = NULL;
+    if (d->node)
+        node_free(d->node);
+    d->node = NULL;
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    log_info("Received signal %d, shutting down", signum);
+    shutdown_daemon(d);
+}
+
+static void on_node_shutdown(void *arg, const char *why)
+{
+    struct daemon *d = arg;
+    log_error("Node shutting down: %s", why);
+    d->exit_code = 1;
+    shutdown_daemon(d);
+}
+
+static int setup(struct daemon *d, char *err, size_t errlen)
+{
+    apply_log_level(&d->cfg);
+    const struct cfg_item *nodeit = config_find(&d->cfg, "node");
+    struct node_config nc = { .id = cfg_str(nodeit, "id"), .firewallrules = cfg_json(nodeit, "firewallrules") };
+    const char *idle = cfg_str(nodeit, "maxidleconnectiontimeout");
+    if (idle && idle[0] && godur_parse(idle, &nc.max_idle_ns, err, errlen) < 0)
+        return -1;
+    d->node = node_new(&d->loop, &nc, err, errlen);
+    if (!d->node)
+        return -1;
+    node_on_shutdown(d->node, on_node_shutdown, d);
+    struct control_hooks hooks = { d->cfg.config_file ? do_reload : NULL, d };
+    d->control = control_new(d->node, &hooks);
+    for (size_t i = 0; i < d->cfg.n; i++) {
+        const struct cfg_item *it = &d->cfg.items[i];
+        if (strcmp(it->def->name, "control-service") == 0 && start_control(d, it, err, errlen) < 0)
+            return -1;
+        if (is_backend_item(it) && start_backend(d, it, err, errlen) < 0)
+            return -1;
+    }
+    if (d->nbackends == 0) {
+        log_warning("Nothing to do - no backends are running.");
+        snprintf(err, errlen, "Run %s --help for command line instructions.", d->argv[0]);
+        return -2;
+    }
+    log_info("Running control service and mesh as node %s", node_id(d->node));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d; /* one per process; static only to keep it off the stack */
+    char err[1024];
+    signal(SIGPIPE, SIG_IGN);
+    d.argc = argc;
+    d.argv = argv;
+    if (config_parse_args(argc, argv, &d.cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "Error: %s\n", err);
+        return 1;
+    }
+    if (d.cfg.want_help) {
+        config_print_help(argv[0], stdout);
+        config_free(&d.cfg);
+        return 0;
+    }
+    if (d.cfg.want_bash_completion) {
+        config_print_bash_completion(argv[0], stdout);
+        config_free(&d.cfg);
+        return 0;
+    }
+    if (d.cfg.want_version || config_find(&d.cfg, "version")) {
+        printf("%s\n", RECEPTOR_VERSION);
+        config_free(&d.cfg);
+        return 0;
+    }
+    if (config_check_supported(&d.cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "Error: %s\n", err);
+        config_free(&d.cfg);
+        return 1;
+    }
+    uv_loop_init(&d.loop);
+    uv_signal_init(&d.loop, &d.sigint);
+    uv_signal_init(&d.loop, &d.sigterm);
+    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    int rc = setup(&d, err, sizeof err);
+    if (rc < 0) {
+        if (rc == -1)
+            fprintf(stderr, "Error: %s\n", err);
+        else
+            fprintf(stderr, "%s\n", err);
+        d.exit_code = 1;
+        shutdown_daemon(&d);
+    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d.loop);
+    config_free(&d.cfg);
+    return d.exit_code;
+}

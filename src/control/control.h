@@ -1,0 +1,58 @@
+/* control.h - the control service (spec 8): a line protocol spoken on a unix
+ * socket, a TCP port and (later) the mesh service `control`.
+ *
+ * Each accepted connection is a session: greeting line, then commands, one
+ * per line, plain ("ping B") or JSON ({"command":"ping","target":"B"}).  The
+ * commands are listed in one table (commands.c).  A command may finish later
+ * (ping waits for the reply); the session reads nothing more until it has.
+ * Lines are bounded (CONTROL_MAX_LINE) and so are queued replies: a client
+ * that does not read stops being read from. */
+#ifndef CONTROL_CONTROL_H
+#define CONTROL_CONTROL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "mesh/node.h"
+
+#define CONTROL_MAX_LINE (256 * 1024)
+
+struct control;
+struct ctl_session;
+
+struct control_hooks {
+    /* reload: 0, or -1 with err and an upstream ERRORCODE (3 or 4) */
+    int (*reload)(void *arg, char *err, size_t errlen, int *code);
+    void *arg;
+};
+
+struct control *control_new(struct node *node, const struct control_hooks *hooks);
+/* Unix socket at path (lock file path.lock, stale socket removed, chmod perms). */
+int control_listen_unix(struct control *c, const char *path, int perms, char *err, size_t errlen);
+/* "port" or "host:port". */
+int control_listen_tcp(struct control *c, const char *addr, char *err, size_t errlen);
+void control_free(struct control *c);
+
+/* ---- for command implementations --------------------------------------- */
+
+struct control_command {
+    const char *name;
+    /* params: text after the command word (plain form) or NULL;
+     * cmd: the JSON object (JSON form) or NULL. */
+    void (*run)(struct ctl_session *s, const char *params, json_t *cmd);
+};
+
+extern const struct control_command control_commands[]; /* {NULL} terminated */
+
+struct node *ctl_node(struct ctl_session *s);
+const struct control_hooks *ctl_hooks(struct ctl_session *s);
+/* Replies finish the command: one line, then the session reads on. */
+void ctl_reply_json(struct ctl_session *s, json_t *obj, int sort_keys); /* steals obj */
+void ctl_reply_error(struct ctl_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A command that finishes later stores a cancel hook, called if the client
+ * goes away first. */
+void ctl_set_pending(struct ctl_session *s, void (*cancel)(void *), void *arg);
+void ctl_clear_pending(struct ctl_session *s);
+
+#endif

@@ -1,0 +1,28 @@
+/* backend.h - the running backends of a node (listeners and dialers), each
+ * keyed by the canonical text of the config item that made it, so that a
+ * reload stops exactly the removed ones and starts exactly the new ones
+ * while untouched links stay up (upstream restarts them all). */
+#ifndef MESH_BACKEND_H
+#define MESH_BACKEND_H
+
+#include "mesh/node.h"
+
+enum backend_kind { BACKEND_TCP_LISTENER, BACKEND_TCP_PEER, BACKEND_LOCAL_ONLY };
+
+struct backend_spec {
+    enum backend_kind kind;
+    const char *key;        /* canonical config text */
+    const char *bindaddr;   /* listeners */
+    int port;
+    const char *address;    /* peers */
+    int redial;
+    struct link_policy policy;
+};
+
+struct backend;
+
+struct backend *backend_start(struct node *n, const struct backend_spec *spec, char *err, size_t errlen);
+void backend_stop(struct backend *b);
+const char *backend_key(const struct backend *b);
+
+#endif

@@ -1,0 +1,376 @@
+/* message.c - see message.h. */
+#include "mesh/message.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/gojson.h"
+#include "core/util.h"
+
+const uint8_t msg_reject[3] = { MSG_REJECT, '[', ']' };
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static void get_service(const uint8_t *p, char out[MSG_SERVICE_MAX + 1])
+{
+    memcpy(out, p, MSG_SERVICE_MAX);
+    out[MSG_SERVICE_MAX] = 0;
+    /* trailing NULs stripped; interior NULs would end the C string, which
+     * only matters for names no listener can have */
+}
+
+int msg_data_decode(const uint8_t *m, size_t n, struct msg_data *out, const char **err)
+{
+    if (n < MSG_DATA_HEADER || m[0] != MSG_DATA) {
+        *err = "data too short to be a valid message";
+        return -1;
+    }
+    out->hops = m[1];
+    out->from_node = get_be64(m + 4);
+    out->to_node = get_be64(m + 12);
+    get_service(m + 20, out->from_service);
+    get_service(m + 28, out->to_service);
+    out->payload = m + MSG_DATA_HEADER;
+    out->len = n - MSG_DATA_HEADER;
+    return 0;
+}
+
+void msg_data_header(const struct msg_data *d, uint8_t out[MSG_DATA_HEADER])
+{
+    memset(out, 0, MSG_DATA_HEADER);
+    out[0] = MSG_DATA;
+    out[1] = d->hops;
+    put_be64(out + 4, d->from_node);
+    put_be64(out + 12, d->to_node);
+    memcpy(out + 20, d->from_service, strnlen(d->from_service, MSG_SERVICE_MAX));
+    memcpy(out + 28, d->to_service, strnlen(d->to_service, MSG_SERVICE_MAX));
+}
+
+/* ---- JSON field helpers ------------------------------------------------ */
+
+static int get_string(json_t *o, const char *key, char **out, char *err, size_t errlen)
+{
+    json_t *v = gojson_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = strdup("");
+        return *out ? 0 : -1;
+    }
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "field %s: expected a string", key);
+        return -1;
+    }
+    *out = strndup(json_string_value(v), json_string_length(v));
+    return *out ? 0 : -1;
+}
+
+static int get_u64(json_t *o, const char *key, uint64_t *out, char *err, size_t errlen)
+{
+    json_t *v = gojson_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = 0;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(err, errlen, "field %s: expected an unsigned integer", key);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static json_t *parse_object(const uint8_t *json, size_t n, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb((const char *)json, n, JSON_DECODE_ANY, &je);
+    if (!o) {
+        snprintf(err, errlen, "invalid JSON: %s", je.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "invalid JSON: not an object");
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- routing updates ---------------------------------------------------- */
+
+int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    json_t *o = parse_object(json, n, err, errlen);
+    if (!o)
+        return -1;
+    int rc = -1;
+    if (get_string(o, "NodeID", &out->node_id, err, errlen) < 0 ||
+        get_string(o, "UpdateID", &out->update_id, err, errlen) < 0 ||
+        get_u64(o, "UpdateEpoch", &out->epoch, err, errlen) < 0 ||
+        get_u64(o, "UpdateSequence", &out->sequence, err, errlen) < 0 ||
+        get_string(o, "ForwardingNode", &out->forwarding_node, err, errlen) < 0 ||
+        get_u64(o, "SuspectedDuplicate", &out->suspected_dup, err, errlen) < 0)
+        goto done;
+    json_t *c = gojson_get(o, "Connections");
+    out->connections = json_object();
+    if (c && !json_is_null(c)) {
+        if (!json_is_object(c)) {
+            snprintf(err, errlen, "field Connections: expected an object");
+            goto done;
+        }
+        if (json_object_size(c) > MSG_ROUTE_MAX_CONNECTIONS) {
+            snprintf(err, errlen, "field Connections: %zu entries (limit %d)",
+                     json_object_size(c), MSG_ROUTE_MAX_CONNECTIONS);
+            goto done;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(c, k, v) {
+            if (!json_is_number(v)) {
+                snprintf(err, errlen, "field Connections: cost of %.64s is not a number", k);
+                goto done;
+            }
+            json_object_set_new(out->connections, k, json_real(json_number_value(v)));
+        }
+    }
+    rc = 0;
+done:
+    json_decref(o);
+    if (rc < 0)
+        msg_route_free(out);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int msg_route_encode(const struct msg_route *r, struct buf *out)
+{
+    int rc = buf_append(out, "\x01", 1);
+    rc |= buf_append_str(out, "{\"NodeID\":");
+    rc |= gojson_string(r->node_id, strlen(r->node_id), out);
+    rc |= buf_append_str(out, ",\"UpdateID\":");
+    rc |= gojson_string(r->update_id, strlen(r->update_id), out);
+    rc |= buf_printf(out, ",\"UpdateEpoch\":%" PRIu64 ",\"UpdateSequence\":%" PRIu64
+                     ",\"Connections\":{", r->epoch, r->sequence);
+    size_t n = json_object_size(r->connections);
+    const char **keys = n ? malloc(n * sizeof *keys) : NULL;
+    if (n && !keys)
+        return -ENOMEM;
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->connections, k, v)
+        keys[i++] = k;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (i = 0; i < n; i++) {
+        if (i)
+            rc |= buf_append_str(out, ",");
+        rc |= gojson_string(keys[i], strlen(keys[i]), out);
+        rc |= buf_append_str(out, ":");
+        rc |= gojson_float(json_number_value(json_object_get(r->connections, keys[i])), out);
+    }
+    free(keys);
+    rc |= buf_append_str(out, "},\"ForwardingNode\":");
+    rc |= gojson_string(r->forwarding_node, strlen(r->forwarding_node), out);
+    rc |= buf_printf(out, ",\"SuspectedDuplicate\":%" PRIu64 "}", r->suspected_dup);
+    return rc ? -ENOBUFS : 0;
+}
+
+void msg_route_free(struct msg_route *r)
+{
+    free(r->node_id);
+    free(r->update_id);
+    free(r->forwarding_node);
+    json_decref(r->connections);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- service advertisements -------------------------------------------- */
+
+int msg_ad_decode(const uint8_t *json, size_t n, struct msg_ad *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    json_t *o = parse_object(json, n, err, errlen);
+    if (!o)
+        return -1;
+    int rc = -1;
+    if (get_string(o, "NodeID", &out->node_id, err, errlen) < 0 ||
+        get_string(o, "Service", &out->service, err, errlen) < 0 ||
+        get_string(o, "Time", &out->time, err, errlen) < 0)
+        goto done;
+    if (util_parse_rfc3339(out->time, &out->time_ns) < 0) {
+        snprintf(err, errlen, "field Time: not an RFC 3339 time");
+        goto done;
+    }
+    json_t *v = gojson_get(o, "ConnType");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v)) {
+            snprintf(err, errlen, "field ConnType: expected an integer");
+            goto done;
+        }
+        out->conn_type = (int)json_integer_value(v);
+    }
+    v = gojson_get(o, "Tags");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            snprintf(err, errlen, "field Tags: expected an object");
+            goto done;
+        }
+        const char *k;
+        json_t *tv;
+        json_object_foreach(v, k, tv) if (!json_is_string(tv)) {
+            snprintf(err, errlen, "field Tags: values must be strings");
+            goto done;
+        }
+        out->tags = json_incref(v);
+    }
+    v = gojson_get(o, "WorkCommands");
+    if (v && !json_is_null(v)) {
+        if (!json_is_array(v)) {
+            snprintf(err, errlen, "field WorkCommands: expected an array");
+            goto done;
+        }
+        json_t *wc = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            json_t *wt = gojson_get(e, "WorkType"), *sec = gojson_get(e, "Secure");
+            if (!json_is_object(e) || (wt && !json_is_string(wt)) || (sec && !json_is_boolean(sec))) {
+                json_decref(wc);
+                snprintf(err, errlen, "field WorkCommands: bad element");
+                goto done;
+            }
+            json_array_append_new(wc, json_pack("{s:s,s:b}", "WorkType",
+                                                wt ? json_string_value(wt) : "", "Secure",
+                                                sec ? json_is_true(sec) : 0));
+        }
+        out->work_commands = wc;
+    }
+    v = gojson_get(o, "Cancel");
+    if (v && !json_is_null(v)) {
+        if (!json_is_boolean(v)) {
+            snprintf(err, errlen, "field Cancel: expected a boolean");
+            goto done;
+        }
+        out->cancel = json_is_true(v);
+    }
+    rc = 0;
+done:
+    json_decref(o);
+    if (rc < 0)
+        msg_ad_free(out);
+    return rc;
+}
+
+json_t *msg_ad_to_json(const struct msg_ad *a)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "NodeID", json_string(a->node_id));
+    json_object_set_new(o, "Service", json_string(a->service));
+    json_object_set_new(o, "Time", json_string(a->time));
+    json_object_set_new(o, "ConnType", json_integer(a->conn_type));
+    json_object_set(o, "Tags", a->tags ? a->tags : json_null());
+    json_object_set(o, "WorkCommands", a->work_commands ? a->work_commands : json_null());
+    return o;
+}
+
+int msg_ad_encode(const struct msg_ad *a, struct buf *out, int with_type, int with_cancel)
+{
+    json_t *o = msg_ad_to_json(a);
+    /* Tags is a Go map: sorted keys.  Rebuild it sorted, then dump in
+     * insertion order so the struct order of the outer object is kept. */
+    if (a->tags) {
+        size_t n = json_object_size(a->tags);
+        const char **keys = malloc((n ? n : 1) * sizeof *keys);
+        size_t i = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(a->tags, k, v)
+            keys[i++] = k;
+        qsort(keys, n, sizeof *keys, cmp_str);
+        json_t *sorted = json_object();
+        for (i = 0; i < n; i++)
+            json_object_set(sorted, keys[i], json_object_get(a->tags, keys[i]));
+        free(keys);
+        json_object_set_new(o, "Tags", sorted);
+    }
+    if (with_cancel)
+        json_object_set_new(o, "Cancel", json_boolean(a->cancel));
+    int rc = with_type ? buf_append(out, "\x02", 1) : 0;
+    rc |= gojson_dump(o, 0, out);
+    json_decref(o);
+    return rc ? -ENOBUFS : 0;
+}
+
+void msg_ad_free(struct msg_ad *a)
+{
+    free(a->node_id);
+    free(a->service);
+    free(a->time);
+    json_decref(a->tags);
+    json_decref(a->work_commands);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- unreachable notices ------------------------------------------------ */
+
+int msg_unreach_decode(const uint8_t *json, size_t n, struct msg_unreach *out)
+{
+    char err[128];
+    memset(out, 0, sizeof *out);
+    json_t *o = parse_object(json, n, err, sizeof err);
+    if (!o)
+        return -1;
+    int rc = 0;
+    if (get_string(o, "FromNode", &out->from_node, err, sizeof err) < 0 ||
+        get_string(o, "ToNode", &out->to_node, err, sizeof err) < 0 ||
+        get_string(o, "FromService", &out->from_service, err, sizeof err) < 0 ||
+        get_string(o, "ToService", &out->to_service, err, sizeof err) < 0 ||
+        get_string(o, "Problem", &out->problem, err, sizeof err) < 0) {
+        msg_unreach_free(out);
+        rc = -1;
+    }
+    json_decref(o);
+    return rc;
+}
+
+int msg_unreach_encode(const struct msg_unreach *u, struct buf *out)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "FromNode", u->from_node, "ToNode",
+                          u->to_node, "FromService", u->from_service, "ToService",
+                          u->to_service, "Problem", u->problem);
+    if (!o)
+        return -EINVAL;
+    int rc = gojson_dump(o, 0, out);
+    json_decref(o);
+    return rc;
+}
+
+void msg_unreach_free(struct msg_unreach *u)
+{
+    free(u->from_node);
+    free(u->to_node);
+    free(u->from_service);
+    free(u->to_service);
+    free(u->problem);
+    memset(u, 0, sizeof *u);
+}

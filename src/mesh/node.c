@@ -1,0 +1,443 @@
+/* node.c - node lifecycle, the 1-second housekeeping tick, and the
+ * connection protocol of spec 2.7 run on every adopted link.
+ *
+ * A connection starts in the initial phase: we send our routing update at
+ * once and then on every tick until the peer's first routing update names
+ * it (ForwardingNode), at most 11 times.  Checks (own ID, allowed peers,
+ * already connected) answer with a reject.  Once established, the link's
+ * messages are dispatched by type to flood.c, datagram.c and advert.c.
+ * Housekeeping (periodic updates, idle timeout, advertisement interval,
+ * de-dup expiry) all runs off one timer per node, so connections carry no
+ * libuv handles of their own. */
+#include "mesh/node_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "mesh/routing.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+struct conn *node_find_conn(struct node *n, const char *peer)
+{
+    for (struct conn *c = n->conns; c; c = c->next)
+        if (c->peer && strcmp(c->peer, peer) == 0)
+            return c;
+    return NULL;
+}
+
+static void timer_start_once(uv_timer_t *t, uv_timer_cb cb, uint64_t ms)
+{
+    if (!uv_is_active((uv_handle_t *)t))
+        uv_timer_start(t, cb, ms, 0);
+}
+
+static void on_flood_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    flood_send_update(n, 0);
+}
+
+static void on_route_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    json_t *routes = routing_compute(n->id, n->known_costs, NULL);
+    if (!routes)
+        return;
+    if (!json_equal(routes, n->routes)) {
+        char *s = json_dumps(routes, JSON_COMPACT | JSON_SORT_KEYS);
+        log_debug("Updated routing table: %s", s ? s : "?");
+        free(s);
+    }
+    json_decref(n->routes);
+    n->routes = routes;
+}
+
+void node_schedule_flood(struct node *n)
+{
+    if (!n->freeing)
+        timer_start_once(&n->flood_timer, on_flood_timer, 100);
+}
+
+void node_schedule_routes(struct node *n)
+{
+    if (!n->freeing)
+        timer_start_once(&n->route_timer, on_route_timer, 100);
+}
+
+/* Token bucket per link for control-plane messages (routing updates and
+ * advertisements): a peer flooding updates is slowed, never amplified. */
+int conn_allow_control_message(struct conn *c)
+{
+    int64_t now = util_mono_ns();
+    c->tokens += (double)(now - c->tokens_at) / 1e9 * RATE_PER_SEC;
+    if (c->tokens > RATE_BURST)
+        c->tokens = RATE_BURST;
+    c->tokens_at = now;
+    if (c->tokens >= 1) {
+        c->tokens -= 1;
+        return 1;
+    }
+    if (now - c->warned_at > 10LL * 1000000000) {
+        c->warned_at = now;
+        log_warning("%s (%s): too many routing messages, dropping some", c->link->desc,
+                    c->peer ? c->peer : "not yet identified");
+    }
+    return 0;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void policy_copy(struct link_policy *dst, const struct link_policy *src)
+{
+    dst->cost = src->cost > 0 ? src->cost : 1.0;
+    dst->nodecost = src->nodecost ? json_incref(src->nodecost) : NULL;
+    dst->allowedpeers = src->allowedpeers ? json_incref(src->allowedpeers) : NULL;
+}
+
+static void conn_free(struct conn *c)
+{
+    json_decref(c->policy.nodecost);
+    json_decref(c->policy.allowedpeers);
+    free(c->peer);
+    free(c);
+}
+
+static void conn_unlink(struct conn *c)
+{
+    struct node *n = c->node;
+    struct conn **pp = &n->conns;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = c->next;
+    if (c->established) {
+        json_t *row = json_object_get(n->known_costs, c->peer);
+        if (row)
+            json_object_del(row, n->id);
+        row = json_object_get(n->known_costs, n->id);
+        if (row)
+            json_object_del(row, c->peer);
+        log_info("Connection to %s closed (%s)", c->peer, c->link->desc);
+        node_schedule_flood(n);
+        node_schedule_routes(n);
+    }
+}
+
+static void on_link_close(struct link *l)
+{
+    struct conn *c = l->owner;
+    if (!c)
+        return;
+    conn_unlink(c);
+    conn_free(c);
+}
+
+void node_drop_conn(struct conn *c, const char *why, int reject)
+{
+    if (why)
+        log_warning("%s%s%s: %s", c->link->desc, c->peer ? " " : "", c->peer ? c->peer : "", why);
+    if (reject)
+        link_send(c->link, msg_reject, sizeof msg_reject, NULL, 0);
+    c->link->on_message = NULL;
+    link_close(c->link);
+}
+
+static int peer_allowed(const struct conn *c, const char *peer)
+{
+    json_t *ap = c->policy.allowedpeers;
+    if (!ap || json_array_size(ap) == 0)
+        return 1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(ap, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), peer) == 0)
+            return 1;
+    return 0;
+}
+
+static void send_initial_update(struct conn *c)
+{
+    struct buf b;
+    buf_init(&b, LINK_MAX_MESSAGE);
+    if (flood_make_update(c->node, 0, &b) == 0)
+        link_send(c->link, buf_head(&b), buf_size(&b), NULL, 0);
+    buf_free(&b);
+    c->initial_sends++;
+}
+
+static void establish(struct conn *c, struct msg_route *r)
+{
+    struct node *n = c->node;
+    const char *peer = r->forwarding_node;
+    if (strcmp(peer, n->id) == 0) {
+        log_warning("Rejected connection from %s because it tried to connect using our own node ID",
+                    c->link->desc);
+        node_drop_conn(c, NULL, 1);
+        return;
+    }
+    if (!peer_allowed(c, peer)) {
+        log_warning("Rejected connection from %s: node %s is not in allowedpeers", c->link->desc, peer);
+        node_drop_conn(c, NULL, 1);
+        return;
+    }
+    double cost = c->policy.cost;
+    json_t *nc = c->policy.nodecost ? json_object_get(c->policy.nodecost, peer) : NULL;
+    if (json_is_number(nc))
+        cost = json_number_value(nc);
+    if (node_find_conn(n, peer)) {
+        log_warning("Rejected connection from %s because it connected using a node ID we are already connected to (%s)",
+                    c->link->desc, peer);
+        node_drop_conn(c, NULL, 1);
+        return;
+    }
+    c->peer = strdup(peer);
+    if (!c->peer) {
+        node_drop_conn(c, "out of memory", 0);
+        return;
+    }
+    c->established = 1;
+    c->cost = cost;
+    names_add(&n->names, peer);
+    json_t *row = json_object_get(n->known_costs, n->id);
+    json_object_set_new(row, peer, json_real(cost));
+    row = json_object_get(n->known_costs, peer);
+    if (!row) {
+        row = json_object();
+        json_object_set_new(n->known_costs, peer, row);
+    }
+    json_object_set_new(row, n->id, json_real(cost));
+    log_info("Connection established with %s (%s)", peer, c->link->desc);
+    node_schedule_flood(n);
+    node_schedule_routes(n);
+    advert_send_own(n, c);
+    advert_send_known(n, c);
+}
+
+/* Established-phase checks of spec 2.7 on a routing update; 0 to go on. */
+static int check_established_update(struct conn *c, const struct msg_route *r)
+{
+    if (strcmp(r->forwarding_node, c->peer) != 0) {
+        node_drop_conn(c, "remote node ID changed unexpectedly", 1);
+        return -1;
+    }
+    if (strcmp(r->node_id, c->peer) != 0)
+        return 0;
+    json_t *us = json_object_get(r->connections, c->node->id);
+    if (!us) {
+        if (c->remote_established) {
+            node_drop_conn(c, "remote node no longer lists us as a connection", 1);
+            return -1;
+        }
+        return 1; /* a late initial message: ignore */
+    }
+    c->remote_established = 1;
+    if (json_number_value(us) != c->cost) {
+        node_drop_conn(c, "we disagree about the connection cost", 1);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
+{
+    if (!conn_allow_control_message(c))
+        return;
+    struct msg_route r;
+    char err[160];
+    if (msg_route_decode(json, len, &r, err, sizeof err) < 0) {
+        log_warning("%s%s%s: bad routing update: %s", c->link->desc, c->peer ? " " : "",
+                    c->peer ? c->peer : "", err);
+        return;
+    }
+    if (!c->established) {
+        establish(c, &r);
+        msg_route_free(&r);
+        return;
+    }
+    if (check_established_update(c, &r) == 0)
+        flood_handle_update(c, &r);
+    msg_route_free(&r);
+}
+
+static void on_link_message(struct link *l, const uint8_t *msg, size_t len)
+{
+    struct conn *c = l->owner;
+    c->last_recv = util_mono_ns();
+    switch (msg[0]) {
+    case MSG_ROUTE:
+        on_route_message(c, msg + 1, len - 1);
+        break;
+    case MSG_REJECT:
+        log_warning("%s%s%s: peer rejected the connection", c->link->desc, c->peer ? " " : "",
+                    c->peer ? c->peer : "");
+        node_drop_conn(c, NULL, 0);
+        break;
+    case MSG_DATA:
+        if (c->established)
+            datagram_handle(c, msg, len);
+        break;
+    case MSG_SERVICE_AD:
+        if (c->established)
+            advert_handle(c, msg, len);
+        break;
+    default:
+        log_warning("%s%s%s: unknown message type %u", c->link->desc, c->peer ? " " : "",
+                    c->peer ? c->peer : "", msg[0]);
+    }
+}
+
+void node_adopt_link(struct node *n, struct link *l, const struct link_policy *policy)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c || n->freeing) {
+        free(c);
+        link_close(l);
+        return;
+    }
+    c->node = n;
+    c->link = l;
+    policy_copy(&c->policy, policy);
+    c->last_recv = c->tokens_at = util_mono_ns();
+    c->tokens = RATE_BURST;
+    c->next = n->conns;
+    n->conns = c;
+    l->owner = c;
+    l->on_message = on_link_message;
+    l->on_close = on_link_close;
+    log_debug("New session %s", l->desc);
+    send_initial_update(c);
+}
+
+/* ---- the tick ----------------------------------------------------------- */
+
+static void tick_connections(struct node *n, int64_t now)
+{
+    struct conn *c = n->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (!c->link->on_message)
+            continue; /* already closing */
+        if (!c->established) {
+            if (c->initial_sends >= INITIAL_SENDS_MAX)
+                node_drop_conn(c, "no routing update received, giving up", 0);
+            else
+                send_initial_update(c);
+        } else if (now - c->last_recv > n->max_idle_ns) {
+            node_drop_conn(c, "connection timed out (nothing received)", 0);
+        }
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    int64_t now = util_mono_ns();
+    tick_connections(n, now);
+    if (now >= n->next_update && n->conns)
+        flood_send_update(n, 0);
+    if (n->ads_due || now >= n->next_ads) {
+        n->ads_due = 0;
+        n->next_ads = now + AD_INTERVAL_NS;
+        advert_send_own(n, NULL);
+    }
+    if (now >= n->next_seen_scan) {
+        n->next_seen_scan = now + SEEN_EXPIRY_NS / 2;
+        flood_expire_seen(n, now);
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err, size_t errlen)
+{
+    struct node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->loop = loop;
+    n->id = strdup(cfg->id);
+    if (firewall_load(&n->fw, cfg->firewallrules, err, errlen) < 0) {
+        free(n->id);
+        free(n);
+        return NULL;
+    }
+    n->max_idle_ns = cfg->max_idle_ns > 0 ? cfg->max_idle_ns : DEFAULT_IDLE_NS;
+    n->epoch = ((uint64_t)(util_now_ns() / 1000000000) << 24) + (util_random_u64() & 0xffffff);
+    names_init(&n->names);
+    n->id_hash = names_add(&n->names, n->id);
+    n->known_costs = json_object();
+    json_object_set_new(n->known_costs, n->id, json_object());
+    n->known_info = json_object();
+    n->seen = json_object();
+    n->routes = json_object();
+    int64_t now = util_mono_ns();
+    n->next_update = now + ROUTE_INTERVAL_NS;
+    n->next_ads = now + AD_INTERVAL_NS;
+    n->next_seen_scan = now + SEEN_EXPIRY_NS / 2;
+    uv_timer_init(loop, &n->tick);
+    uv_timer_init(loop, &n->flood_timer);
+    uv_timer_init(loop, &n->route_timer);
+    n->tick.data = n->flood_timer.data = n->route_timer.data = n;
+    n->handles = 3;
+    uv_timer_start(&n->tick, on_tick, 1000, 1000);
+    return n;
+}
+
+const char *node_id(const struct node *n) { return n->id; }
+uv_loop_t *node_loop(const struct node *n) { return n->loop; }
+
+void node_on_shutdown(struct node *n, void (*cb)(void *arg, const char *why), void *arg)
+{
+    n->shutdown_cb = cb;
+    n->shutdown_arg = arg;
+}
+
+void node_set_work_commands(struct node *n, json_t *work_commands)
+{
+    json_decref(n->work_commands);
+    n->work_commands = work_commands ? json_incref(work_commands) : NULL;
+    n->ads_due = 1;
+}
+
+static void node_release(uv_handle_t *h)
+{
+    struct node *n = h->data;
+    if (--n->handles > 0)
+        return;
+    names_free(&n->names);
+    firewall_free(&n->fw);
+    json_decref(n->known_costs);
+    json_decref(n->known_info);
+    json_decref(n->seen);
+    json_decref(n->routes);
+    json_decref(n->work_commands);
+    free(n->id);
+    free(n);
+}
+
+void node_free(struct node *n)
+{
+    n->freeing = 1;
+    struct conn *c = n->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        c->link->owner = NULL;
+        c->link->on_message = NULL;
+        link_close(c->link);
+        conn_free(c);
+    }
+    n->conns = NULL;
+    ping_free_all(n);
+    while (n->services)
+        node_unlisten(n, n->services);
+    advert_free_all(n);
+    uv_close((uv_handle_t *)&n->tick, node_release);
+    uv_close((uv_handle_t *)&n->flood_timer, node_release);
+    uv_close((uv_handle_t *)&n->route_timer, node_release);
+}

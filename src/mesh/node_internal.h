@@ -1,0 +1,133 @@
+/* node_internal.h - the node's private state, shared by the files of
+ * src/mesh that implement one concept each:
+ *   node.c      lifecycle, timers, connections and the connection protocol
+ *   flood.c     routing updates: making, flooding, processing (spec 4.2)
+ *   datagram.c  data messages: routing, delivery, unreach, firewall
+ *   advert.c    service advertisements (spec 4.8)
+ *   ping.c      ping and its client
+ *   status.c    the status report
+ * Nothing outside src/mesh includes this file. */
+#ifndef MESH_NODE_INTERNAL_H
+#define MESH_NODE_INTERNAL_H
+
+#include "mesh/node.h"
+
+#define NODE_MAX_KNOWN 4096         /* most nodes one mesh may hold */
+#define NODE_SEEN_MAX 100000        /* de-dup table bound */
+#define ROUTE_INTERVAL_NS (10LL * 1000000000)
+#define AD_INTERVAL_NS (60LL * 1000000000)
+#define SEEN_EXPIRY_NS (3600LL * 1000000000)
+#define DEFAULT_IDLE_NS (21LL * 1000000000)
+#define INITIAL_SENDS_MAX 11
+#define RATE_PER_SEC 100.0          /* control messages per second per link */
+#define RATE_BURST 400.0
+
+struct conn {
+    struct node *node;
+    struct link *link;
+    struct link_policy policy;
+    char *peer;                     /* NULL until established */
+    int established;
+    int remote_established;
+    double cost;
+    int initial_sends;
+    int64_t last_recv;
+    double tokens;
+    int64_t tokens_at;
+    int64_t warned_at;
+    struct conn *next;
+};
+
+struct node_service {
+    struct node *node;
+    char name[MSG_SERVICE_MAX + 1];
+    int advertise;
+    enum conn_type type;
+    json_t *tags;
+    node_datagram_cb on_data;
+    node_unreach_cb on_unreach;
+    void *arg;
+    struct node_service *next;
+};
+
+struct received_ad {
+    struct msg_ad ad;
+    uint8_t *raw;      /* type byte + JSON as received, forwarded unchanged */
+    size_t rawlen;
+    struct received_ad *next;
+};
+
+struct node_ping {
+    struct node *node;
+    struct node_service *svc;
+    uv_timer_t timer;
+    node_ping_cb cb;
+    void *arg;
+    int64_t start;
+    const char *pending_err;   /* a local send error reported on the next tick */
+    int done;
+    struct node_ping *next;
+};
+
+struct node {
+    uv_loop_t *loop;
+    char *id;
+    uint64_t id_hash;
+    uint64_t epoch;
+    uint64_t sequence;
+    struct names names;
+    struct firewall fw;
+    int64_t max_idle_ns;
+    struct conn *conns;
+    json_t *known_costs;    /* node -> {peer: cost} */
+    json_t *known_info;     /* node -> [epoch, sequence] */
+    json_t *seen;           /* UpdateID -> mono ns */
+    json_t *routes;         /* dest -> next hop */
+    struct received_ad *ads;
+    struct node_service *services;
+    struct node_ping *pings;
+    json_t *work_commands;
+    uv_timer_t tick, flood_timer, route_timer;
+    int64_t next_update, next_ads, next_seen_scan;
+    int ads_due;
+    int handles;
+    int freeing;
+    void (*shutdown_cb)(void *arg, const char *why);
+    void *shutdown_arg;
+};
+
+/* node.c */
+struct conn *node_find_conn(struct node *n, const char *peer);
+void node_drop_conn(struct conn *c, const char *why, int reject);
+void node_schedule_flood(struct node *n);
+void node_schedule_routes(struct node *n);
+
+/* flood.c */
+int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);
+void flood_send_update(struct node *n, uint64_t suspected);
+void flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
+void flood_handle_update(struct conn *c, struct msg_route *r);
+void flood_expire_seen(struct node *n, int64_t now);
+
+/* datagram.c */
+void datagram_handle(struct conn *c, const uint8_t *msg, size_t len);
+int datagram_route(struct node *n, struct msg_data *md, const char *from, const char *to,
+                   const char **err);
+void datagram_send_unreach(struct node *n, const char *from, const char *to,
+                           const char *from_svc, const char *to_svc, const char *problem);
+
+/* advert.c */
+void advert_handle(struct conn *c, const uint8_t *msg, size_t len);
+void advert_send_own(struct node *n, struct conn *only);
+void advert_send_known(struct node *n, struct conn *to);
+void advert_send_cancel(struct node *n, struct node_service *s);
+void advert_free_all(struct node *n);
+json_t *advert_status(struct node *n);
+
+/* ping.c */
+void ping_handle_request(struct node *n, const struct msg_data *md, const char *from);
+void ping_free_all(struct node *n);
+
+int conn_allow_control_message(struct conn *c);
+
+#endif
