@@ -1,0 +1,204 @@
+/* receptorctl_common.h - declarations shared by the receptorctl sources.
+ *
+ * receptorctl is the C twin of upstream's Python receptorctl.  Its output has
+ * to be byte-identical to what the Python program prints, so the pieces that
+ * Python gives for free are rebuilt here explicitly:
+ *
+ *   receptorctl_pyjson.c  JSON parsed with Python's json.loads semantics
+ *                         (ints vs floats, dict order, duplicate keys) and
+ *                         printed like json.dumps(indent=4, sort_keys=True),
+ *                         repr()/str() and f-string padding;
+ *   receptorctl_conn.c    the ReceptorControl socket object: address forms,
+ *                         unix/tcp/tls connect, greeting, line reads,
+ *                         "ERROR:" replies, the version check;
+ *   receptorctl_cli.c     click-like option parsing, help texts, errors;
+ *   receptorctl.c         main() and the top-level subcommands;
+ *   receptorctl_work.c    the "work" subcommands.
+ *
+ * Errors follow the Python program: a failing step stores the text that the
+ * Python exception would carry (str(e)) in an error buffer and returns -1;
+ * the command then prints "ERROR: <text>" and exits with upstream's code. */
+#ifndef CMD_RECEPTORCTL_COMMON_H
+#define CMD_RECEPTORCTL_COMMON_H
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+
+/* ------------------------------------------------------------------ pyjson */
+
+enum pj_type { PJ_NULL, PJ_BOOL, PJ_INT, PJ_FLOAT, PJ_STR, PJ_ARRAY, PJ_OBJECT };
+
+struct pj {
+    enum pj_type type;
+    bool boolean;
+    char *text;         /* INT: digits as Python prints them; FLOAT: repr();
+                           STR: UTF-8 (lone surrogates kept as 3-byte forms) */
+    size_t len;         /* length of text */
+    struct pj **items;  /* ARRAY items / OBJECT values, in order */
+    char **keys;        /* OBJECT keys (UTF-8, NUL-terminated) */
+    size_t *key_lens;
+    size_t count;
+};
+
+/* Parses one JSON text as json.loads does; on failure err holds Python's
+ * message ("Expecting value: line 1 column 1 (char 0)"). */
+struct pj *pj_parse(const char *text, size_t len, struct buf *err);
+void pj_free(struct pj *v);
+struct pj *pj_get(const struct pj *obj, const char *key);
+/* dict.pop(key): detaches and returns the value (caller frees), NULL if absent. */
+struct pj *pj_pop(struct pj *obj, const char *key);
+bool pj_truthy(const struct pj *v);
+/* Compares a value with a Python int (True == 1, 1.0 == 1). */
+bool pj_equals_int(const struct pj *v, long n);
+
+/* json.dumps(v, indent=4, sort_keys=True) (ensure_ascii). */
+int pj_dump_pretty(const struct pj *v, struct buf *out);
+/* A JSON string literal as Python's json.dumps writes it (ensure_ascii).
+ * Invalid UTF-8 bytes become \udcXX, as surrogateescape'd argv does. */
+int py_json_string(const char *s, size_t n, struct buf *out);
+/* repr() and str() of a value. */
+int pj_repr(const struct pj *v, struct buf *out);
+int pj_str(const struct pj *v, struct buf *out);
+int py_repr_str(const char *s, size_t n, struct buf *out);
+/* Number of code points (Python len()) of UTF-8 text. */
+size_t py_len(const char *s, size_t n);
+/* f"{s:<width}": s followed by spaces up to width code points. */
+int py_pad(struct buf *out, const char *s, size_t n, size_t width);
+/* Python's float repr (shortest round-trip, "1e-05", "inf"). */
+void py_float_repr(double d, char *out, size_t outlen);
+
+/* ------------------------------------------------------------ connection */
+
+struct ctl_opts {
+    const char *socket;
+    const char *config;
+    const char *tlsclient;
+    char *rootcas;
+    char *key;
+    char *cert;
+    bool insecureskipverify;
+};
+
+struct ctl {
+    struct ctl_opts opt;
+    int fd;                         /* -1 when not connected */
+    gnutls_session_t tls;           /* NULL unless tls:// */
+    gnutls_certificate_credentials_t cred;
+    unsigned char rbuf[16384];      /* read-ahead of the line reader */
+    size_t rpos, rlen;
+    bool version_checked;           /* the per-invocation check was done */
+    bool skip_version_check;        /* "version" does its own */
+    struct buf err;                 /* str() of the last failure */
+};
+
+#define CTL_LINE_MAX ((size_t)64 << 20)
+
+/* Initialises c with the global options; reads the tls-client item of
+ * opt->config when given (fails as upstream's constructor does). */
+int ctl_init(struct ctl *c, const struct ctl_opts *opt);
+void ctl_free(struct ctl *c);
+/* Connects unless connected: address forms, greeting, version check. */
+int ctl_connect(struct ctl *c);
+void ctl_close(struct ctl *c);
+int ctl_write(struct ctl *c, const void *p, size_t n);
+int ctl_write_str(struct ctl *c, const char *s);
+/* readline().decode().strip(): one line (empty at EOF), NUL-terminated. */
+int ctl_read_line(struct ctl *c, struct buf *line);
+/* Reads the greeting "Receptor Control, node X". */
+int ctl_handshake(struct ctl *c);
+/* simple_command(): connect, send "cmd\n", parse the JSON reply. */
+struct pj *ctl_simple(struct ctl *c, const char *cmd);
+/* Reads a reply line: "ERROR: x" becomes error "x", else parsed JSON. */
+struct pj *ctl_read_json(struct ctl *c);
+int ctl_connect_to_service(struct ctl *c, const char *node, const char *service,
+                           const char *tlsclient);
+/* Raw bytes (read-ahead first); 0 at EOF, -1 on error. */
+ssize_t ctl_read_raw(struct ctl *c, void *p, size_t n);
+/* Bytes already read ahead or buffered inside TLS. */
+bool ctl_pending(const struct ctl *c);
+int ctl_shutdown_write(struct ctl *c);
+/* Python's "[Errno N] text" for an OSError. */
+void ctl_set_errno(struct ctl *c, int err, const char *filename);
+void ctl_set_err(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *ctl_errstr(struct ctl *c);
+
+/* ------------------------------------------------------------ output */
+
+const char *ctl_version(void);
+void out_write(int fd, const void *p, size_t n);
+void out_str(const char *s);
+void out_buf(struct buf *b);
+/* click.echo(click.style("ERROR: ...", fg="red"), err=True) */
+void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void print_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* print_json(v) on stdout */
+void print_json(const struct pj *v);
+/* Prints "ERROR: <c->err>" and exits with code. */
+_Noreturn void fail_ctl(struct ctl *c, int code);
+
+/* ------------------------------------------------------------ command line */
+
+enum opt_kind { OPT_TEXT, OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_MULTI };
+
+struct opt_def {
+    const char *name;      /* long name without "--" */
+    char short_name;       /* 0 when none */
+    enum opt_kind kind;
+    const char *envvar;    /* or NULL */
+    const char *def;       /* default text, or NULL */
+};
+
+struct arg_def {
+    const char *name;      /* click's parameter name, for "Missing parameter" */
+    bool required;
+    bool variadic;
+};
+
+struct cmd_def {
+    const char *path;      /* "ping", "work submit" */
+    const struct opt_def *opts;
+    size_t nopts;
+    const struct arg_def *args;
+    size_t nargs;
+    const char *help;      /* help text after the usage line */
+    const char *usage;     /* usage line after the program and path */
+};
+
+#define CLI_MAX_OPTS 16
+#define CLI_MAX_ARGS 4
+
+struct cli_result {
+    const char *value[CLI_MAX_OPTS];   /* last value given, or NULL */
+    bool given[CLI_MAX_OPTS];
+    const char **multi;                /* values of the one OPT_MULTI option */
+    size_t nmulti;
+    const char *arg[CLI_MAX_ARGS];     /* single arguments */
+    const char **rest;                 /* variadic argument values */
+    size_t nrest;
+    long ival[CLI_MAX_OPTS];
+    double fval[CLI_MAX_OPTS];
+    bool bval[CLI_MAX_OPTS];
+};
+
+/* Parses argv for one command (all of it), prints help and exits 0 on
+ * --help, prints a click error and exits 1 on a usage problem. */
+void cli_parse_command(const struct cmd_def *cmd, int argc, char **argv,
+                       struct cli_result *r);
+/* Parses a group's own options up to its subcommand word; returns that
+ * word's index (argc when none); *help tells whether --help was given. */
+int cli_parse_group(const struct cmd_def *cmd, int argc, char **argv, struct cli_result *r,
+                    bool *help);
+void cli_print_help(const struct cmd_def *cmd);
+_Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern const char *cli_prog;
+
+/* ------------------------------------------------------------ commands */
+
+int cmd_work(struct ctl *c, int argc, char **argv);
+
+#endif
