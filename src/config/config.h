@@ -7,8 +7,8 @@
  * converted to its declared type and stored in a jansson object with defaults
  * applied, so consumers read typed values and never re-parse text.
  *
- * Errors name where the problem is: "FILE:LINE: entry 'tcp-peer': key
- * 'adress' is not known", "command line: entry 'node': ...". */
+ * Errors name where the problem is: "FILE:LINE: entry 'tcp-peer': unknown
+ * key 'adress'", "command line: entry 'node': key 'id': ...". */
 #ifndef CONFIG_CONFIG_H
 #define CONFIG_CONFIG_H
 
@@ -46,16 +46,36 @@ struct cfg_option {
 #define CFG_NOT_YET     0x8  /* parsed and validated, but startup stops with
                                 "not supported yet: <entry>" */
 #define CFG_HIDDEN      0x10 /* not listed in --help (command-runner) */
-#define CFG_NO_OPTIONS  0x20 /* takes no options (local-only, trace, version) */
+#define CFG_NO_OPTIONS  0x20 /* takes no options (trace, version; local-only
+                                has only its unused `local` flag) */
+
+/* Groups of entries in --help, in the order they are printed (upstream's
+ * cmdline sections). */
+enum cfg_section {
+    CFG_SEC_MAIN,       /* node, logging, version: no heading */
+    CFG_SEC_RESOURCES,  /* tls-server, tls-client */
+    CFG_SEC_BACKENDS,   /* tcp/udp/ws listeners and peers */
+    CFG_SEC_SERVICES,   /* control service, proxies, ip-router */
+    CFG_SEC_WORKERS,    /* work-* */
+    CFG_SEC_CERTS,      /* cert-* */
+    CFG_SEC_COUNT
+};
 
 struct cfg_entry_def {
     const char *name;     /* as written in YAML files (lower case) */
     unsigned flags;
     const struct cfg_option *options; /* terminated by {NULL} */
     const char *help;
+    enum cfg_section section;
 };
 
 extern const struct cfg_entry_def config_entries[]; /* terminated by {NULL} */
+
+/* Input bounds for YAML files. */
+#define CONFIG_MAX_FILE_SIZE (16u * 1024 * 1024)
+#define CONFIG_MAX_DEPTH     64        /* nested sequences/mappings */
+#define CONFIG_MAX_NODES     (1u << 20) /* YAML events per file */
+#define CONFIG_MAX_ITEMS     (1u << 16) /* entries per configuration */
 
 struct cfg_item {
     const struct cfg_entry_def *def;
@@ -75,15 +95,36 @@ struct config {
 /* Parses argv (argv[0] skipped) including any --config/-c files at their
  * position.  Applies defaults, checks required options, singletons,
  * exclusivity, types, and adds an implicit `node` entry.  On error returns
- * -1 and writes a message naming file, line, entry and key into err. */
+ * -1 and writes a message naming file, line, entry and key into err.
+ * -h/--help/--bash-completion stop the scan: 0 with only that flag set and
+ * no items; no arguments at all sets want_help.  want_version is set when a
+ * `version` entry (--version) is present.  On error out is already freed. */
 int config_parse_args(int argc, char **argv, struct config *out, char *err, size_t errlen);
 /* Parses one YAML file into items appended to cfg (no defaults/finalise). */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* The same for YAML text in memory; name is used in messages ("NAME:LINE"). */
+int config_load_buffer(struct config *cfg, const char *name, const char *data, size_t len,
+                       char *err, size_t errlen);
 /* Applies defaults and cross-item checks; called by config_parse_args. */
 int config_finalise(struct config *cfg, char *err, size_t errlen);
+/* Frees everything cfg holds and zeroes it; safe on a zeroed struct and
+ * after a failed config_parse_args (which already did it). */
 void config_free(struct config *cfg);
 /* Writes usage text listing every non-hidden entry and its options. */
 void config_print_help(const char *argv0, FILE *out);
+/* Writes a bash completion script (--bash-completion). */
+void config_print_bash_completion(const char *argv0, FILE *out);
+/* -1 with "not supported yet: <entry>" for the first item whose entry is
+ * marked CFG_NOT_YET; 0 when the daemon can run every item. */
+int config_check_supported(const struct config *cfg, char *err, size_t errlen);
+/* Checks a host name for use as the default node ID: -1 with "no node ID
+ * specified and local host name is localhost" for localhost/localhost.*. */
+int config_check_hostname(const char *host, char *err, size_t errlen);
+
+/* Table lookups.  Entry names: exact (YAML files) or case-insensitive
+ * (command line); option names are always case-insensitive. */
+const struct cfg_entry_def *config_entry_lookup(const char *name, int fold_case);
+const struct cfg_option *config_option_lookup(const struct cfg_entry_def *def, const char *name);
 
 /* The first item of that entry name, or NULL. */
 const struct cfg_item *config_find(const struct config *cfg, const char *entry);
