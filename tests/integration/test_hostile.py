@@ -1,0 +1,171 @@
+"""Hostile input on every socket a node exposes: the daemon keeps running,
+other links keep working, and the log names the peer and the problem."""
+import json
+import os
+import random
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import RECEPTOR, Control, wait_for
+
+
+def frame(payload):
+    return struct.pack("<H", len(payload)) + payload
+
+
+def route_update(node, seq, connections=None, update_id=None, fwd=None, epoch=30125106074023304):
+    body = {"NodeID": node, "UpdateID": update_id or f"U{seq:07d}", "UpdateEpoch": epoch,
+            "UpdateSequence": seq, "Connections": connections or {},
+            "ForwardingNode": fwd or node, "SuspectedDuplicate": 0}
+    return b"\x01" + json.dumps(body, separators=(",", ":")).encode()
+
+
+class FakePeer:
+    """A minimal hand-written peer speaking the wire protocol."""
+
+    def __init__(self, port, name="fake"):
+        self.name = name
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def establish(self, target):
+        self.send(frame(route_update(self.name, 1)))
+        # wait for the node's update listing us, then list it back
+        buf = b""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            buf += self.sock.recv(65536)
+            if f'"{self.name}":1'.encode() in buf:
+                break
+        self.send(frame(route_update(self.name, 2, {target: 1})))
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def pair(mesh):
+    a = mesh.node("a")
+    b = mesh.node("b", peers=["a"])
+    a.start()
+    b.start()
+    wait_for(lambda: "b" in a.routes() and "a" in b.routes(), 20, "a-b link")
+    return mesh, a, b
+
+
+def still_healthy(a, b):
+    assert a.proc.poll() is None, a.logtext()[-3000:]
+    assert a.cmd("ping b")["Success"] is True
+
+
+def test_random_bytes(pair):
+    mesh, a, b = pair
+    rnd = random.Random(1)
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", mesh.port("a")))
+        s.sendall(bytes(rnd.getrandbits(8) for _ in range(20000)))
+        s.close()
+    still_healthy(a, b)
+
+
+def test_truncated_and_oversized_and_empty_frames(pair):
+    mesh, a, b = pair
+    for data in (b"\x95\x00\x01{\"Node",            # truncated frame then EOF
+                 b"\xff\xff" + b"x" * 1000,          # length prefix larger than what follows
+                 b"\x00\x00" * 50,                   # zero-length frames
+                 frame(b"\x01{not json"),            # invalid JSON in a route update
+                 frame(b"\x09hello") * 20):          # unknown message types
+        s = socket.create_connection(("127.0.0.1", mesh.port("a")))
+        s.sendall(data)
+        time.sleep(0.1)
+        s.close()
+    still_healthy(a, b)
+    log = a.logtext()
+    assert "zero-length frame" in log
+    assert "bad routing update" in log
+
+
+def test_huge_connections_map_and_unknown_types_from_an_established_peer(pair):
+    mesh, a, b = pair
+    p = FakePeer(mesh.port("a"))
+    p.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
+    names = [f"{i:04x}" for i in range(7000)]
+    huge = route_update("fake", 3, {n: 1 for n in names})
+    assert len(huge) < 65535
+    p.send(frame(huge))
+    p.send(frame(b"\x07junk") * 10)
+    p.send(frame(b"\x00" + b"\x01" * 10))            # data message too short
+    time.sleep(0.3)
+    still_healthy(a, b)
+    log = a.logtext()
+    assert "Connections: 7000 entries" in log and "fake" in log
+    assert "unknown message type 7" in log
+    assert "data too short" in log
+    p.close()
+
+
+def test_peer_flooding_updates(pair):
+    mesh, a, b = pair
+    p = FakePeer(mesh.port("a"))
+    p.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
+    burst = b"".join(frame(route_update("ghost", i, {"fake": 1}, update_id=f"G{i:07d}", fwd="fake"))
+                     for i in range(1, 20001))
+    p.send(burst)
+    time.sleep(0.5)
+    still_healthy(a, b)
+    assert "too many routing messages" in a.logtext()
+    # b was not flooded with 20000 updates: a relayed at most its rate limit
+    p.close()
+
+
+def test_control_client_long_line_and_vanishing(pair):
+    mesh, a, b = pair
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(a.sock)
+    s.recv(100)
+    try:
+        s.sendall(b"x" * (1 << 20))
+    except OSError:
+        pass  # the node may close first
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    s.close()
+    assert b"ERROR: command line too long" in data
+    # clients that vanish mid-command (ping and traceroute still running)
+    for cmd in (b"ping b\n", b"traceroute b\n", b"ping nowhere\n", b"status\n" * 100):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(a.sock)
+        s.sendall(cmd)
+        s.close()
+    time.sleep(0.3)
+    still_healthy(a, b)
+
+
+def test_malformed_config_names_file_line_and_key(tmp_path):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text("---\n- node:\n    id: x\n- tcp-peer:\n    adress: 127.0.0.1:1\n")
+    r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0
+    err = r.stderr + r.stdout
+    assert "bad.yml:5" in err and "adress" in err and "tcp-peer" in err
+    cfg.write_text("---\n- tcp-listener:\n    port: notaport\n")
+    r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "port" in r.stderr and "bad.yml:3" in r.stderr
+    r = subprocess.run([RECEPTOR, "--node", "id=x", "--udp-listener", "port=1"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "not supported yet: udp-listener" in r.stderr
