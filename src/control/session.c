@@ -223,6 +223,8 @@ static ssize_t next_line(struct ctl_session *s, char **out)
 {
     uint8_t *p = buf_head(&s->in);
     size_t n = buf_size(&s->in);
+    if (n == 0)
+        return -1;
     uint8_t *nl = memchr(p, '\n', n);
     if (!nl)
         return -1;

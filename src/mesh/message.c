@@ -180,7 +180,8 @@ int msg_route_encode(const struct msg_route *r, struct buf *out)
     json_t *v;
     json_object_foreach(r->connections, k, v)
         keys[i++] = k;
-    qsort(keys, n, sizeof *keys, cmp_str);
+    if (n)
+        qsort(keys, n, sizeof *keys, cmp_str);
     for (i = 0; i < n; i++) {
         if (i)
             rc |= buf_append_str(out, ",");
@@ -306,7 +307,8 @@ int msg_ad_encode(const struct msg_ad *a, struct buf *out, int with_type, int wi
         json_t *v;
         json_object_foreach(a->tags, k, v)
             keys[i++] = k;
-        qsort(keys, n, sizeof *keys, cmp_str);
+        if (n)
+            qsort(keys, n, sizeof *keys, cmp_str);
         json_t *sorted = json_object();
         for (i = 0; i < n; i++)
             json_object_set(sorted, keys[i], json_object_get(a->tags, keys[i]));
