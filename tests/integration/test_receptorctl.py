@@ -756,14 +756,13 @@ class TestRealDaemon:
         from conftest import RECEPTOR, wait_for
         if not os.path.exists(RECEPTOR):
             pytest.skip("receptor daemon not built")
-        a = mesh.node("A")
-        b = mesh.node("B", listen=False, peers=["A"],
-                      extra=[{"work-command": {"worktype": "echo", "command": "cat"}}])
-        a.start()
-        try:
-            b.start()
-        except Exception:
-            pytest.skip("node B with work-command does not start (work not ready)")
+        a = mesh.node("A").start()
+        work = [{"work-command": {"worktype": "echo", "command": "cat"}}]
+        b = mesh.node("B", listen=False, peers=["A"], extra=work).start(wait=False)
+        wait_for(lambda: b.proc.poll() is not None or b.try_connect(), 10, "B up or exited")
+        if b.proc.poll() is not None:  # the daemon does not know work-command yet
+            b.stop()
+            b = mesh.node("B", listen=False, peers=["A"]).start()
         wait_for(lambda: "B" in a.routes(), 20, "route to B")
         return a, b
 
