@@ -1,0 +1,503 @@
+/* ansible-runner-c - command line of the C ansible-runner: argv in,
+ * library calls out.
+ *
+ *   ansible-runner-c transmit DIR -p PLAYBOOK [options]   > stream
+ *   ansible-runner-c worker [--private-data-dir DIR] [--delete] [--keepalive-seconds N]
+ *   ansible-runner-c worker --worker-info
+ *   ansible-runner-c worker cleanup [--file-pattern G] [--exclude-strings S...] ...
+ *   ansible-runner-c process DIR [--ident I]              < stream
+ *   ansible-runner-c run DIR -p PLAYBOOK [options]
+ *
+ * Options follow ansible-runner 2.3.1's argparse definitions ("-i" is
+ * --ident; "--opt=value" and "--opt value" both work).  The transmit
+ * kwargs are the fixed 30-key set the Python CLI sends, in its order. */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runner/event.h"
+#include "runner/stream.h"
+
+#define DEFAULT_IMAGE "quay.io/ansible/ansible-runner:devel"
+
+struct cli {
+    const char *command;
+    const char *pdd;
+    json_t *kw;          /* the 30 CLI keys in order */
+    json_t *vols, *opts, *hide, *show, *ro;
+    const char *role, *role_vars, *hosts;
+    bool role_skip_facts;
+    int verbosity;
+    /* worker */
+    const char *worker_pdd;
+    bool delete_dir, worker_info, cleanup;
+    double keepalive;
+    struct cleanup_opts co;
+    /* process */
+    const char *ident;
+};
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: ansible-runner-c {run,transmit,worker,process} [options]\n"
+            "  transmit DIR (-p PLAYBOOK | -m MODULE | -r ROLE) [--ident I] [--inventory X] ...\n"
+            "  worker [--private-data-dir DIR] [--delete] [--keepalive-seconds N] [--worker-info]\n"
+            "  worker cleanup [--file-pattern G] [--exclude-strings S ...] [--remove-images I ...]\n"
+            "                 [--grace-period MIN] [--image-prune] [--process-isolation-executable X]\n"
+            "  process DIR [--ident I] [-q]\n"
+            "  run DIR (-p PLAYBOOK | -m MODULE) [options]\n");
+}
+
+static json_t *cli_kwargs_template(void)
+{
+    static const char *const keys[] = {
+        "ident", "binary", "playbook", "module", "module_args", "host_pattern", "verbosity",
+        "quiet", "rotate_artifacts", "json_mode", "omit_event_data", "only_failed_event_data",
+        "inventory", "forks", "project_dir", "artifact_dir", "roles_path", "process_isolation",
+        "process_isolation_executable", "process_isolation_path", "process_isolation_hide_paths",
+        "process_isolation_show_paths", "process_isolation_ro_paths", "container_image",
+        "container_volume_mounts", "container_options", "directory_isolation_base_path",
+        "cmdline", "limit", "suppress_env_files",
+    };
+    json_t *kw = json_object();
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        json_object_set_new(kw, keys[i], json_null());
+    json_object_set_new(kw, "quiet", json_false());
+    json_object_set_new(kw, "rotate_artifacts", json_integer(0));
+    json_object_set_new(kw, "json_mode", json_false());
+    json_object_set_new(kw, "omit_event_data", json_false());
+    json_object_set_new(kw, "only_failed_event_data", json_false());
+    json_object_set_new(kw, "container_image", json_string(DEFAULT_IMAGE));
+    json_object_set_new(kw, "suppress_env_files", json_false());
+    return kw;
+}
+
+/* Matches --name or --name=value; *val gets the value (next argv word when
+ * needed).  Returns 1 on a match, 0 otherwise, -1 when a value is missing. */
+static int opt_val(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *val = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != 0)
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static void set_str(json_t *kw, const char *k, const char *v) { json_object_set_new(kw, k, json_string(v)); }
+
+static void push(json_t **arr, const char *v)
+{
+    if (!*arr)
+        *arr = json_array();
+    json_array_append_new(*arr, json_string(v));
+}
+
+/* Options shared by run and transmit; returns 1 when consumed, -1 on error. */
+static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
+{
+    static const char *const str_opts[][2] = {
+        { "--playbook", "playbook" }, { "-p", "playbook" }, { "--module", "module" },
+        { "-m", "module" }, { "--limit", "limit" }, { "--cmdline", "cmdline" },
+        { "--binary", "binary" }, { "-b", "binary" }, { "--ident", "ident" }, { "-i", "ident" },
+        { "--artifact-dir", "artifact_dir" }, { "--project-dir", "project_dir" },
+        { "--inventory", "inventory" }, { "--process-isolation-executable", "process_isolation_executable" },
+        { "--process-isolation-path", "process_isolation_path" },
+        { "--directory-isolation-path", "directory_isolation_base_path" },
+        { "--container-image", "container_image" }, { "--module-args", "module_args" },
+        { "-a", "module_args" }, { "--args", "module_args" },
+    };
+    const char *v = NULL;
+    for (size_t k = 0; k < sizeof str_opts / sizeof *str_opts; k++) {
+        int r = opt_val(argc, argv, i, str_opts[k][0], &v);
+        if (r < 0)
+            return -1;
+        if (r) {
+            set_str(c->kw, str_opts[k][1], v);
+            return 1;
+        }
+    }
+    int r;
+    if ((r = opt_val(argc, argv, i, "--forks", &v))) {
+        if (r < 0)
+            return -1;
+        json_object_set_new(c->kw, "forks", json_integer(atoll(v)));
+        return 1;
+    }
+    if ((r = opt_val(argc, argv, i, "--rotate-artifacts", &v))) {
+        if (r < 0)
+            return -1;
+        json_object_set_new(c->kw, "rotate_artifacts", json_integer(atoll(v)));
+        return 1;
+    }
+    if ((r = opt_val(argc, argv, i, "--roles-path", &v))) {
+        if (r < 0)
+            return -1;
+        json_t *a = json_array();
+        json_array_append_new(a, json_string(v));
+        json_object_set_new(c->kw, "roles_path", a);
+        return 1;
+    }
+    if ((r = opt_val(argc, argv, i, "--container-volume-mount", &v)))
+        return r < 0 ? -1 : (push(&c->vols, v), 1);
+    if ((r = opt_val(argc, argv, i, "--container-option", &v)))
+        return r < 0 ? -1 : (push(&c->opts, v), 1);
+    if ((r = opt_val(argc, argv, i, "--process-isolation-hide-paths", &v)))
+        return r < 0 ? -1 : (push(&c->hide, v), 1);
+    if ((r = opt_val(argc, argv, i, "--process-isolation-show-paths", &v)))
+        return r < 0 ? -1 : (push(&c->show, v), 1);
+    if ((r = opt_val(argc, argv, i, "--process-isolation-ro-paths", &v)))
+        return r < 0 ? -1 : (push(&c->ro, v), 1);
+    if ((r = opt_val(argc, argv, i, "--hosts", &v)))
+        return r < 0 ? -1 : (c->hosts = v, 1);
+    if ((r = opt_val(argc, argv, i, "--role", &v)) || (r = opt_val(argc, argv, i, "-r", &v)))
+        return r < 0 ? -1 : (c->role = v, 1);
+    if ((r = opt_val(argc, argv, i, "--role-vars", &v)))
+        return r < 0 ? -1 : (c->role_vars = v, 1);
+    const char *a = argv[*i];
+    if (!strcmp(a, "--role-skip-facts"))
+        return c->role_skip_facts = true, 1;
+    if (!strcmp(a, "--process-isolation"))
+        return json_object_set_new(c->kw, "process_isolation", json_true()), 1;
+    if (!strcmp(a, "-j") || !strcmp(a, "--json"))
+        return json_object_set_new(c->kw, "json_mode", json_true()), 1;
+    if (!strcmp(a, "--omit-event-data"))
+        return json_object_set_new(c->kw, "omit_event_data", json_true()), 1;
+    if (!strcmp(a, "--only-failed-event-data"))
+        return json_object_set_new(c->kw, "only_failed_event_data", json_true()), 1;
+    if (!strcmp(a, "--omit-env-files"))
+        return json_object_set_new(c->kw, "suppress_env_files", json_true()), 1;
+    if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+        return json_object_set_new(c->kw, "quiet", json_true()), 1;
+    if (a[0] == '-' && a[1] == 'v' && strspn(a + 1, "v") == strlen(a + 1)) {
+        c->verbosity += (int)strlen(a + 1);
+        json_object_set_new(c->kw, "verbosity", json_integer(c->verbosity));
+        return 1;
+    }
+    if (!strcmp(a, "--debug"))
+        return 1;
+    if ((r = opt_val(argc, argv, i, "--logfile", &v)))
+        return r < 0 ? -1 : 1;
+    return 0;
+}
+
+static void finish_run_kwargs(struct cli *c)
+{
+    if (c->vols)
+        json_object_set_new(c->kw, "container_volume_mounts", c->vols);
+    if (c->opts)
+        json_object_set_new(c->kw, "container_options", c->opts);
+    if (c->hide)
+        json_object_set_new(c->kw, "process_isolation_hide_paths", c->hide);
+    if (c->show)
+        json_object_set_new(c->kw, "process_isolation_show_paths", c->show);
+    if (c->ro)
+        json_object_set_new(c->kw, "process_isolation_ro_paths", c->ro);
+    if (c->hosts)
+        set_str(c->kw, "host_pattern", c->hosts);
+}
+
+static char *abs_dir(const char *p)
+{
+    char cwd[4096];
+    char *out = NULL;
+    if (p[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(p);
+    if (asprintf(&out, "%s/%s", cwd, p) < 0)
+        return NULL;
+    return out;
+}
+
+static void mkdir_p(const char *path)
+{
+    char *p = strdup(path);
+    for (char *q = p + 1; (q = strchr(q, '/')); q++) {
+        *q = 0;
+        mkdir(p, 0777);
+        *q = '/';
+    }
+    mkdir(p, 0700);
+    free(p);
+}
+
+/* A role run becomes a generated play (the API's main.json form). */
+static int write_role_play(struct cli *c, const char *pdd)
+{
+    json_t *role = json_pack("{s:s}", "name", c->role);
+    if (c->role_vars) {
+        json_t *vars = json_object();
+        char *copy = strdup(c->role_vars), *save = NULL;
+        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            char *eq = strchr(t, '=');
+            if (eq) {
+                *eq = 0;
+                json_object_set_new(vars, t, json_string(eq + 1));
+            }
+        }
+        free(copy);
+        json_object_set_new(role, "vars", vars);
+    }
+    json_t *play = json_pack("[{s:s,s:[o]}]", "hosts", c->hosts ? c->hosts : "all", "roles", role);
+    if (c->role_skip_facts)
+        json_object_set_new(json_array_get(play, 0), "gather_facts", json_false());
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/project", pdd);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/main.json", dir);
+    int rc = json_dump_file(play, path, JSON_COMPACT);
+    json_decref(play);
+    set_str(c->kw, "playbook", "main.json");
+    c->hosts = NULL;
+    char roles[4200];
+    snprintf(roles, sizeof roles, "%s/roles", pdd);
+    json_t *ev = json_object_get(c->kw, "envvars");
+    if (!ev) {
+        ev = json_object();
+        json_object_set_new(c->kw, "envvars", ev);
+    }
+    set_str(ev, "ANSIBLE_ROLES_PATH", roles);
+    return rc;
+}
+
+static int check_inventory(struct cli *c, const char *pdd)
+{
+    const char *inv = json_string_value(json_object_get(c->kw, "inventory"));
+    if (!inv)
+        return 0;
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/inventory/%s", pdd, inv);
+    if (stat(inv, &st) == 0 || stat(p, &st) == 0)
+        return 0;
+    snprintf(p, sizeof p, "%s/%s", pdd, inv);
+    if (stat(p, &st) == 0)
+        return 0;
+    fprintf(stderr, "ansible-runner-c: --inventory %s: no such file (neither as given nor under "
+                    "%s/inventory/); refusing to send it\n", inv, pdd);
+    return -1;
+}
+
+static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
+{
+    for (int i = start; i < argc; i++) {
+        int r = parse_run_option(c, argc, argv, &i);
+        if (r < 0) {
+            fprintf(stderr, "ansible-runner-c: option %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (r == 0) {
+            if (argv[i][0] != '-' && !c->pdd) {
+                c->pdd = argv[i];
+                continue;
+            }
+            fprintf(stderr, "ansible-runner-c: unrecognized argument: %s\n", argv[i]);
+            usage();
+            return 2;
+        }
+    }
+    if (!c->pdd) {
+        usage();
+        return 2;
+    }
+    finish_run_kwargs(c);
+    if (c->hosts && !json_is_string(json_object_get(c->kw, "module")) && !c->role) {
+        fprintf(stderr, "The --hosts option can only be used with -m or -r\n");
+        return 1;
+    }
+    if (!json_is_string(json_object_get(c->kw, "module")) && !c->role &&
+        !json_is_string(json_object_get(c->kw, "playbook"))) {
+        fprintf(stderr, "The -p option must be specified when not using -m or -r\n");
+        return 1;
+    }
+    char *pdd = abs_dir(c->pdd);
+    mkdir_p(pdd);
+    if (c->role)
+        write_role_play(c, pdd);
+    if (check_inventory(c, pdd) < 0) {
+        free(pdd);
+        return 1;
+    }
+    char err[2048] = "";
+    int rc;
+    if (!strcmp(c->command, "transmit")) {
+        if (json_is_null(json_object_get(c->kw, "ident"))) {
+            char u[37], hex[33];
+            size_t k = 0;
+            event_uuid4(u);
+            for (size_t i = 0; u[i]; i++)
+                if (u[i] != '-')
+                    hex[k++] = u[i];
+            hex[k] = 0;
+            set_str(c->kw, "ident", hex);
+        }
+        transmit_prepare_kwargs(pdd, c->kw, err, sizeof err);
+        struct transmit_opts o = { pdd, c->kw, false };
+        rc = transmit_run(&o, STDOUT_FILENO, err, sizeof err) < 0 ? 1 : 0;
+    } else {
+        transmit_prepare_kwargs(pdd, c->kw, err, sizeof err); /* dump_artifacts */
+        bool quiet = json_is_true(json_object_get(c->kw, "quiet"));
+        json_t *kw = c->kw;
+        c->kw = NULL;
+        struct run_opts o = { pdd, kw, quiet };
+        rc = run_local(&o, err, sizeof err);
+        if (rc < 0) {
+            rc = 1;
+        }
+    }
+    if (err[0])
+        fprintf(stderr, "%s\n", err);
+    free(pdd);
+    return rc;
+}
+
+static int parse_list(int argc, char **argv, int *i, const char *name, char ***list, size_t *n)
+{
+    size_t l = strlen(name);
+    if (strncmp(argv[*i], name, l) != 0 || (argv[*i][l] != 0 && argv[*i][l] != '='))
+        return 0;
+    if (argv[*i][l] == '=') {
+        *list = realloc(*list, (*n + 1) * sizeof **list);
+        (*list)[(*n)++] = argv[*i] + l + 1;
+        return 1;
+    }
+    while (*i + 1 < argc && argv[*i + 1][0] != '-') {
+        *list = realloc(*list, (*n + 1) * sizeof **list);
+        (*list)[(*n)++] = argv[++*i];
+    }
+    return 1;
+}
+
+static int cmd_worker(struct cli *c, int argc, char **argv, int start)
+{
+    c->co.grace_period = 60;
+    c->co.engine = "podman";
+    const char *env_ka = getenv("ANSIBLE_RUNNER_KEEPALIVE_SECONDS");
+    if (env_ka && *env_ka)
+        c->keepalive = strtod(env_ka, NULL);
+    for (int i = start; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if (!strcmp(argv[i], "cleanup") && !c->cleanup) {
+            c->cleanup = true;
+        } else if ((r = opt_val(argc, argv, &i, "--private-data-dir", &v))) {
+            if (r < 0)
+                return 2;
+            c->worker_pdd = v;
+        } else if (!strcmp(argv[i], "--delete")) {
+            c->delete_dir = true;
+        } else if (!strcmp(argv[i], "--worker-info")) {
+            c->worker_info = true;
+        } else if ((r = opt_val(argc, argv, &i, "--keepalive-seconds", &v))) {
+            if (r < 0)
+                return 2;
+            c->keepalive = strtod(v, NULL);
+        } else if ((r = opt_val(argc, argv, &i, "--file-pattern", &v))) {
+            if (r < 0)
+                return 2;
+            c->co.file_pattern = v;
+        } else if (parse_list(argc, argv, &i, "--exclude-strings", &c->co.exclude_strings,
+                              &c->co.n_exclude) ||
+                   parse_list(argc, argv, &i, "--remove-images", &c->co.remove_images,
+                              &c->co.n_images)) {
+        } else if ((r = opt_val(argc, argv, &i, "--grace-period", &v))) {
+            if (r < 0)
+                return 2;
+            c->co.grace_period = atoi(v);
+        } else if (!strcmp(argv[i], "--image-prune")) {
+            c->co.image_prune = true;
+        } else if ((r = opt_val(argc, argv, &i, "--process-isolation-executable", &v))) {
+            if (r < 0)
+                return 2;
+            c->co.engine = v;
+        } else if (!strcmp(argv[i], "--debug")) {
+        } else if ((r = opt_val(argc, argv, &i, "--logfile", &v))) {
+        } else {
+            fprintf(stderr, "ansible-runner-c worker: unrecognized argument: %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (c->cleanup) {
+        /* exclude strings and images may also come space-separated in one word */
+        int rc = worker_cleanup(&c->co, STDOUT_FILENO);
+        free(c->co.exclude_strings);
+        free(c->co.remove_images);
+        return rc;
+    }
+    free(c->co.exclude_strings);
+    free(c->co.remove_images);
+    if (c->worker_info)
+        return worker_info(STDOUT_FILENO);
+    struct worker_opts o = { c->worker_pdd, c->delete_dir && c->worker_pdd, c->keepalive,
+                             STDIN_FILENO, STDOUT_FILENO };
+    return worker_run(&o);
+}
+
+static int cmd_process(struct cli *c, int argc, char **argv, int start)
+{
+    bool quiet = false;
+    const char *artifact_dir = NULL;
+    for (int i = start; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if ((r = opt_val(argc, argv, &i, "--ident", &v)) || (r = opt_val(argc, argv, &i, "-i", &v))) {
+            if (r < 0)
+                return 2;
+            c->ident = v;
+        } else if ((r = opt_val(argc, argv, &i, "--artifact-dir", &v))) {
+            if (r < 0)
+                return 2;
+            artifact_dir = v;
+        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            quiet = true;
+        } else if (argv[i][0] != '-' && !c->pdd) {
+            c->pdd = argv[i];
+        } else if (!strcmp(argv[i], "--debug")) {
+        } else {
+            fprintf(stderr, "ansible-runner-c process: unrecognized argument: %s\n", argv[i]);
+            return 2;
+        }
+    }
+    struct process_opts o = { c->pdd, c->ident, artifact_dir, quiet, STDIN_FILENO, STDOUT_FILENO };
+    return process_run(&o);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    memset(&c, 0, sizeof c);
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("2.3.1\n");
+        return 0;
+    }
+    c.command = argv[1];
+    c.kw = cli_kwargs_template();
+    int rc;
+    if (!strcmp(c.command, "transmit") || !strcmp(c.command, "run"))
+        rc = cmd_transmit_or_run(&c, argc, argv, 2);
+    else if (!strcmp(c.command, "worker"))
+        rc = cmd_worker(&c, argc, argv, 2);
+    else if (!strcmp(c.command, "process"))
+        rc = cmd_process(&c, argc, argv, 2);
+    else {
+        usage();
+        rc = 2;
+    }
+    json_decref(c.kw);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* stream.h - the three streaming roles of ansible-runner (spec 3, 4, 5)
+ * and the local `run`.
+ *
+ *   transmit: kwargs line, then the zipped private data dir, then eof.
+ *   worker:   reads that stream (state machine of spec 4.2), runs the job
+ *             and writes status lines, events, keep-alives, the artifact
+ *             zip and eof to stdout.
+ *   process:  reads a worker stream into job_events/, status, rc and the
+ *             unpacked artifacts, printing the playbook output.
+ * Each takes file descriptors so tests can drive them with pipes. */
+#ifndef RUNNER_STREAM_H
+#define RUNNER_STREAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* ---- transmit ---- */
+struct transmit_opts {
+    const char *pdd;        /* private data dir */
+    json_t *kwargs;         /* ordered kwargs (borrowed; modified) */
+    bool only_kwargs;       /* only_transmit_kwargs */
+};
+/* Writes the stream to outfd.  0, or -1 with err. */
+int transmit_run(const struct transmit_opts *o, int outfd, char *err, size_t errlen);
+/* dump_artifacts + relativising of spec 3.2 steps 2-4 on kwargs. */
+int transmit_prepare_kwargs(const char *pdd, json_t *kwargs, char *err, size_t errlen);
+
+/* ---- worker ---- */
+struct worker_opts {
+    const char *pdd;        /* NULL: a temporary dir removed at exit */
+    bool delete_pdd;
+    double keepalive_seconds; /* 0: off */
+    int infd, outfd;
+};
+/* Returns the process exit code. */
+int worker_run(const struct worker_opts *o);
+/* --worker-info: prints the YAML mapping; returns 0. */
+int worker_info(int outfd);
+struct cleanup_opts {
+    const char *file_pattern;
+    char **exclude_strings;
+    size_t n_exclude;
+    char **remove_images;
+    size_t n_images;
+    int grace_period;        /* minutes */
+    bool image_prune;
+    const char *engine;
+};
+int worker_cleanup(const struct cleanup_opts *o, int outfd);
+
+/* ---- process ---- */
+struct process_opts {
+    const char *pdd;        /* NULL: a temporary dir (kept) */
+    const char *ident;
+    const char *artifact_dir;
+    bool quiet;
+    int infd, outfd;
+};
+/* Returns the exit code (0 in the normal flow, as upstream). */
+int process_run(const struct process_opts *o);
+
+/* ---- run ---- */
+struct run_opts {
+    const char *pdd;
+    json_t *kwargs;         /* taken over */
+    bool quiet;
+};
+int run_local(const struct run_opts *o, char *err, size_t errlen);
+
+#endif

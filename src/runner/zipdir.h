@@ -1,0 +1,41 @@
+/* zipdir.h - directories to and from the zip blobs of the runner stream.
+ *
+ * Writing follows ansible-runner's stream_dir (spec 2.2): a top-down walk,
+ * files before subdirectories in readdir order, Unix modes in the external
+ * attributes, symlinks stored as their target text (top-level ones named
+ * "./name"), FIFOs and sockets skipped, DOS timestamps in local time clamped
+ * to 1980..2107.  The zip is always built completely in a temporary file
+ * first; its size becomes N of the {"zipfile": N} line.
+ *
+ * Reading follows unstream_dir (spec 2.3) with the safety checks upstream
+ * lacks: absolute names, ".." components, paths through symlinks and
+ * symlinks pointing outside the target are refused, and the total
+ * uncompressed size is capped (declared sizes up front, actual bytes while
+ * inflating) so a zip bomb is stopped with a clear error. */
+#ifndef RUNNER_ZIPDIR_H
+#define RUNNER_ZIPDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Default cap on the bytes one extraction may write; overridden by the
+ * environment variable RUNNER_C_MAX_UNZIP_BYTES. */
+#define ZIPDIR_DEFAULT_MAX_BYTES (8ull * 1024 * 1024 * 1024)
+#define ZIPDIR_MAX_ENTRIES 1000000
+
+/* Zips the contents of dir into the new file zippath.  0 or -1 + err. */
+int zipdir_create(const char *dir, const char *zippath, char *err, size_t errlen);
+/* Zips dir into a temporary file and writes {"zipfile": N}\n + base64 to
+ * outfd.  0 or -1 + err (nothing written on a zip error). */
+int zipdir_stream(const char *dir, int outfd, char *err, size_t errlen);
+/* Extracts zippath into dest (which must exist).  0 or -1 + err. */
+int zipdir_extract(const char *zippath, const char *dest, char *err, size_t errlen);
+/* The extraction cap in effect. */
+uint64_t zipdir_max_bytes(void);
+/* Creates a private temporary directory under $TMPDIR (or /tmp) with the
+ * given prefix; returns a malloc'ed path or NULL. */
+char *zipdir_mkdtemp(const char *prefix);
+/* rm -rf; errors ignored. */
+void zipdir_rmtree(const char *path);
+
+#endif
