@@ -12,6 +12,7 @@
 #include "mesh/node_internal.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,8 +341,10 @@ static void on_tick(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = util_mono_ns();
     tick_connections(n, now);
-    if (now >= n->next_update && n->conns)
+    if (now >= n->next_update && n->conns) {
         flood_send_update(n, 0);
+        malloc_trim(0); /* hand bursts of freed buffers back to the system */
+    }
     if (n->ads_due || now >= n->next_ads) {
         n->ads_due = 0;
         n->next_ads = now + AD_INTERVAL_NS;
