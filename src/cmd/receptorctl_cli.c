@@ -168,7 +168,27 @@ static void convert_option(const struct opt_def *o, size_t idx, struct cli_resul
 
 /* ---------------------------------------------------------------- parsing */
 
+/* Parse results live until the process ends (one command per process);
+ * the arrays behind them are listed here and freed at exit. */
+static void *kept[32];
+static size_t nkept;
+
+static void free_kept(void)
+{
+    while (nkept > 0)
+        free(kept[--nkept]);
+}
+
+static void keep(void *p)
+{
+    if (nkept == 0)
+        atexit(free_kept);
+    if (nkept < sizeof kept / sizeof *kept)
+        kept[nkept++] = p;
+}
+
 struct parse_state {
+    int argc;
     const struct cmd_def *cmd;
     struct cli_result *r;
     bool help;
@@ -206,9 +226,12 @@ static void record(struct parse_state *st, size_t idx, const char *value)
         return;
     }
     if (st->cmd->opts[idx].kind == OPT_MULTI) {
-        r->multi = realloc(r->multi, (r->nmulti + 1) * sizeof *r->multi);
-        if (!r->multi)
-            cli_usage_error("out of memory");
+        if (r->nmulti == 0) {
+            r->multi = calloc((size_t)st->argc + 1, sizeof *r->multi);
+            if (!r->multi)
+                cli_usage_error("out of memory");
+            keep(r->multi);
+        }
         r->multi[r->nmulti++] = value;
     }
     r->value[idx] = value;
@@ -347,7 +370,7 @@ static void assign_arguments(struct parse_state *st)
 static int parse_common(const struct cmd_def *cmd, int argc, char **argv, struct cli_result *r,
                         bool is_group, bool *help)
 {
-    struct parse_state st = { .cmd = cmd, .r = r };
+    struct parse_state st = { .argc = argc, .cmd = cmd, .r = r };
     memset(r, 0, sizeof *r);
     st.pos = calloc((size_t)argc + 1, sizeof *st.pos);
     if (!st.pos)
@@ -366,10 +389,7 @@ static int parse_common(const struct cmd_def *cmd, int argc, char **argv, struct
     for (size_t k = 0; k < cmd->nopts; k++)
         if (!r->given[k])
             convert_option(&cmd->opts[k], k, r);
-    if (!is_group && r->nrest == 0)
-        free(st.pos);  /* rest points into pos otherwise: kept until exit */
-    else if (is_group)
-        free(st.pos);
+    keep(st.pos); /* r->rest points into it */
     return stop;
 }
 

@@ -414,7 +414,8 @@ static char *take_cstr(struct buf *b, size_t *len)
     char *s = malloc(*len + 1);
     if (!s)
         return NULL;
-    memcpy(s, buf_head(b), *len);
+    if (*len)
+        memcpy(s, buf_head(b), *len);
     s[*len] = 0;
     return s;
 }

@@ -630,7 +630,6 @@ static int cmd_submit(struct ctl *c, int argc, char **argv)
     if (pl.fd > 0)
         close(pl.fd);
     buf_free(&unitid);
-    free(r.multi);
     return rc;
 }
 
