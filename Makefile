@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN  ?= build-asan
 PYTEST = /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan check check-fast check-asan demo bench fuzz clean
+.PHONY: all deps build asan check check-fast check-asan demo bench fuzz-short clean
 
 all: build
 
@@ -34,7 +34,21 @@ check-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  RECEPTOR_BUILD=$(abspath $(ASAN)) RECEPTOR_SANITIZED=1 $(PYTEST) -q tests/integration
 
-check: deps check-fast check-asan
+FUZZ  ?= build-fuzz
+FUZZ_SECONDS ?= 15
+
+$(FUZZ)/build.ninja:
+	CC=clang meson setup $(FUZZ) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
+# A short run of every libFuzzer target (longer runs by hand: FUZZ_SECONDS=600).
+fuzz-short: $(FUZZ)/build.ninja
+	ninja -C $(FUZZ)
+	for t in $$(find $(FUZZ)/tests/fuzz -type f -executable -name 'fuzz_*'); do \
+	  echo "fuzz: $$t"; mkdir -p $(FUZZ)/corpus/$$(basename $$t); \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus/$$(basename $$t) 2>&1 | tail -1 || exit 1; \
+	done
+
+check: deps check-fast check-asan fuzz-short
 
 demo: deps build
 	./scripts/demo
@@ -43,4 +57,4 @@ bench: build
 	./bench/run-all
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)
