@@ -542,7 +542,7 @@ static int zr_entry(struct zr *r, zip_uint64_t i)
             snprintf(r->err, r->errlen, "symlink %s: %s", out, strerror(errno));
             rc = -1;
         } else {
-            zr_set_times(out, zs.mtime, 1);
+            ; /* the link itself keeps "now", as upstream */
         }
     } else if (rc == 0 && is_dir) {
         if (mkdir(out, 0777) < 0 && errno != EEXIST) {
