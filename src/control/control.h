@@ -34,6 +34,12 @@ int control_listen_unix(struct control *c, const char *path, int perms, char *er
 int control_listen_tcp(struct control *c, const char *addr, char *err, size_t errlen);
 void control_free(struct control *c);
 
+/* Runs a control session on an already connected byte stream (a QUIC
+ * stream from the mesh, a TLS session).  trusted: the unix socket, which
+ * may submit unsigned work to verifying work types. */
+struct bstream;
+void control_serve(struct control *c, struct bstream *bs, int trusted);
+
 /* ---- for command implementations --------------------------------------- */
 
 struct control_command {
@@ -54,5 +60,11 @@ void ctl_reply_error(struct ctl_session *s, const char *fmt, ...) __attribute__(
  * goes away first. */
 void ctl_set_pending(struct ctl_session *s, void (*cancel)(void *), void *arg);
 void ctl_clear_pending(struct ctl_session *s);
+struct bstream *ctl_stream(struct ctl_session *s);
+int ctl_trusted(struct ctl_session *s);
+/* A command that takes the connection over (connect, work submit, work
+ * results): the session is freed; the command gets the stream (with its
+ * callbacks cleared) and the bytes already read past the command line. */
+void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen);
 
 #endif

@@ -1,6 +1,11 @@
-/* session.c - listeners and sessions of the control service: greeting,
- * line framing ("\r" dropped, empty lines ignored), plain/JSON dispatch
- * through the command table, bounded replies. */
+/* session.c - sessions of the control service: greeting, line framing
+ * ("\r" dropped, empty lines ignored), plain/JSON dispatch through the
+ * command table, bounded input and output.
+ *
+ * A session runs over any bstream (unix socket, TCP, later TLS and QUIC
+ * streams).  It reads only while no command is running and while its
+ * replies are not piling up, so a client that does not read stops being
+ * read from. */
 #include "control/control.h"
 
 #include <errno.h>
@@ -13,10 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/bstream.h"
 #include "core/buf.h"
 #include "core/gojson.h"
 #include "core/log.h"
 #include "net/tcp.h"
+#include "net/uvstream.h"
 
 #define WRITE_BACKLOG_MAX (4u << 20)
 
@@ -30,14 +37,14 @@ struct ctl_listener {
 };
 
 struct ctl_session {
-    union { uv_pipe_t pipe; uv_tcp_t tcp; } h;
+    struct bstream *bs;
     struct control *ctl;
     struct buf in;
-    size_t backlog;
     int busy;           /* a command is running */
     int closing;
     int reading;
-    int is_unix;
+    int eof;            /* the client half-closed */
+    int trusted;        /* unix socket: trusted for work signatures */
     int in_dispatch;    /* inside run_line: replies must not recurse */
     void (*cancel)(void *);
     void *cancel_arg;
@@ -51,61 +58,31 @@ struct control {
     struct ctl_session *sessions;
 };
 
-struct write_req {
-    uv_write_t req;
-    struct ctl_session *s;
-    size_t len;
-    char data[];
-};
-
 static void session_process(struct ctl_session *s);
 static void session_close(struct ctl_session *s);
 
 struct node *ctl_node(struct ctl_session *s) { return s->ctl->node; }
 const struct control_hooks *ctl_hooks(struct ctl_session *s) { return &s->ctl->hooks; }
+struct bstream *ctl_stream(struct ctl_session *s) { return s->bs; }
+int ctl_trusted(struct ctl_session *s) { return s->trusted; }
 
 /* ---- output --------------------------------------------------------------- */
-
-static void on_write(uv_write_t *req, int status)
-{
-    struct write_req *w = (struct write_req *)req;
-    struct ctl_session *s = w->s;
-    s->backlog -= w->len;
-    free(w);
-    if (status < 0)
-        session_close(s);
-    else if (!s->busy && !s->closing)
-        session_process(s);
-}
 
 static void session_write(struct ctl_session *s, const char *data, size_t len)
 {
     if (s->closing)
         return;
-    struct write_req *w = malloc(sizeof *w + len);
-    if (!w) {
+    if (bstream_write(s->bs, data, len) < 0)
         session_close(s);
-        return;
-    }
-    memcpy(w->data, data, len);
-    w->s = s;
-    w->len = len;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&s->h, &b, 1, on_write) < 0) {
-        free(w);
-        session_close(s);
-        return;
-    }
-    s->backlog += len;
 }
 
 static void command_done(struct ctl_session *s)
 {
     s->busy = 0;
     s->cancel = NULL;
-    /* continue with buffered lines once this reply is on its way (the
-     * dispatch loop does it itself for commands that finished at once) */
-    if (!s->in_dispatch && s->backlog < WRITE_BACKLOG_MAX)
+    /* the dispatch loop continues by itself for commands that finished at
+     * once; a command that finished later restarts it */
+    if (!s->in_dispatch)
         session_process(s);
 }
 
@@ -145,6 +122,36 @@ void ctl_set_pending(struct ctl_session *s, void (*cancel)(void *), void *arg)
 }
 
 void ctl_clear_pending(struct ctl_session *s) { s->cancel = NULL; }
+
+void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen)
+{
+    /* the command now owns the stream; hand it the bytes read past the line */
+    *restlen = buf_size(&s->in);
+    *rest = NULL;
+    if (*restlen) {
+        *rest = malloc(*restlen);
+        if (*rest)
+            memcpy(*rest, buf_head(&s->in), *restlen);
+        else
+            *restlen = 0;
+    }
+    buf_reset(&s->in);
+    s->closing = 1;
+    s->cancel = NULL;
+    struct ctl_session **pp = &s->ctl->sessions;
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = s->next;
+    s->bs->data = NULL;
+    s->bs->on_read = NULL;
+    s->bs->on_eof = NULL;
+    s->bs->on_drain = NULL;
+    s->bs->on_error = NULL;
+    s->bs->on_close = NULL;
+    buf_free(&s->in);
+    free(s);
+}
 
 /* ---- dispatch --------------------------------------------------------------- */
 
@@ -205,6 +212,7 @@ static void run_plain_line(struct ctl_session *s, char *line)
     c->run(s, params, NULL);
 }
 
+/* Returns 1 if the session still exists afterwards. */
 static void run_line(struct ctl_session *s, char *line, size_t len)
 {
     s->busy = 1;
@@ -214,17 +222,16 @@ static void run_line(struct ctl_session *s, char *line, size_t len)
         run_json_line(s, line, len);
     else
         run_plain_line(s, line);
-    s->in_dispatch = 0;
 }
 
 /* Takes the next complete line out of the input buffer, dropping "\r";
  * returns its length or -1 when no full line is buffered. */
 static ssize_t next_line(struct ctl_session *s, char **out)
 {
-    uint8_t *p = buf_head(&s->in);
     size_t n = buf_size(&s->in);
     if (n == 0)
         return -1;
+    uint8_t *p = buf_head(&s->in);
     uint8_t *nl = memchr(p, '\n', n);
     if (!nl)
         return -1;
@@ -242,54 +249,49 @@ static ssize_t next_line(struct ctl_session *s, char **out)
     return (ssize_t)k;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
-
 static void set_reading(struct ctl_session *s, int on)
 {
     if (on == s->reading || s->closing)
         return;
     s->reading = on;
     if (on)
-        uv_read_start((uv_stream_t *)&s->h, on_alloc, on_read);
+        bstream_read_start(s->bs);
     else
-        uv_read_stop((uv_stream_t *)&s->h);
+        bstream_read_stop(s->bs);
 }
 
 static void session_process(struct ctl_session *s)
 {
-    while (!s->busy && !s->closing && s->backlog < WRITE_BACKLOG_MAX) {
+    while (!s->busy && !s->closing && bstream_queued(s->bs) < WRITE_BACKLOG_MAX) {
         char *line;
         ssize_t len = next_line(s, &line);
         if (len < 0)
             break;
-        if (len > 0)
-            run_line(s, line, (size_t)len);
+        if (len == 0) {
+            free(line);
+            continue;
+        }
+        /* a command may take the stream over (and free the session) */
+        struct bstream *bs = s->bs;
+        run_line(s, line, (size_t)len);
         free(line);
+        if (bs->data != s)
+            return;
+        s->in_dispatch = 0;
     }
-    if (!s->busy && buf_size(&s->in) >= CONTROL_MAX_LINE) {
-        log_warning("Control service: closing session: command line longer than %d bytes",
-                    CONTROL_MAX_LINE);
-        session_write(s, "ERROR: command line too long\n", 29);
+    if (s->closing)
+        return;
+    if (!s->busy && s->eof) {
         session_close(s);
         return;
     }
-    set_reading(s, !s->busy && s->backlog < WRITE_BACKLOG_MAX);
+    set_reading(s, !s->busy && bstream_queued(s->bs) < WRITE_BACKLOG_MAX);
 }
 
 /* ---- sessions ------------------------------------------------------------ */
 
-static void session_freed(uv_handle_t *h)
+static void session_unlink(struct ctl_session *s)
 {
-    struct ctl_session *s = h->data;
-    buf_free(&s->in);
-    free(s);
-}
-
-static void session_close(struct ctl_session *s)
-{
-    if (s->closing)
-        return;
     s->closing = 1;
     if (s->cancel) {
         void (*cancel)(void *) = s->cancel;
@@ -301,30 +303,93 @@ static void session_close(struct ctl_session *s)
         pp = &(*pp)->next;
     if (*pp)
         *pp = s->next;
-    uv_close((uv_handle_t *)&s->h, session_freed);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+static void on_stream_close(struct bstream *bs)
 {
-    (void)suggested;
-    struct ctl_session *s = h->data;
-    size_t want = buf_room(&s->in);
-    if (want > 65536)
-        want = 65536;
-    uint8_t *p = want ? buf_reserve(&s->in, want) : NULL;
-    *out = uv_buf_init((char *)p, p ? (unsigned)want : 0);
+    struct ctl_session *s = bs->data;
+    if (!s)
+        return;
+    if (!s->closing)
+        session_unlink(s);
+    buf_free(&s->in);
+    free(s);
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+static void session_close(struct ctl_session *s)
 {
-    (void)b;
-    struct ctl_session *s = st->data;
-    if (n < 0) {
-        session_close(s);
+    if (s->closing)
+        return;
+    session_unlink(s);
+    bstream_close(s->bs);
+}
+
+static void on_stream_read(struct bstream *bs, const uint8_t *data, size_t len)
+{
+    struct ctl_session *s = bs->data;
+    if (buf_append(&s->in, data, len) < 0) {
+        log_warning("Control service %s: closing session: command line longer than %d bytes",
+                    bs->desc, CONTROL_MAX_LINE);
+        session_write(s, "ERROR: command line too long\n", 29);
+        bstream_shutdown(s->bs);
+        set_reading(s, 0);
+        session_unlink(s);
         return;
     }
-    buf_commit(&s->in, (size_t)n);
     session_process(s);
+}
+
+static void on_stream_eof(struct bstream *bs)
+{
+    struct ctl_session *s = bs->data;
+    s->eof = 1;
+    s->reading = 0;
+    if (!s->busy)
+        session_process(s);
+}
+
+static void on_stream_drain(struct bstream *bs)
+{
+    struct ctl_session *s = bs->data;
+    if (s->closing && !s->busy) {
+        bstream_close(bs); /* e.g. after "command line too long" was sent */
+        return;
+    }
+    if (!s->busy)
+        session_process(s);
+}
+
+static void on_stream_error(struct bstream *bs, const char *msg)
+{
+    struct ctl_session *s = bs->data;
+    log_debug("Control service session %s: %s", bs->desc, msg);
+    if (!s->closing)
+        session_unlink(s);
+}
+
+void control_serve(struct control *c, struct bstream *bs, int trusted)
+{
+    struct ctl_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        bstream_close(bs);
+        return;
+    }
+    s->ctl = c;
+    s->bs = bs;
+    s->trusted = trusted;
+    buf_init(&s->in, CONTROL_MAX_LINE);
+    bs->data = s;
+    bs->on_read = on_stream_read;
+    bs->on_eof = on_stream_eof;
+    bs->on_drain = on_stream_drain;
+    bs->on_error = on_stream_error;
+    bs->on_close = on_stream_close;
+    s->next = c->sessions;
+    c->sessions = s;
+    char greeting[512];
+    int len = snprintf(greeting, sizeof greeting, "Receptor Control, node %s\n", node_id(c->node));
+    session_write(s, greeting, (size_t)len);
+    set_reading(s, 1);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -332,28 +397,16 @@ static void on_connection(uv_stream_t *server, int status)
     struct ctl_listener *l = server->data;
     if (status < 0)
         return;
-    struct ctl_session *s = calloc(1, sizeof *s);
-    if (!s)
+    struct bstream *bs = uvstream_new(server->loop, l->is_unix);
+    if (!bs)
         return;
-    s->ctl = l->ctl;
-    s->is_unix = l->is_unix;
-    buf_init(&s->in, CONTROL_MAX_LINE);
-    if (l->is_unix)
-        uv_pipe_init(server->loop, &s->h.pipe, 0);
-    else
-        uv_tcp_init(server->loop, &s->h.tcp);
-    s->h.pipe.data = s;
-    if (uv_accept(server, (uv_stream_t *)&s->h) != 0) {
-        s->closing = 1;
-        uv_close((uv_handle_t *)&s->h, session_freed);
+    if (uv_accept(server, uvstream_handle(bs)) != 0) {
+        bstream_close(bs);
         return;
     }
-    s->next = l->ctl->sessions;
-    l->ctl->sessions = s;
-    char greeting[512];
-    int len = snprintf(greeting, sizeof greeting, "Receptor Control, node %s\n", node_id(l->ctl->node));
-    session_write(s, greeting, (size_t)len);
-    set_reading(s, 1);
+    uvstream_start(bs);
+    bstream_read_stop(bs);
+    control_serve(l->ctl, bs, l->is_unix);
 }
 
 /* ---- listeners ----------------------------------------------------------- */

@@ -1,0 +1,203 @@
+/* uvstream.c - see uvstream.h.  Writes are copied into one malloc'ed block
+ * per write call; the queued byte count drives back-pressure (on_drain). */
+#include "net/uvstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct uvstream {
+    struct bstream s;
+    union { uv_pipe_t pipe; uv_tcp_t tcp; uv_stream_t stream; } h;
+    uv_shutdown_t shutdown_req;
+    size_t queued;
+    int is_pipe;
+    int reading;
+    int closing;
+    int shut;
+    int eof;
+    uint8_t rbuf[65536];
+};
+
+struct wreq {
+    uv_write_t req;
+    struct uvstream *u;
+    size_t len;
+    uint8_t data[];
+};
+
+static void on_closed(uv_handle_t *h)
+{
+    struct uvstream *u = h->data;
+    if (u->s.on_close)
+        u->s.on_close(&u->s);
+    free(u);
+}
+
+static void us_close(struct bstream *s)
+{
+    struct uvstream *u = (struct uvstream *)s;
+    if (u->closing)
+        return;
+    u->closing = 1;
+    uv_close((uv_handle_t *)&u->h, on_closed);
+}
+
+static void fail(struct uvstream *u, const char *msg)
+{
+    if (u->closing)
+        return;
+    if (u->s.on_error)
+        u->s.on_error(&u->s, msg);
+    us_close(&u->s);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct wreq *w = (struct wreq *)req;
+    struct uvstream *u = w->u;
+    u->queued -= w->len;
+    free(w);
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            fail(u, uv_strerror(status));
+        return;
+    }
+    if (u->queued == 0 && !u->closing && u->s.on_drain)
+        u->s.on_drain(&u->s);
+}
+
+static int us_write(struct bstream *s, const uint8_t *data, size_t len)
+{
+    struct uvstream *u = (struct uvstream *)s;
+    if (u->closing || u->shut)
+        return -1;
+    if (len == 0)
+        return 0;
+    struct wreq *w = malloc(sizeof *w + len);
+    if (!w)
+        return -1;
+    memcpy(w->data, data, len);
+    w->u = u;
+    w->len = len;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    int rc = uv_write(&w->req, &u->h.stream, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        return -1;
+    }
+    u->queued += len;
+    return 0;
+}
+
+static size_t us_queued(struct bstream *s) { return ((struct uvstream *)s)->queued; }
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)suggested;
+    struct uvstream *u = h->data;
+    *out = uv_buf_init((char *)u->rbuf, sizeof u->rbuf);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    struct uvstream *u = st->data;
+    if (n == UV_EOF) {
+        uv_read_stop(st);
+        u->reading = 0;
+        u->eof = 1;
+        if (u->s.on_eof)
+            u->s.on_eof(&u->s);
+        else
+            us_close(&u->s);
+        return;
+    }
+    if (n < 0) {
+        fail(u, uv_strerror((int)n));
+        return;
+    }
+    if (n > 0 && u->s.on_read)
+        u->s.on_read(&u->s, u->rbuf, (size_t)n);
+}
+
+static void us_read_start(struct bstream *s)
+{
+    struct uvstream *u = (struct uvstream *)s;
+    if (u->reading || u->closing || u->eof)
+        return;
+    u->reading = 1;
+    uv_read_start(&u->h.stream, on_alloc, on_read);
+}
+
+static void us_read_stop(struct bstream *s)
+{
+    struct uvstream *u = (struct uvstream *)s;
+    if (!u->reading || u->closing)
+        return;
+    u->reading = 0;
+    uv_read_stop(&u->h.stream);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct uvstream *u = req->data;
+    if (status < 0 && status != UV_ECANCELED)
+        fail(u, uv_strerror(status));
+}
+
+static void us_shutdown(struct bstream *s)
+{
+    struct uvstream *u = (struct uvstream *)s;
+    if (u->shut || u->closing)
+        return;
+    u->shut = 1;
+    u->shutdown_req.data = u;
+    if (uv_shutdown(&u->shutdown_req, &u->h.stream, on_shutdown) < 0)
+        fail(u, "shutdown failed");
+}
+
+static const struct bstream_ops uvstream_ops = {
+    us_write, us_queued, us_read_start, us_read_stop, us_shutdown, us_close,
+};
+
+struct bstream *uvstream_new(uv_loop_t *loop, int is_pipe)
+{
+    struct uvstream *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->s.ops = &uvstream_ops;
+    u->is_pipe = is_pipe;
+    if (is_pipe)
+        uv_pipe_init(loop, &u->h.pipe, 0);
+    else
+        uv_tcp_init(loop, &u->h.tcp);
+    u->h.stream.data = u;
+    snprintf(u->s.desc, sizeof u->s.desc, "%s", is_pipe ? "unix socket" : "tcp");
+    return &u->s;
+}
+
+uv_stream_t *uvstream_handle(struct bstream *s) { return &((struct uvstream *)s)->h.stream; }
+
+void uvstream_start(struct bstream *s)
+{
+    struct uvstream *u = (struct uvstream *)s;
+    if (!u->is_pipe) {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        char host[64] = "?";
+        int port = 0;
+        uv_tcp_nodelay(&u->h.tcp, 1);
+        if (uv_tcp_getpeername(&u->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_INET6) {
+                uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+                port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            } else {
+                uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+                port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            }
+        }
+        snprintf(u->s.desc, sizeof u->s.desc, "tcp %s:%d", host, port);
+    }
+    us_read_start(s);
+}

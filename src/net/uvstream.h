@@ -1,0 +1,17 @@
+/* uvstream.h - bstream over a libuv stream (unix socket pipe or TCP). */
+#ifndef NET_UVSTREAM_H
+#define NET_UVSTREAM_H
+
+#include <uv.h>
+
+#include "core/bstream.h"
+
+/* Takes a freshly initialised, unconnected pipe (is_pipe) or TCP handle
+ * owned by the returned stream: use uvstream_handle() to accept or connect
+ * into it, then uvstream_start() once it is connected. */
+struct bstream *uvstream_new(uv_loop_t *loop, int is_pipe);
+uv_stream_t *uvstream_handle(struct bstream *s);
+/* Fills desc from the peer address and starts reading. */
+void uvstream_start(struct bstream *s);
+
+#endif
