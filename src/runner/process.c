@@ -51,53 +51,69 @@ static char *abs_of(const char *p)
     return out;
 }
 
-static int proc_event(struct proc *pr, const char *line, size_t n)
+/* The members dispatch looks at, found in one pass over the line. */
+struct line_keys {
+    struct pyjson_member status, zipfile, eof, event, counter, uuid, out;
+    bool has_status, has_zipfile, has_eof, has_event, has_counter, has_uuid, has_out;
+};
+
+static int collect_key(const struct pyjson_member *m, void *ctx)
 {
-    struct pyjson_member counter, uuid, stdout_m;
-    int hc = pyjson_find(line, n, "counter", &counter);
-    int hu = pyjson_find(line, n, "uuid", &uuid);
-    if (!pr->o->quiet && pyjson_find(line, n, "stdout", &stdout_m) == 1) {
+    struct line_keys *k = ctx;
+    static const char *const names[] = { "status", "zipfile", "eof", "event", "counter", "uuid", "stdout" };
+    struct pyjson_member *slots[] = { &k->status, &k->zipfile, &k->eof, &k->event, &k->counter, &k->uuid, &k->out };
+    bool *flags[] = { &k->has_status, &k->has_zipfile, &k->has_eof, &k->has_event, &k->has_counter, &k->has_uuid, &k->has_out };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (strcmp(m->key, names[i]) == 0) {
+            *slots[i] = *m;
+            *flags[i] = true;
+        }
+    }
+    return 0;
+}
+
+static void append_text(struct buf *b, const struct pyjson_member *m)
+{
+    if (m->type == PYJSON_STRING)
+        pyjson_unquote(m->val, m->val_len, b);
+    else
+        pyjson_canon(m->val, m->val_len, false, b);
+}
+
+static int proc_event(struct proc *pr, const char *line, size_t n, const struct line_keys *k)
+{
+    if (!pr->o->quiet && k->has_out) {
         buf_reset(&pr->tmp);
-        if (stdout_m.type == PYJSON_STRING)
-            pyjson_unquote(stdout_m.val, stdout_m.val_len, &pr->tmp);
-        else
-            pyjson_canon(stdout_m.val, stdout_m.val_len, false, &pr->tmp);
+        append_text(&pr->tmp, &k->out);
         buf_append(&pr->tmp, "\n", 1);
         rio_write_all(pr->o->outfd, buf_head(&pr->tmp), buf_size(&pr->tmp));
     }
     /* events without a truthy counter and uuid are skipped (upstream) */
-    if (hc != 1 || hu != 1 || !pyjson_truthy(counter.val, counter.val_len, counter.type) ||
-        !pyjson_truthy(uuid.val, uuid.val_len, uuid.type))
+    if (!k->has_counter || !k->has_uuid ||
+        !pyjson_truthy(k->counter.val, k->counter.val_len, k->counter.type) ||
+        !pyjson_truthy(k->uuid.val, k->uuid.val_len, k->uuid.type))
         return 0;
-    struct buf name;
-    buf_init(&name, 1 << 20);
-    if (counter.type == PYJSON_STRING)
-        pyjson_unquote(counter.val, counter.val_len, &name);
-    else
-        pyjson_canon(counter.val, counter.val_len, false, &name);
-    buf_append(&name, "-", 1);
-    if (uuid.type == PYJSON_STRING)
-        pyjson_unquote(uuid.val, uuid.val_len, &name);
-    else
-        pyjson_canon(uuid.val, uuid.val_len, false, &name);
-    buf_append_str(&name, ".json");
-    const char *fname;
+    buf_reset(&pr->tmp);
+    buf_append_str(&pr->tmp, pr->events_dir);
+    buf_append(&pr->tmp, "/", 1);
+    size_t name_at = buf_size(&pr->tmp);
+    append_text(&pr->tmp, &k->counter);
+    buf_append(&pr->tmp, "-", 1);
+    append_text(&pr->tmp, &k->uuid);
+    buf_append_str(&pr->tmp, ".json");
+    const char *path;
     int rc = 0;
-    if (buf_cstr(&name, &fname) == 0 && !strchr(fname, '/') && strlen(fname) < NAME_MAX) {
+    if (buf_cstr(&pr->tmp, &path) == 0 && !strchr(path + name_at, '/') &&
+        strlen(path + name_at) < NAME_MAX) {
         buf_reset(&pr->canon);
         pyjson_canon(line, n, true, &pr->canon);
-        char *path = NULL;
-        if (asprintf(&path, "%s/%s", pr->events_dir, fname) >= 0) {
-            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-            if (fd >= 0) {
-                fchmod(fd, 0600);
-                rc = rio_write_all(fd, buf_head(&pr->canon), buf_size(&pr->canon));
-                close(fd);
-            }
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            fchmod(fd, 0600);
+            rc = rio_write_all(fd, buf_head(&pr->canon), buf_size(&pr->canon));
+            close(fd);
         }
-        free(path);
     }
-    buf_free(&name);
     return rc;
 }
 
@@ -177,22 +193,23 @@ int process_run(const struct process_opts *o)
             break; /* status "error": reported only to handlers, as 2.3.1 */
         if (t != PYJSON_OBJECT)
             continue;
-        struct pyjson_member m;
-        if (pyjson_find(s, n, "status", &m) == 1)
+        struct line_keys k;
+        memset(&k, 0, sizeof k);
+        pyjson_members(s, n, collect_key, &k);
+        if (k.has_status)
             continue; /* the final status arrives in the artifacts too */
-        if (pyjson_find(s, n, "zipfile", &m) == 1) {
-            if (proc_artifacts(&pr, &r, &m) < 0) {
+        if (k.has_zipfile) {
+            if (proc_artifacts(&pr, &r, &k.zipfile) < 0) {
                 exit_code = 1;
                 break;
             }
             continue;
         }
-        if (pyjson_find(s, n, "eof", &m) == 1)
+        if (k.has_eof)
             break;
-        if (pyjson_find(s, n, "event", &m) == 1 && m.val_len == 11 &&
-            memcmp(m.val, "\"keepalive\"", 11) == 0)
+        if (k.has_event && k.event.val_len == 11 && memcmp(k.event.val, "\"keepalive\"", 11) == 0)
             continue;
-        proc_event(&pr, s, n);
+        proc_event(&pr, s, n, &k);
     }
     rio_free(&r);
     buf_free(&line);
