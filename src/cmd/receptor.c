@@ -124,8 +124,8 @@ static int start_control(struct daemon *d, const struct cfg_item *it, char *err,
     if (tcp && tcp[0] && control_listen_tcp(d->control, tcp, err, errlen) < 0)
         return -1;
     const char *svc = cfg_str(it, "service");
-    if (svc && svc[0])
-        log_debug("control service %s on the mesh needs QUIC streams, not available in this version", svc);
+    if (svc && svc[0] && control_listen_mesh(d->control, svc, NULL, err, errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -261,7 +261,7 @@ static int setup(struct daemon *d, char *err, size_t errlen)
     if (!d->node)
         return -1;
     node_on_shutdown(d->node, on_node_shutdown, d);
-    struct control_hooks hooks = { d->cfg.config_file ? do_reload : NULL, d };
+    struct control_hooks hooks = { .reload = d->cfg.config_file ? do_reload : NULL, .arg = d };
     d->control = control_new(d->node, &hooks);
     for (size_t i = 0; i < d->cfg.n; i++) {
         const struct cfg_item *it = &d->cfg.items[i];

@@ -208,14 +208,7 @@ static void cmd_reload(struct ctl_session *s, const char *params, json_t *cmd)
     ctl_reply_json(s, json_pack("{s:b}", "Success", 1), 1);
 }
 
-/* ---- connect ---------------------------------------------------------------- */
-
-static void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
-{
-    (void)params;
-    (void)cmd;
-    ctl_reply_error(s, "connect: streams over the mesh are not implemented in this version");
-}
+void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd);
 
 const struct control_command control_commands[] = {
     { "ping", cmd_ping },

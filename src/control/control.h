@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "mesh/node.h"
+#include "stream/stream.h"
 
 #define CONTROL_MAX_LINE (256 * 1024)
 
@@ -24,6 +25,8 @@ struct ctl_session;
 struct control_hooks {
     /* reload: 0, or -1 with err and an upstream ERRORCODE (3 or 4) */
     int (*reload)(void *arg, char *err, size_t errlen, int *code);
+    /* the named tls-client configuration for mesh dials, or NULL */
+    const struct stream_tls *(*tls_client)(void *arg, const char *name);
     void *arg;
 };
 
@@ -32,6 +35,10 @@ struct control *control_new(struct node *node, const struct control_hooks *hooks
 int control_listen_unix(struct control *c, const char *path, int perms, char *err, size_t errlen);
 /* "port" or "host:port". */
 int control_listen_tcp(struct control *c, const char *addr, char *err, size_t errlen);
+/* The mesh service (e.g. "control"), advertised with type Control Service;
+ * tls NULL = upstream's insecure mode. */
+int control_listen_mesh(struct control *c, const char *service, const struct stream_tls *tls,
+                        char *err, size_t errlen);
 void control_free(struct control *c);
 
 /* Runs a control session on an already connected byte stream (a QUIC

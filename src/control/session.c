@@ -51,11 +51,15 @@ struct ctl_session {
     struct ctl_session *next;
 };
 
+#define CONTROL_MAX_MESH 16
+
 struct control {
     struct node *node;
     struct control_hooks hooks;
     struct ctl_listener *listeners;
     struct ctl_session *sessions;
+    struct stream_listener *mesh[CONTROL_MAX_MESH];
+    int nmesh;
 };
 
 static void session_process(struct ctl_session *s);
@@ -514,8 +518,33 @@ int control_listen_tcp(struct control *c, const char *addr, char *err, size_t er
     return 0;
 }
 
+static void on_mesh_accept(void *arg, struct bstream *bs, const char *remote_node)
+{
+    struct control *c = arg;
+    log_debug("Control service: session from %s over the mesh", remote_node);
+    control_serve(c, bs, 0);
+}
+
+int control_listen_mesh(struct control *c, const char *service, const struct stream_tls *tls,
+                        char *err, size_t errlen)
+{
+    if (c->nmesh == CONTROL_MAX_MESH) {
+        snprintf(err, errlen, "too many control services");
+        return -1;
+    }
+    json_t *tags = json_pack("{s:s}", "type", "Control Service");
+    struct stream_listener *l = stream_listen(c->node, service, 1, tags, tls, on_mesh_accept, c, err, errlen);
+    json_decref(tags);
+    if (!l)
+        return -1;
+    c->mesh[c->nmesh++] = l;
+    return 0;
+}
+
 void control_free(struct control *c)
 {
+    for (int i = 0; i < c->nmesh; i++)
+        stream_listener_close(c->mesh[i]);
     while (c->sessions)
         session_close(c->sessions);
     while (c->listeners) {

@@ -1,0 +1,111 @@
+/* connect.c - the `connect NODE SERVICE [TLSCLIENT]` command (spec 8.6): dial
+ * a mesh stream, answer "Connecting", then bridge the control connection and
+ * the stream byte for byte until both directions end. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/control.h"
+#include "core/bridge.h"
+#include "core/log.h"
+
+struct connect_op {
+    struct ctl_session *s;
+    struct stream_dial *dial;
+};
+
+static void connect_cancel(void *arg)
+{
+    struct connect_op *op = arg;
+    stream_dial_cancel(op->dial);
+    free(op);
+}
+
+static void connect_done(void *arg, struct bstream *bs, const char *err)
+{
+    struct connect_op *op = arg;
+    struct ctl_session *s = op->s;
+    free(op);
+    ctl_clear_pending(s);
+    if (!bs) {
+        ctl_reply_error(s, "%s", err);
+        return;
+    }
+    struct bstream *client = ctl_stream(s);
+    bstream_write(client, "Connecting\n", 11);
+    uint8_t *rest;
+    size_t restlen;
+    ctl_take_over(s, &rest, &restlen);
+    bridge_start(client, bs, rest, restlen, NULL, NULL);
+    free(rest);
+}
+
+/* Splits on single spaces as upstream does. */
+static int split(char *p, char **tok, int max)
+{
+    int n = 0;
+    while (n <= max) {
+        tok[n++] = p;
+        char *sp = strchr(p, ' ');
+        if (!sp)
+            break;
+        *sp = 0;
+        p = sp + 1;
+    }
+    return n;
+}
+
+void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
+{
+    char buf[1024];
+    const char *node, *service, *tls = "";
+    char *tok[5];
+    if (cmd) {
+        json_t *n = json_object_get(cmd, "node"), *sv = json_object_get(cmd, "service"),
+               *t = json_object_get(cmd, "tls");
+        if (!json_is_string(n) || !json_is_string(sv)) {
+            ctl_reply_error(s, "no connect target");
+            return;
+        }
+        node = json_string_value(n);
+        service = json_string_value(sv);
+        if (json_is_string(t))
+            tls = json_string_value(t);
+    } else {
+        snprintf(buf, sizeof buf, "%s", params ? params : "");
+        int n = buf[0] ? split(buf, tok, 4) : 0;
+        if (n < 2) {
+            ctl_reply_error(s, "no connect target");
+            return;
+        }
+        if (n > 3) {
+            ctl_reply_error(s, "too many parameters");
+            return;
+        }
+        node = tok[0];
+        service = tok[1];
+        if (n == 3)
+            tls = tok[2];
+    }
+    const struct stream_tls *cfg = NULL;
+    if (tls[0]) {
+        const struct control_hooks *h = ctl_hooks(s);
+        cfg = h->tls_client ? h->tls_client(h->arg, tls) : NULL;
+        if (!cfg) {
+            ctl_reply_error(s, "unknown TLS config %s", tls);
+            return;
+        }
+    }
+    struct connect_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        ctl_reply_error(s, "out of memory");
+        return;
+    }
+    op->s = s;
+    op->dial = stream_dial(ctl_node(s), node, service, cfg, connect_done, op);
+    if (!op->dial) {
+        free(op);
+        ctl_reply_error(s, "out of memory");
+        return;
+    }
+    ctl_set_pending(s, connect_cancel, op);
+}
