@@ -19,8 +19,10 @@
 #include "core/log.h"
 #include "mesh/backend.h"
 #include "mesh/node.h"
+#include "stream/proxy.h"
 
 #define MAX_BACKENDS 1024
+#define MAX_PROXIES 256
 
 struct daemon {
     uv_loop_t loop;
@@ -31,6 +33,8 @@ struct daemon {
     struct control *control;
     struct backend *backends[MAX_BACKENDS];
     size_t nbackends;
+    struct proxy *proxies[MAX_PROXIES];
+    size_t nproxies;
     uv_signal_t sigint, sigterm;
     int exit_code;
 };
@@ -129,6 +133,52 @@ static int start_control(struct daemon *d, const struct cfg_item *it, char *err,
     return 0;
 }
 
+/* ---- proxies ---------------------------------------------------------------- */
+
+static const struct { const char *entry; enum proxy_kind kind; } proxy_entries[] = {
+    { "tcp-server", PROXY_TCP_SERVER }, { "tcp-client", PROXY_TCP_CLIENT },
+    { "udp-server", PROXY_UDP_SERVER }, { "udp-client", PROXY_UDP_CLIENT },
+    { "unix-socket-server", PROXY_UNIX_SERVER }, { "unix-socket-client", PROXY_UNIX_CLIENT },
+};
+
+static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+{
+    size_t k;
+    for (k = 0; k < sizeof proxy_entries / sizeof proxy_entries[0]; k++)
+        if (strcmp(it->def->name, proxy_entries[k].entry) == 0)
+            break;
+    if (k == sizeof proxy_entries / sizeof proxy_entries[0])
+        return 0;
+    const char *tlsopts[] = { "tls", "tlsserver", "tlsclient" };
+    for (size_t i = 0; i < 3; i++) {
+        const char *t = cfg_str(it, tlsopts[i]);
+        if (t && t[0]) {
+            snprintf(err, errlen, "%s: %s: TLS on proxies is not supported yet", it->where, it->def->name);
+            return -1;
+        }
+    }
+    if (d->nproxies == MAX_PROXIES) {
+        snprintf(err, errlen, "too many proxies (limit %d)", MAX_PROXIES);
+        return -1;
+    }
+    struct proxy_spec spec = {
+        .kind = proxy_entries[k].kind,
+        .bindaddr = cfg_str(it, "bindaddr"),
+        .port = (int)cfg_int(it, "port", 0),
+        .remotenode = cfg_str(it, "remotenode"),
+        .remoteservice = cfg_str(it, "remoteservice"),
+        .service = cfg_str(it, "service"),
+        .address = cfg_str(it, "address"),
+        .filename = cfg_str(it, "filename"),
+        .permissions = (int)cfg_int(it, "permissions", 0600),
+    };
+    struct proxy *p = proxy_start(d->node, &spec, err, errlen);
+    if (!p)
+        return -1;
+    d->proxies[d->nproxies++] = p;
+    return 0;
+}
+
 /* ---- reload ------------------------------------------------------------------ */
 
 static char *fixed_items_text(const struct config *cfg)
@@ -224,6 +274,9 @@ static void shutdown_daemon(struct daemon *d)
     for (size_t i = 0; i < d->nbackends; i++)
         backend_stop(d->backends[i]);
     d->nbackends = 0;
+    for (size_t i = 0; i < d->nproxies; i++)
+        proxy_stop(d->proxies[i]);
+    d->nproxies = 0;
     if (d->control)
         control_free(d->control);
     d->control = NULL;
@@ -268,6 +321,8 @@ static int setup(struct daemon *d, char *err, size_t errlen)
         if (strcmp(it->def->name, "control-service") == 0 && start_control(d, it, err, errlen) < 0)
             return -1;
         if (is_backend_item(it) && start_backend(d, it, err, errlen) < 0)
+            return -1;
+        if (start_proxy(d, it, err, errlen) < 0)
             return -1;
     }
     if (d->nbackends == 0) {

@@ -201,3 +201,95 @@ void uvstream_start(struct bstream *s)
     }
     us_read_start(s);
 }
+
+/* ---- outbound connections ------------------------------------------------- */
+
+struct connect_op {
+    uv_connect_t req;
+    uv_getaddrinfo_t resolve;
+    struct bstream *s;
+    uvstream_connect_cb cb;
+    void *arg;
+    uv_loop_t *loop;
+};
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct connect_op *op = req->data;
+    if (status < 0) {
+        op->cb(op->arg, NULL, uv_strerror(status));
+        bstream_close(op->s);
+    } else {
+        uvstream_start(op->s);
+        bstream_read_stop(op->s);
+        op->cb(op->arg, op->s, NULL);
+    }
+    free(op);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct connect_op *op = req->data;
+    if (status < 0) {
+        op->cb(op->arg, NULL, uv_strerror(status));
+        bstream_close(op->s);
+        free(op);
+        return;
+    }
+    op->req.data = op;
+    int rc = uv_tcp_connect(&op->req, (uv_tcp_t *)uvstream_handle(op->s), res->ai_addr, on_connected);
+    uv_freeaddrinfo(res);
+    if (rc < 0) {
+        op->cb(op->arg, NULL, uv_strerror(rc));
+        bstream_close(op->s);
+        free(op);
+    }
+}
+
+int uvstream_connect_tcp(uv_loop_t *loop, const char *address, uvstream_connect_cb cb, void *arg)
+{
+    char host[256], port[16];
+    const char *colon = strrchr(address, ':');
+    if (!colon || colon == address || (size_t)(colon - address) >= sizeof host || strlen(colon + 1) >= sizeof port)
+        return -1;
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = 0;
+    strcpy(port, colon + 1);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = 0;
+    }
+    struct connect_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->s = uvstream_new(loop, 0);
+    op->cb = cb;
+    op->arg = arg;
+    op->loop = loop;
+    op->resolve.data = op;
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    if (!op->s || uv_getaddrinfo(loop, &op->resolve, on_resolved, host, port, &hints) < 0) {
+        if (op->s)
+            bstream_close(op->s);
+        free(op);
+        return -1;
+    }
+    return 0;
+}
+
+int uvstream_connect_unix(uv_loop_t *loop, const char *path, uvstream_connect_cb cb, void *arg)
+{
+    struct connect_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->s = uvstream_new(loop, 1);
+    if (!op->s) {
+        free(op);
+        return -1;
+    }
+    op->cb = cb;
+    op->arg = arg;
+    op->req.data = op;
+    uv_pipe_connect(&op->req, (uv_pipe_t *)uvstream_handle(op->s), path, on_connected);
+    return 0;
+}

@@ -14,4 +14,10 @@ uv_stream_t *uvstream_handle(struct bstream *s);
 /* Fills desc from the peer address and starts reading. */
 void uvstream_start(struct bstream *s);
 
+/* Connects to "host:port" (TCP) or a unix socket path; cb gets the started
+ * stream (not yet reading) or NULL and an error text. */
+typedef void (*uvstream_connect_cb)(void *arg, struct bstream *s, const char *err);
+int uvstream_connect_tcp(uv_loop_t *loop, const char *address, uvstream_connect_cb cb, void *arg);
+int uvstream_connect_unix(uv_loop_t *loop, const char *path, uvstream_connect_cb cb, void *arg);
+
 #endif
