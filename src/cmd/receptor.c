@@ -20,6 +20,7 @@
 #include "mesh/backend.h"
 #include "mesh/node.h"
 #include "stream/proxy.h"
+#include "work/workceptor.h"
 
 #define MAX_BACKENDS 1024
 #define MAX_PROXIES 256
@@ -31,6 +32,7 @@ struct daemon {
     struct config cfg;
     struct node *node;
     struct control *control;
+    struct workceptor *work;
     struct backend *backends[MAX_BACKENDS];
     size_t nbackends;
     struct proxy *proxies[MAX_PROXIES];
@@ -280,6 +282,9 @@ static void shutdown_daemon(struct daemon *d)
     if (d->control)
         control_free(d->control);
     d->control = NULL;
+    if (d->work)
+        workceptor_free(d->work);
+    d->work = NULL;
     if (d->node)
         node_free(d->node);
     d->node = NULL;
@@ -302,6 +307,33 @@ static void on_node_shutdown(void *arg, const char *why)
     shutdown_daemon(d);
 }
 
+/* The workceptor and the work types of the config; units on disk are
+ * picked up again once every type is known. */
+static int setup_work(struct daemon *d, char *err, size_t errlen)
+{
+    const struct cfg_item *nodeit = config_find(&d->cfg, "node");
+    const char *datadir = cfg_str(nodeit, "datadir");
+    char exe[4096];
+    size_t exelen = sizeof exe;
+    if (uv_exepath(exe, &exelen) < 0)
+        snprintf(exe, sizeof exe, "%s", d->argv[0]);
+    d->work = workceptor_new(d->node, datadir && datadir[0] ? datadir : "/tmp/receptor", exe, err, errlen);
+    if (!d->work)
+        return -1;
+    for (size_t i = 0; i < d->cfg.n; i++) {
+        const struct cfg_item *it = &d->cfg.items[i];
+        if (strcmp(it->def->name, "work-command") != 0)
+            continue;
+        if (workceptor_add_command(d->work, cfg_str(it, "worktype"), cfg_str(it, "command"),
+                                   cfg_str(it, "params"), cfg_bool(it, "allowruntimeparams", 0),
+                                   cfg_bool(it, "verifysignature", 0), err, errlen) < 0)
+            return -1;
+    }
+    workceptor_scan(d->work);
+    control_set_workceptor(d->control, d->work);
+    return 0;
+}
+
 static int setup(struct daemon *d, char *err, size_t errlen)
 {
     apply_log_level(&d->cfg);
@@ -316,6 +348,8 @@ static int setup(struct daemon *d, char *err, size_t errlen)
     node_on_shutdown(d->node, on_node_shutdown, d);
     struct control_hooks hooks = { .reload = d->cfg.config_file ? do_reload : NULL, .arg = d };
     d->control = control_new(d->node, &hooks);
+    if (setup_work(d, err, errlen) < 0)
+        return -1;
     for (size_t i = 0; i < d->cfg.n; i++) {
         const struct cfg_item *it = &d->cfg.items[i];
         if (strcmp(it->def->name, "control-service") == 0 && start_control(d, it, err, errlen) < 0)
@@ -359,6 +393,14 @@ int main(int argc, char **argv)
         printf("%s\n", RECEPTOR_VERSION);
         config_free(&d.cfg);
         return 0;
+    }
+    const struct cfg_item *runner = config_find(&d.cfg, "command-runner");
+    if (runner) {
+        apply_log_level(&d.cfg);
+        int rc = work_runner_main(cfg_str(runner, "command"), cfg_str(runner, "params"),
+                                  cfg_str(runner, "unitdir"));
+        config_free(&d.cfg);
+        return rc;
     }
     if (config_check_supported(&d.cfg, err, sizeof err) < 0) {
         fprintf(stderr, "Error: %s\n", err);

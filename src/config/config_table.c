@@ -347,7 +347,7 @@ const struct cfg_entry_def config_entries[] = {
       CFG_SEC_SERVICES },
     { "ip-router", NY, iprouter_opts, "Run an IP router using a tun interface",
       CFG_SEC_SERVICES },
-    { "work-command", NY, workcommand_opts, "Run a worker using an external command",
+    { "work-command", 0, workcommand_opts, "Run a worker using an external command",
       CFG_SEC_WORKERS },
     { "work-kubernetes", NY, workkube_opts, "Run a worker using Kubernetes", CFG_SEC_WORKERS },
     { "work-python", NY, workpython_opts, "Run a worker using a Python plugin (deprecated)",
@@ -362,7 +362,7 @@ const struct cfg_entry_def config_entries[] = {
       "Create certificate request", CFG_SEC_CERTS },
     { "cert-signreq", CFG_EXCLUSIVE | NY, certsignreq_opts,
       "Sign request and produce certificate", CFG_SEC_CERTS },
-    { "command-runner", CFG_HIDDEN | NY, commandrunner_opts,
+    { "command-runner", CFG_HIDDEN, commandrunner_opts,
       "Wrapper around a process invocation", CFG_SEC_MAIN },
     { NULL, 0, NULL, NULL, CFG_SEC_MAIN },
 };

@@ -209,6 +209,7 @@ static void cmd_reload(struct ctl_session *s, const char *params, json_t *cmd)
 }
 
 void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd);
+void cmd_work(struct ctl_session *s, const char *params, json_t *cmd);
 
 const struct control_command control_commands[] = {
     { "ping", cmd_ping },
@@ -216,5 +217,6 @@ const struct control_command control_commands[] = {
     { "status", cmd_status },
     { "reload", cmd_reload },
     { "connect", cmd_connect },
+    { "work", cmd_work },
     { NULL, NULL },
 };

@@ -40,6 +40,9 @@ int control_listen_tcp(struct control *c, const char *addr, char *err, size_t er
 int control_listen_mesh(struct control *c, const char *service, const struct stream_tls *tls,
                         char *err, size_t errlen);
 void control_free(struct control *c);
+/* Enables the `work` command. */
+struct workceptor;
+void control_set_workceptor(struct control *c, struct workceptor *wc);
 
 /* Runs a control session on an already connected byte stream (a QUIC
  * stream from the mesh, a TLS session).  trusted: the unix socket, which
@@ -69,6 +72,7 @@ void ctl_set_pending(struct ctl_session *s, void (*cancel)(void *), void *arg);
 void ctl_clear_pending(struct ctl_session *s);
 struct bstream *ctl_stream(struct ctl_session *s);
 int ctl_trusted(struct ctl_session *s);
+struct workceptor *ctl_workceptor(struct ctl_session *s);
 /* A command that takes the connection over (connect, work submit, work
  * results): the session is freed; the command gets the stream (with its
  * callbacks cleared) and the bytes already read past the command line. */

@@ -60,6 +60,7 @@ struct control {
     struct ctl_session *sessions;
     struct stream_listener *mesh[CONTROL_MAX_MESH];
     int nmesh;
+    struct workceptor *wc;
 };
 
 static void session_process(struct ctl_session *s);
@@ -69,6 +70,8 @@ struct node *ctl_node(struct ctl_session *s) { return s->ctl->node; }
 const struct control_hooks *ctl_hooks(struct ctl_session *s) { return &s->ctl->hooks; }
 struct bstream *ctl_stream(struct ctl_session *s) { return s->bs; }
 int ctl_trusted(struct ctl_session *s) { return s->trusted; }
+struct workceptor *ctl_workceptor(struct ctl_session *s) { return s->ctl->wc; }
+void control_set_workceptor(struct control *c, struct workceptor *wc) { c->wc = wc; }
 
 /* ---- output --------------------------------------------------------------- */
 

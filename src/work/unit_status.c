@@ -1,0 +1,243 @@
+/* unit_status.c - see unit_status.h. */
+#include "work/unit_status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/gojson.h"
+
+#define STATUS_MAX_SIZE (1u << 20)
+
+const char *unit_state_name(int state, char *buf, size_t len)
+{
+    static const char *names[] = { "Pending", "Running", "Succeeded", "Failed", "Canceled" };
+    if (state >= 0 && state <= 4)
+        return names[state];
+    snprintf(buf, len, "Unknown: %d", state);
+    return buf;
+}
+
+void unit_status_init(struct unit_status *st, const char *work_type)
+{
+    memset(st, 0, sizeof *st);
+    st->detail = strdup("Unit Created");
+    st->work_type = strdup(work_type ? work_type : "");
+}
+
+void unit_status_free(struct unit_status *st)
+{
+    free(st->detail);
+    free(st->work_type);
+    json_decref(st->extra);
+    memset(st, 0, sizeof *st);
+}
+
+int unit_status_copy(struct unit_status *dst, const struct unit_status *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->state = src->state;
+    dst->stdout_size = src->stdout_size;
+    dst->detail = strdup(src->detail ? src->detail : "");
+    dst->work_type = strdup(src->work_type ? src->work_type : "");
+    dst->extra = src->extra ? json_deep_copy(src->extra) : NULL;
+    return dst->detail && dst->work_type ? 0 : -1;
+}
+
+void unit_status_set_detail(struct unit_status *st, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(st->detail);
+    st->detail = strdup(buf);
+}
+
+char *unit_status_encode(const struct unit_status *st)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "State", json_integer(st->state));
+    json_object_set_new(o, "Detail", json_string(st->detail ? st->detail : ""));
+    json_object_set_new(o, "StdoutSize", json_integer(st->stdout_size));
+    json_object_set_new(o, "WorkType", json_string(st->work_type ? st->work_type : ""));
+    json_object_set(o, "ExtraData", st->extra ? st->extra : json_null());
+    struct buf b;
+    buf_init(&b, STATUS_MAX_SIZE);
+    char *out = NULL;
+    if (gojson_dump(o, 0, &b) == 0 && buf_append(&b, "\n", 1) == 0 && buf_append(&b, "", 1) == 0) {
+        out = malloc(buf_size(&b));
+        if (out)
+            memcpy(out, buf_head(&b), buf_size(&b));
+    }
+    buf_free(&b);
+    json_decref(o);
+    return out;
+}
+
+int unit_status_decode(const char *text, size_t len, struct unit_status *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    json_error_t je;
+    json_t *o = json_loadb(text, len, JSON_DISABLE_EOF_CHECK, &je);
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "status file is not a JSON object: %s", o ? "wrong type" : je.text);
+        json_decref(o);
+        return -1;
+    }
+    json_t *state = gojson_get(o, "State"), *detail = gojson_get(o, "Detail"),
+           *size = gojson_get(o, "StdoutSize"), *wt = gojson_get(o, "WorkType"),
+           *extra = gojson_get(o, "ExtraData");
+    if ((state && !json_is_integer(state)) || (detail && !json_is_string(detail)) ||
+        (size && !json_is_integer(size)) || (wt && !json_is_string(wt)) ||
+        (extra && !json_is_object(extra) && !json_is_null(extra))) {
+        snprintf(err, errlen, "status file has a field of the wrong type");
+        json_decref(o);
+        return -1;
+    }
+    st->state = state ? (int)json_integer_value(state) : 0;
+    st->detail = strdup(detail ? json_string_value(detail) : "");
+    st->stdout_size = size ? json_integer_value(size) : 0;
+    st->work_type = strdup(wt ? json_string_value(wt) : "");
+    st->extra = json_is_object(extra) ? json_incref(extra) : NULL;
+    json_decref(o);
+    return 0;
+}
+
+static int lock_dir(const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/status.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int read_locked(const char *dir, struct unit_status *st, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/status", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(STATUS_MAX_SIZE);
+    ssize_t n = text ? read(fd, text, STATUS_MAX_SIZE) : -1;
+    close(fd);
+    if (n < 0 || (size_t)n >= STATUS_MAX_SIZE) {
+        snprintf(err, errlen, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "file too large");
+        free(text);
+        return -1;
+    }
+    int rc = unit_status_decode(text, (size_t)n, st, err, errlen);
+    free(text);
+    return rc;
+}
+
+static int write_locked(const char *dir, const struct unit_status *st, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/status", dir);
+    char *text = unit_status_encode(st);
+    if (!text) {
+        snprintf(err, errlen, "cannot encode status");
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    size_t len = strlen(text);
+    int rc = -1;
+    if (fd >= 0 && ftruncate(fd, 0) == 0 && write(fd, text, len) == (ssize_t)len)
+        rc = 0;
+    if (rc < 0)
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    return rc;
+}
+
+int unit_status_load(const char *dir, struct unit_status *st, char *err, size_t errlen)
+{
+    int lk = lock_dir(dir, err, errlen);
+    if (lk < 0)
+        return -1;
+    int rc = read_locked(dir, st, err, errlen);
+    close(lk);
+    return rc;
+}
+
+int unit_status_save(const char *dir, const struct unit_status *st, char *err, size_t errlen)
+{
+    int lk = lock_dir(dir, err, errlen);
+    if (lk < 0)
+        return -1;
+    int rc = write_locked(dir, st, err, errlen);
+    close(lk);
+    return rc;
+}
+
+int unit_status_update(const char *dir, void (*fn)(struct unit_status *st, void *arg), void *arg,
+                       char *err, size_t errlen)
+{
+    int lk = lock_dir(dir, err, errlen);
+    if (lk < 0)
+        return -1;
+    struct unit_status st;
+    int rc = read_locked(dir, &st, err, errlen);
+    if (rc == 0) {
+        fn(&st, arg);
+        rc = write_locked(dir, &st, err, errlen);
+        unit_status_free(&st);
+    }
+    close(lk);
+    return rc;
+}
+
+static json_t *redact_extra(const struct unit_status *st)
+{
+    if (!st->extra)
+        return json_null();
+    json_t *e = json_deep_copy(st->extra);
+    json_t *params = json_object_get(e, "RemoteParams");
+    if (st->work_type && strcmp(st->work_type, "remote") == 0 && json_is_object(params)) {
+        const char *k;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(params, tmp, k, v)
+            if (strncasecmp(k, "secret_", 7) == 0)
+                json_object_del(params, k);
+    }
+    if (json_object_get(e, "KubeConfig"))
+        json_object_set_new(e, "KubeConfig", json_string(""));
+    if (json_object_get(e, "KubePod"))
+        json_object_set_new(e, "KubePod", json_string(""));
+    return e;
+}
+
+json_t *unit_status_reply(const struct unit_status *st)
+{
+    char buf[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "Detail", json_string(st->detail ? st->detail : ""));
+    json_object_set_new(o, "ExtraData", redact_extra(st));
+    json_object_set_new(o, "State", json_integer(st->state));
+    json_object_set_new(o, "StateName", json_string(unit_state_name(st->state, buf, sizeof buf)));
+    json_object_set_new(o, "StdoutSize", json_integer(st->stdout_size));
+    json_object_set_new(o, "WorkType", json_string(st->work_type ? st->work_type : ""));
+    return o;
+}

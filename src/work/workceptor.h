@@ -1,0 +1,102 @@
+/* workceptor.h - units of work (spec 9, 10.1, 10.4).
+ *
+ * A unit is a directory <datadir>/<node>/<id>/ holding status, status.lock,
+ * stdin and stdout exactly as upstream lays them out, so units survive
+ * restarts and upstream tools can read them.  The workceptor keeps the
+ * units it knows in memory, finds others on disk on demand, and dispatches
+ * per work type: `command` units run in a detached runner process (this
+ * binary re-executed with --command-runner) so they outlive the daemon;
+ * `remote` units are mirrors of a unit on another node, driven through that
+ * node's control service over a mesh stream.
+ *
+ * Changes of a unit (status or stdout) are announced to watchers (results
+ * streams, remote monitors) from inotify events, the runner's exit, and a
+ * slow poll as a fallback, so results flow without polling sleeps. */
+#ifndef WORK_WORKCEPTOR_H
+#define WORK_WORKCEPTOR_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "mesh/node.h"
+#include "stream/stream.h"
+#include "work/unit_status.h"
+
+struct workceptor;
+struct unit;
+struct work_signer;
+struct work_verifier;
+
+enum work_kind { WORK_COMMAND, WORK_REMOTE };
+
+struct work_type {
+    char *name;
+    enum work_kind kind;
+    char *command;
+    char *params;
+    int allow_runtime_params;
+    int verify_signature;
+    struct work_type *next;
+};
+
+struct workceptor *workceptor_new(struct node *n, const char *datadir, const char *self_exe,
+                                  char *err, size_t errlen);
+void workceptor_free(struct workceptor *wc);
+int workceptor_add_command(struct workceptor *wc, const char *name, const char *command,
+                           const char *params, int allow_runtime_params, int verify_signature,
+                           char *err, size_t errlen);
+/* Signing: work-signing and work-verification keys (either may be NULL). */
+void workceptor_set_keys(struct workceptor *wc, struct work_signer *signer, struct work_verifier *verifier);
+struct work_signer *workceptor_signer(struct workceptor *wc);
+struct work_verifier *workceptor_verifier(struct workceptor *wc);
+/* TLS client configs for remote work (by name), as the control service has. */
+void workceptor_set_tls_lookup(struct workceptor *wc,
+                               const struct stream_tls *(*lookup)(void *arg, const char *name), void *arg);
+/* Loads units found on disk and restarts them as spec 9.7 says. */
+void workceptor_scan(struct workceptor *wc);
+const struct work_type *workceptor_type(struct workceptor *wc, const char *name);
+struct node *workceptor_node(struct workceptor *wc);
+
+/* ---- units ----------------------------------------------------------------- */
+
+struct unit *workceptor_find(struct workceptor *wc, const char *id);
+/* Every known unit (memory + disk), in ID order; returns a new array. */
+json_t *workceptor_list(struct workceptor *wc, const char *only_id, char *err, size_t errlen);
+
+/* Submission: checks the parameters (runtime params, secrets, ttl) and
+ * creates the unit in state Pending "Waiting for Input Data". node is the
+ * target node (local ID or "localhost" for local work). */
+struct unit *workceptor_submit(struct workceptor *wc, const char *node, const char *worktype,
+                               json_t *params, char *err, size_t errlen);
+const char *unit_id(const struct unit *u);
+const char *unit_dir(const struct unit *u);
+/* The unit's status as last read (refreshed from disk). */
+const struct unit_status *unit_status(struct unit *u);
+void unit_refresh(struct unit *u);
+int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdout_size);
+/* Whether commands on this unit need a verified signature (spec 11). */
+int unit_needs_signature(struct unit *u);
+
+/* Starts a submitted unit; done gets "Job Started", "Job Submitted", or an
+ * error (the unit is then Failed). */
+typedef void (*unit_done_cb)(void *arg, const char *result, const char *err);
+void unit_start(struct unit *u, unit_done_cb done, void *arg);
+/* cancel: result "cancelled" or "cancel pending"; release: "released" or
+ * "release pending".  The unit may be gone after release's callback. */
+void unit_cancel(struct unit *u, unit_done_cb done, void *arg);
+void unit_release(struct unit *u, int force, unit_done_cb done, void *arg);
+
+/* Watchers: cb runs after any change of the unit's status or stdout, and
+ * with gone=1 when the unit is released. */
+struct unit_watch;
+struct unit_watch *unit_watch_add(struct unit *u, void (*cb)(void *arg, int gone), void *arg);
+void unit_watch_remove(struct unit_watch *w);
+
+/* A unit released recently: its release time (for a clear error), or 0. */
+int64_t workceptor_released_at(struct workceptor *wc, const char *id);
+
+/* --command-runner mode: runs command with the unit's stdin/stdout, keeps
+ * the status file current, returns the process exit code. */
+int work_runner_main(const char *command, const char *params, const char *unitdir);
+
+#endif
