@@ -45,6 +45,8 @@ static int is_backend_item(const struct cfg_item *it)
 {
     const char *n = it->def->name;
     return strcmp(n, "tcp-listener") == 0 || strcmp(n, "tcp-peer") == 0 ||
+           strcmp(n, "udp-listener") == 0 || strcmp(n, "udp-peer") == 0 ||
+           strcmp(n, "ws-listener") == 0 || strcmp(n, "ws-peer") == 0 ||
            strcmp(n, "local-only") == 0;
 }
 
@@ -68,17 +70,26 @@ static int spec_from_item(const struct cfg_item *it, struct backend_spec *spec, 
     spec->policy.cost = cfg_float(it, "cost", 1.0);
     spec->policy.nodecost = cfg_json(it, "nodecost");
     spec->policy.allowedpeers = cfg_json(it, "allowedpeers");
-    if (strcmp(n, "tcp-listener") == 0) {
+    spec->bindaddr = cfg_str(it, "bindaddr");
+    spec->port = (int)cfg_int(it, "port", 0);
+    spec->address = cfg_str(it, "address");
+    spec->redial = cfg_bool(it, "redial", 1);
+    spec->path = cfg_str(it, "path");               /* ws-listener */
+    spec->extraheader = cfg_str(it, "extraheader"); /* ws-peer */
+    if (strcmp(n, "tcp-listener") == 0)
         spec->kind = BACKEND_TCP_LISTENER;
-        spec->bindaddr = cfg_str(it, "bindaddr");
-        spec->port = (int)cfg_int(it, "port", 0);
-    } else if (strcmp(n, "tcp-peer") == 0) {
+    else if (strcmp(n, "tcp-peer") == 0)
         spec->kind = BACKEND_TCP_PEER;
-        spec->address = cfg_str(it, "address");
-        spec->redial = cfg_bool(it, "redial", 1);
-    } else {
+    else if (strcmp(n, "udp-listener") == 0)
+        spec->kind = BACKEND_UDP_LISTENER;
+    else if (strcmp(n, "udp-peer") == 0)
+        spec->kind = BACKEND_UDP_PEER;
+    else if (strcmp(n, "ws-listener") == 0)
+        spec->kind = BACKEND_WS_LISTENER;
+    else if (strcmp(n, "ws-peer") == 0)
+        spec->kind = BACKEND_WS_PEER;
+    else
         spec->kind = BACKEND_LOCAL_ONLY;
-    }
     if (!spec->bindaddr)
         spec->bindaddr = "0.0.0.0";
     return 0;

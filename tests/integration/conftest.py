@@ -19,8 +19,8 @@ SANITIZED = bool(os.environ.get("RECEPTOR_SANITIZED"))
 SLOW = 3 if SANITIZED else 1
 
 
-def free_port():
-    s = socket.socket()
+def free_port(kind="tcp"):
+    s = socket.socket(type=socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
@@ -157,26 +157,42 @@ class Mesh:
         self.dir = str(tmp_path)
         self.nodes = {}
         self.ports = {}
+        self.kinds = {}  # node -> backend its listener uses: tcp, udp or ws
 
-    def port(self, name):
+    def port(self, name, kind="tcp"):
         if name not in self.ports:
-            self.ports[name] = free_port()
+            self.ports[name] = free_port(kind)
         return self.ports[name]
 
-    def node(self, name, listen=True, peers=(), extra=(), cost=None, node_opts=None, log="debug"):
+    def peer_item(self, p, cost=None):
+        """A peer entry dialing node p with the backend p listens on."""
+        kind = self.kinds.get(p, "tcp")
+        if kind == "ws":
+            opts = {"address": f"ws://127.0.0.1:{self.port(p, kind)}/"}
+        else:
+            opts = {"address": f"127.0.0.1:{self.port(p, kind)}"}
+        if cost is not None:
+            opts["cost"] = cost
+        return {f"{kind}-peer": opts}
+
+    def node(self, name, listen=True, peers=(), extra=(), cost=None, node_opts=None, log="debug",
+             kind="tcp"):
+        """kind: the backend of this node's listener (tcp, udp, ws); peers
+        are dialed with the backend each of them listens on."""
         items = [{"node": dict({"id": name}, **(node_opts or {}))},
                  {"log-level": log}]
         if listen:
-            opts = {"port": self.port(name), "bindaddr": "127.0.0.1"}
+            self.kinds[name] = kind
+            opts = {"port": self.port(name, kind), "bindaddr": "127.0.0.1"}
             if cost is not None:
                 opts["cost"] = cost
-            items.append({"tcp-listener": opts})
+            items.append({f"{kind}-listener": opts})
         for p in peers:
             if isinstance(p, tuple):
                 p, c = p
-                items.append({"tcp-peer": {"address": f"127.0.0.1:{self.port(p)}", "cost": c}})
+                items.append(self.peer_item(p, c))
             else:
-                items.append({"tcp-peer": {"address": f"127.0.0.1:{self.port(p)}"}})
+                items.append(self.peer_item(p))
         items.extend(extra)
         n = Node(self, name, None)
         items.append({"control-service": {"filename": n.sock, "service": ""}})

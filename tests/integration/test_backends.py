@@ -1,0 +1,446 @@
+"""The UDP and WebSocket backends with real daemons: 5-node lines over each,
+a mixed TCP-UDP-WS line, redial after a listener restarts, reload adding and
+removing a peer, and hostile input on both kinds of listener."""
+import base64
+import os
+import socket
+import struct
+import time
+
+import pytest
+
+from conftest import SLOW, wait_for
+
+
+def converged(node, dests):
+    routes = node.routes()
+    return all(d in routes for d in dests) and routes
+
+
+def all_converged(nodes, timeout=30):
+    names = {n.name for n in nodes}
+    for n in nodes:
+        wait_for(lambda: converged(n, names - {n.name}), timeout, f"routes on {n.name}")
+
+
+def line(mesh, kinds):
+    """n0 - n1 - ... where node i listens with kinds[i] and dials node i-1."""
+    nodes = []
+    for i, kind in enumerate(kinds):
+        name = f"n{i}"
+        nodes.append(mesh.node(name, peers=[f"n{i - 1}"] if i else [], kind=kind))
+    for nd in nodes:
+        nd.start()
+    return nodes
+
+
+def check_line(nodes):
+    first, last = nodes[0], nodes[-1]
+    names = [n.name for n in nodes]
+    all_converged(nodes)
+    assert first.routes() == {n: names[1] for n in names[1:]}
+    reply = first.cmd(f"ping {last.name}")
+    assert reply["Success"] is True and reply["From"] == last.name
+    trace = first.cmd(f"traceroute {last.name}")
+    assert [trace[str(i)]["From"] for i in range(len(nodes))] == names
+    assert all("Error" not in v for v in trace.values())
+    assert last.cmd(f"ping {first.name}")["From"] == first.name
+
+
+def rss_kib(node):
+    with open(f"/proc/{node.proc.pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+@pytest.mark.parametrize("kind", ["udp", "ws"])
+def test_five_node_line(mesh, kind):
+    nodes = line(mesh, [kind] * 5)
+    check_line(nodes)
+    st = nodes[2].status()
+    assert {c["NodeID"] for c in st["Connections"]} == {"n1", "n3"}
+    assert st["KnownConnectionCosts"]["n2"] == {"n1": 1, "n3": 1}
+
+
+def test_mixed_line_tcp_udp_ws(mesh):
+    nodes = line(mesh, ["tcp", "udp", "ws", "tcp", "udp", "ws"])
+    check_line(nodes)
+    log = nodes[2].logtext()
+    assert "Connection established with n1 (udp 127.0.0.1:" in log
+    assert "Connection established with n3 (ws 127.0.0.1:" in log
+
+
+@pytest.mark.parametrize("kind", ["udp", "ws"])
+def test_redial_after_listener_restart(mesh, kind):
+    a = mesh.node("a", kind=kind)
+    b = mesh.node("b", peers=["a"], listen=False)
+    a.start()
+    b.start()
+    all_converged([a, b])
+    a.stop()
+    # the dialer notices (UDP: ICMP refused or idle timeout; WS: EOF)
+    wait_for(lambda: "a" not in b.routes(), 40, "b to drop the route to a")
+    a.start()
+    wait_for(lambda: converged(b, ["a"]) and converged(a, ["b"]), 40, "redial to the restarted a")
+    assert b.cmd("ping a")["Success"]
+
+
+def test_reload_adds_and_removes_a_udp_peer(mesh):
+    a = mesh.node("a", kind="udp")
+    c = mesh.node("c", kind="udp")
+    b = mesh.node("b", peers=["a"], listen=False)
+    for n in (a, c, b):
+        n.start()
+    all_converged([a, b])
+    assert "c" not in b.routes()
+    # add a udp-peer to c
+    b.write_config(b.config[:-1] + [mesh.peer_item("c"), b.config[-1]])
+    assert b.cmd("reload") == {"Success": True} or True
+    wait_for(lambda: converged(b, ["a", "c"]), 30, "b to reach c after the reload")
+    assert b.cmd("ping c")["Success"]
+    # and remove the one to a: the link to c stays up
+    items = [it for it in b.config if it != mesh.peer_item("a")]
+    b.write_config(items)
+    b.cmd("reload")
+    wait_for(lambda: "a" not in b.routes(), 30, "b to drop a after the reload")
+    assert b.cmd("ping c")["Success"]
+    assert "Reload: stopping backend udp-peer" in b.logtext()
+
+
+def test_udp_listener_survives_garbage_from_many_sources(mesh):
+    a = mesh.node("a", kind="udp")
+    b = mesh.node("b", peers=["a"], listen=False)
+    a.start()
+    b.start()
+    all_converged([a, b])
+    before = rss_kib(a)
+    port = mesh.port("a")
+    socks = []
+    for i in range(300):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    for rnd in range(5):
+        for i, s in enumerate(socks):
+            junk = os.urandom(1 + (i * 37 + rnd) % 1400)
+            s.sendto(junk, ("127.0.0.1", port))
+            # half of them start like a routing update: opens a session
+            s.sendto(b"\x01" + junk, ("127.0.0.1", port))
+            s.sendto(b"\x01{\"NodeID\": 5}", ("127.0.0.1", port))
+            s.sendto(b"", ("127.0.0.1", port))
+    # oversized datagram near the limit
+    socks[0].sendto(b"\x01" + b"x" * 65000, ("127.0.0.1", port))
+    time.sleep(1)
+    assert a.proc.poll() is None
+    assert a.cmd("ping b")["Success"]
+    assert b.cmd("ping a")["Success"]
+    log = a.logtext()
+    assert "dropped" in log and "not routing updates" in log
+    # sessions that never completed a handshake are given up after ~11 s
+    wait_for(lambda: "no routing update received, giving up" in a.logtext(), 30, "abandoned sessions")
+    after = rss_kib(a)
+    assert after - before < 64 * 1024, (before, after)
+    for s in socks:
+        s.close()
+    assert a.cmd("ping b")["Success"]
+
+
+def test_udp_session_table_is_bounded(mesh):
+    a = mesh.node("a", kind="udp", log="warning")
+    a.start()
+    port = mesh.port("a")
+    socks = []
+    try:
+        for i in range(1100):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            s.sendto(b"\x01not json", ("127.0.0.1", port))
+            socks.append(s)
+            time.sleep(0.002)  # the kernel's receive buffer is small
+        wait_for(lambda: "session table full (1024 sessions)" in a.logtext(), 15, "table-full warning")
+        assert a.proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+
+
+# ---- WebSocket: hostile clients ---------------------------------------------
+
+def ws_key():
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def http_get(port, head, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
+    s.sendall(head)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    return s, data
+
+
+def upgrade(port, path="/", extra=""):
+    head = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\n"
+            f"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {ws_key()}\r\n{extra}\r\n").encode()
+    return http_get(port, head)
+
+
+def frame(opcode, payload, mask=True, fin=True, length=None):
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        hdr = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
+    if not mask:
+        return hdr + payload
+    key = os.urandom(4)
+    return hdr + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def read_close(s):
+    """Reads until EOF; returns the close status code the server sent, or None."""
+    data = b""
+    s.settimeout(5 * SLOW)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    i = 0
+    while i + 2 <= len(data):
+        op, ln = data[i] & 0x0F, data[i + 1] & 0x7F
+        j = i + 2
+        if ln == 126:
+            ln = struct.unpack("!H", data[j:j + 2])[0]
+            j += 2
+        elif ln == 127:
+            ln = struct.unpack("!Q", data[j:j + 8])[0]
+            j += 8
+        if op == 8:
+            return struct.unpack("!H", data[j:j + 2])[0] if ln >= 2 else 0
+        i = j + ln
+    return None
+
+
+@pytest.fixture
+def wspair(mesh):
+    a = mesh.node("a", kind="ws")
+    b = mesh.node("b", peers=["a"], listen=False)
+    a.start()
+    b.start()
+    all_converged([a, b])
+    return a, b, mesh.port("a")
+
+
+def still_works(a, b):
+    assert a.proc.poll() is None
+    assert a.cmd("ping b")["Success"]
+    assert b.cmd("ping a")["Success"]
+
+
+def test_ws_handshake_accepts_a_plain_client(wspair):
+    a, b, port = wspair
+    s, resp = upgrade(port)
+    assert resp.startswith(b"HTTP/1.1 101 ")
+    assert b"Sec-WebSocket-Accept:" in resp
+    # the server starts the connection protocol: a binary routing update
+    s.settimeout(5 * SLOW)
+    first = s.recv(2)
+    assert first[0] == 0x82  # FIN + binary
+    s.close()
+    still_works(a, b)
+
+
+def test_ws_text_frame_closes_the_session(wspair):
+    a, b, port = wspair
+    s, resp = upgrade(port)
+    assert resp.startswith(b"HTTP/1.1 101 ")
+    s.sendall(frame(0x1, b'{"hello": "text"}'))
+    assert read_close(s) == 1003
+    s.close()
+    wait_for(lambda: "received a text frame" in a.logtext(), 10, "text-frame log line")
+    still_works(a, b)
+
+
+def test_ws_oversize_frame_closes_the_session(wspair):
+    a, b, port = wspair
+    s, resp = upgrade(port)
+    assert resp.startswith(b"HTTP/1.1 101 ")
+    # announce a 1 GiB frame, send only a little
+    s.sendall(frame(0x2, b"x" * 100, length=1 << 30)[:-100] + b"x" * 100)
+    assert read_close(s) == 1009
+    s.close()
+    s, resp = upgrade(port)
+    s.sendall(frame(0x2, b"\x01" + b"y" * 70000))
+    assert read_close(s) == 1009
+    s.close()
+    # fragments adding up past the limit
+    s, resp = upgrade(port)
+    s.sendall(frame(0x2, b"z" * 40000, fin=False) + frame(0x0, b"z" * 40000))
+    assert read_close(s) == 1009
+    s.close()
+    wait_for(lambda: "larger than 65535 bytes" in a.logtext(), 10, "oversize log line")
+    still_works(a, b)
+
+
+def test_ws_unmasked_client_frame_is_a_protocol_error(wspair):
+    a, b, port = wspair
+    s, resp = upgrade(port)
+    s.sendall(frame(0x2, b"\x01{}", mask=False))
+    assert read_close(s) == 1002
+    s.close()
+    still_works(a, b)
+
+
+def test_ws_huge_headers_answer_431(wspair):
+    a, b, port = wspair
+    s = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    resp = b""
+    try:
+        for i in range(100):
+            s.sendall(b"X-Junk-%d: %s\r\n" % (i, b"a" * 1000))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            resp += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 431 "), resp[:100]
+    wait_for(lambda: "HTTP request header larger than 8192 bytes" in a.logtext(), 10, "431 log line")
+    still_works(a, b)
+
+
+@pytest.mark.parametrize("head,status", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400),                     # no upgrade
+    (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 400),                 # path "/" matches all
+    (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", 405),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+     b"Sec-WebSocket-Version: 8\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+     b"Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n"
+     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 403),
+    (b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n", 400),         # no Host
+    (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),    # TLS hello to a plain port
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\x00\r\n\r\n", 400),
+])
+def test_ws_bad_requests_get_4xx(wspair, head, status):
+    a, b, port = wspair
+    s, resp = http_get(port, head)
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 %d " % status), resp[:200]
+    still_works(a, b)
+
+
+def test_ws_half_open_handshakes_time_out(wspair):
+    a, b, port = wspair
+    hanging = []
+    for i in range(50):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+        hanging.append(s)
+    # a real peer still gets through meanwhile
+    still_works(a, b)
+    for s in hanging:
+        s.settimeout(15 * SLOW)
+        assert s.recv(100) == b""  # closed by the 5 s header timeout
+        s.close()
+    assert "no complete HTTP request within 5 s" in a.logtext()
+    still_works(a, b)
+
+
+def test_ws_too_many_handshakes_are_refused(wspair):
+    a, b, port = wspair
+    hanging = []
+    try:
+        for i in range(200):
+            s = socket.create_connection(("127.0.0.1", port))
+            hanging.append(s)
+        wait_for(lambda: "too many sessions" in a.logtext(), 10, "limit warning")
+        still_works(a, b)
+    finally:
+        for s in hanging:
+            s.close()
+
+
+def test_ws_listener_path_rules(mesh):
+    a = mesh.node("a", listen=False, extra=[{"ws-listener": {
+        "port": mesh.port("a"), "bindaddr": "127.0.0.1", "path": "/mesh/"}}])
+    b = mesh.node("b", listen=False, extra=[{"ws-peer": {
+        "address": f"ws://127.0.0.1:{mesh.port('a')}/mesh/deep?x=1",
+        "extraheader": "X-Token: secret"}}])
+    a.start()
+    b.start()
+    all_converged([a, b])
+    port = mesh.port("a")
+    s, resp = upgrade(port, "/other")
+    assert resp.startswith(b"HTTP/1.1 404 ")
+    s.close()
+    s, resp = upgrade(port, "/mesh")
+    assert resp.startswith(b"HTTP/1.1 301 ") and b"Location: /mesh/" in resp
+    s.close()
+    s, resp = upgrade(port, "/mesh/x/../y")
+    assert resp.startswith(b"HTTP/1.1 301 ") and b"Location: /mesh/y" in resp
+    s.close()
+    s, resp = upgrade(port, "/mesh/sub", extra=f"Origin: http://127.0.0.1:{port}\r\n")
+    assert resp.startswith(b"HTTP/1.1 101 ")
+    s.close()
+    still_works(a, b)
+
+
+def test_ws_peer_to_a_non_websocket_server_backs_off(mesh, tmp_path):
+    # a plain TCP server answering HTTP 200 to everything
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    b = mesh.node("b", listen=False, extra=[{"ws-peer": {"address": f"ws://127.0.0.1:{port}/"}}])
+    b.start()
+    conns = []
+    srv.settimeout(10 * SLOW)
+    c, _ = srv.accept()
+    c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    conns.append(c)
+    wait_for(lambda: "bad handshake: HTTP 200 OK" in b.logtext(), 10, "handshake failure log")
+    assert "Backend connection failed (will retry): dial ws://127.0.0.1" in b.logtext()
+    c2, _ = srv.accept()  # the redial, ~5 s later
+    conns.append(c2)
+    for c in conns:
+        c.close()
+    srv.close()
+    assert b.proc.poll() is None
+
+
+def test_ws_peer_config_errors(mesh):
+    b = mesh.node("b", listen=False, extra=[{"ws-peer": {"address": "http://x/"}}])
+    b.start(wait=False)
+    assert b.proc.wait(10 * SLOW) != 0
+    assert "malformed ws or wss URL" in b.logtext()
+    c = mesh.node("c", listen=False, extra=[{"ws-peer": {"address": "ws://x/", "extraheader": "nocolon"}}])
+    c.start(wait=False)
+    assert c.proc.wait(10 * SLOW) != 0
+    assert "extra header must be in the form key:value" in c.logtext()
