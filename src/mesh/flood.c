@@ -114,6 +114,8 @@ static int accept_update(struct node *n, const struct msg_route *r)
         uint64_t s = (uint64_t)json_integer_value(json_array_get(info, 1));
         if (r->epoch < e || (r->epoch == e && r->sequence <= s))
             return 0;
+        if (r->epoch > e)
+            node_notify_restart(n, r->node_id);
     } else {
         if (json_object_size(n->known_info) >= NODE_MAX_KNOWN) {
             log_warning("Ignoring routing update from new node %s: already %d nodes known",

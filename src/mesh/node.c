@@ -401,6 +401,38 @@ void node_on_shutdown(struct node *n, void (*cb)(void *arg, const char *why), vo
     n->shutdown_arg = arg;
 }
 
+struct node_observer *node_observe_restarts(struct node *n, void (*cb)(void *arg, const char *node), void *arg)
+{
+    struct node_observer *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->cb = cb;
+    o->arg = arg;
+    o->next = n->observers;
+    n->observers = o;
+    return o;
+}
+
+void node_unobserve(struct node *n, struct node_observer *o)
+{
+    struct node_observer **pp = &n->observers;
+    while (*pp && *pp != o)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = o->next;
+    free(o);
+}
+
+void node_notify_restart(struct node *n, const char *node)
+{
+    log_info("Node %s restarted (new epoch)", node);
+    struct node_observer *o = n->observers, *next;
+    for (; o; o = next) {
+        next = o->next; /* an observer may remove itself */
+        o->cb(o->arg, node);
+    }
+}
+
 void node_set_work_commands(struct node *n, json_t *work_commands)
 {
     json_decref(n->work_commands);
@@ -440,6 +472,8 @@ void node_free(struct node *n)
     while (n->services)
         node_unlisten(n, n->services);
     advert_free_all(n);
+    while (n->observers)
+        node_unobserve(n, n->observers);
     uv_close((uv_handle_t *)&n->tick, node_release);
     uv_close((uv_handle_t *)&n->flood_timer, node_release);
     uv_close((uv_handle_t *)&n->route_timer, node_release);

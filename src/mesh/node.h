@@ -72,6 +72,12 @@ int node_send(struct node *n, const char *from_service, const char *to_node,
               const char *to_service, const uint8_t *data, size_t len, int hops,
               const char **err);
 
+/* Observers of other nodes restarting (a routing update with a newer
+ * epoch): streams to that node are dead, whatever QUIC's timers think. */
+struct node_observer;
+struct node_observer *node_observe_restarts(struct node *n, void (*cb)(void *arg, const char *node), void *arg);
+void node_unobserve(struct node *n, struct node_observer *o);
+
 /* The work types this node advertises in its control service ad. */
 void node_set_work_commands(struct node *n, json_t *work_commands);
 

@@ -69,6 +69,12 @@ struct node_ping {
     struct node_ping *next;
 };
 
+struct node_observer {
+    void (*cb)(void *arg, const char *node);
+    void *arg;
+    struct node_observer *next;
+};
+
 struct node {
     uv_loop_t *loop;
     char *id;
@@ -92,6 +98,7 @@ struct node {
     int ads_due;
     int handles;
     int freeing;
+    struct node_observer *observers;
     void (*shutdown_cb)(void *arg, const char *why);
     void *shutdown_arg;
 };
@@ -101,6 +108,8 @@ struct conn *node_find_conn(struct node *n, const char *peer);
 void node_drop_conn(struct conn *c, const char *why, int reject);
 void node_schedule_flood(struct node *n);
 void node_schedule_routes(struct node *n);
+
+void node_notify_restart(struct node *n, const char *node);
 
 /* flood.c */
 int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);

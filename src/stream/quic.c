@@ -59,6 +59,16 @@ struct stream_listener {
     int refs;
 };
 
+#define QCHUNK_MIN 16384
+
+struct qchunk {
+    struct qchunk *next;
+    size_t off;     /* bytes of this chunk already acknowledged */
+    size_t len;     /* bytes used */
+    size_t cap;
+    uint8_t data[];
+};
+
 struct qconn {
     struct bstream bs;                 /* first: handed up as the stream */
     struct node *node;
@@ -79,9 +89,11 @@ struct qconn {
     int handshake_done;
     size_t pkt_size;
     int64_t accept_deadline;
-    /* send side */
-    struct buf sendq;
-    uint64_t acked;                    /* stream offset of sendq's first byte */
+    /* send side: ngtcp2 points into unacknowledged data until it is
+     * acknowledged, so it lives in chunks that never move */
+    struct qchunk *sq_head, *sq_tail;
+    size_t sq_bytes;                   /* unacknowledged bytes queued */
+    uint64_t acked;                    /* stream offset of the first queued byte */
     uint64_t sent;                     /* stream offset handed to ngtcp2 */
     int fin_wanted, fin_sent;
     int above_high_water;
@@ -92,6 +104,7 @@ struct qconn {
     /* lifecycle */
     stream_dial_cb dial_cb;
     void *dial_arg;
+    struct node_observer *observer;    /* the remote node restarting */
     const char *fail_reason;           /* set when the connection failed */
     char fail_buf[160];
     int closing;                       /* no more I/O; free when refs drop */
@@ -140,7 +153,11 @@ static void qconn_release(struct qconn *c)
         gnutls_deinit(c->tls);
     if (c->creds)
         gnutls_certificate_free_credentials(c->creds);
-    buf_free(&c->sendq);
+    while (c->sq_head) {
+        struct qchunk *k = c->sq_head;
+        c->sq_head = k->next;
+        free(k);
+    }
     buf_free(&c->recvq);
     struct stream_listener *l = c->listener;
     free(c);
@@ -173,6 +190,9 @@ static void qconn_destroy(struct qconn *c)
         node_unlisten(c->node, c->svc);
     }
     c->svc = NULL;
+    if (c->observer)
+        node_unobserve(c->node, c->observer);
+    c->observer = NULL;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
@@ -299,6 +319,77 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t stream
     return 0;
 }
 
+/* ---- the send queue ------------------------------------------------------ */
+
+static int sendq_append(struct qconn *c, const uint8_t *data, size_t len)
+{
+    if (c->sq_bytes + len > QUIC_SENDQ_LIMIT)
+        return -1;
+    struct qchunk *t = c->sq_tail;
+    if (t && t->cap - t->len >= len) {
+        memcpy(t->data + t->len, data, len); /* the unused tail: nothing moves */
+        t->len += len;
+    } else {
+        size_t cap = len > QCHUNK_MIN ? len : QCHUNK_MIN;
+        struct qchunk *k = malloc(sizeof *k + cap);
+        if (!k)
+            return -1;
+        k->next = NULL;
+        k->off = 0;
+        k->len = len;
+        k->cap = cap;
+        memcpy(k->data, data, len);
+        if (t)
+            t->next = k;
+        else
+            c->sq_head = k;
+        c->sq_tail = k;
+    }
+    c->sq_bytes += len;
+    return 0;
+}
+
+static void sendq_ack(struct qconn *c, size_t n)
+{
+    c->acked += n;
+    c->sq_bytes -= n;
+    while (n > 0 && c->sq_head) {
+        struct qchunk *k = c->sq_head;
+        size_t take = k->len - k->off < n ? k->len - k->off : n;
+        if (take == 0 && !k->next)
+            break;
+        k->off += take;
+        n -= take;
+        if (k->off == k->len && (k->next || k->len == k->cap)) {
+            c->sq_head = k->next;
+            if (!c->sq_head)
+                c->sq_tail = NULL;
+            free(k);
+        }
+    }
+}
+
+/* Vectors over the queued bytes from stream offset `from` (not yet sent). */
+static size_t sendq_vecs(struct qconn *c, uint64_t from, ngtcp2_vec *v, size_t max)
+{
+    uint64_t pos = c->acked;
+    size_t n = 0;
+    for (struct qchunk *k = c->sq_head; k && n < max; k = k->next) {
+        size_t avail = k->len - k->off;
+        if (pos + avail <= from) {
+            pos += avail;
+            continue;
+        }
+        size_t skip = from > pos ? (size_t)(from - pos) : 0;
+        v[n].base = k->data + k->off + skip;
+        v[n].len = avail - skip;
+        if (v[n].len)
+            n++;
+        pos += avail;
+    }
+    return n;
+}
+
 static int acked_cb(ngtcp2_conn *conn, int64_t stream_id, uint64_t offset, uint64_t len, void *ud,
                     void *sud)
 {
@@ -306,11 +397,8 @@ static int acked_cb(ngtcp2_conn *conn, int64_t stream_id, uint64_t offset, uint6
     (void)stream_id;
     (void)sud;
     struct qconn *c = ud;
-    if (offset + len > c->acked) {
-        uint64_t drop = offset + len - c->acked;
-        buf_consume(&c->sendq, (size_t)drop);
-        c->acked += drop;
-    }
+    if (offset + len > c->acked)
+        sendq_ack(c, (size_t)(offset + len - c->acked));
     return 0;
 }
 
@@ -449,22 +537,20 @@ static void qconn_flush(struct qconn *c)
     int blocked = 0;
     for (;;) {
         int64_t sid = -1;
-        ngtcp2_vec v = { NULL, 0 };
+        ngtcp2_vec v[16];
         size_t vcnt = 0;
         uint32_t flags = 0;
-        uint64_t total = c->acked + buf_size(&c->sendq);
+        uint64_t total = c->acked + c->sq_bytes;
         if (c->stream_ready && c->stream_id >= 0 && !blocked &&
             (c->sent < total || (c->fin_wanted && !c->fin_sent))) {
             sid = c->stream_id;
-            v.base = buf_head(&c->sendq) + (c->sent - c->acked);
-            v.len = (size_t)(total - c->sent);
-            vcnt = v.len ? 1 : 0;
+            vcnt = sendq_vecs(c, c->sent, v, 16);
             if (c->fin_wanted)
                 flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
         }
         ngtcp2_ssize datalen = -1;
         ngtcp2_ssize n = ngtcp2_conn_writev_stream(c->conn, &ps.path, &pi, pkt, c->pkt_size, &datalen,
-                                                   flags, sid, vcnt ? &v : NULL, vcnt, ts);
+                                                   flags, sid, vcnt ? v : NULL, vcnt, ts);
         if (n < 0) {
             if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
                 n == NGTCP2_ERR_STREAM_NOT_FOUND) {
@@ -548,7 +634,7 @@ static void qconn_after_io(struct qconn *c)
             c->stream_id = sid;
             c->stream_ready = 1;
             uint8_t zero = 0;
-            buf_append(&c->sendq, &zero, 1); /* upstream's first-byte convention */
+            sendq_append(c, &zero, 1); /* upstream's first-byte convention */
         }
     }
     if (!c->closing && !c->handed_up && !c->app_closed && c->stream_ready)
@@ -556,7 +642,7 @@ static void qconn_after_io(struct qconn *c)
     if (!c->closing)
         qconn_deliver(c);
     if (!c->closing && c->handed_up && c->above_high_water &&
-        buf_size(&c->sendq) < BSTREAM_HIGH_WATER / 2) {
+        c->sq_bytes < BSTREAM_HIGH_WATER / 2) {
         c->above_high_water = 0;
         if (c->bs.on_drain)
             c->bs.on_drain(&c->bs);
@@ -564,7 +650,7 @@ static void qconn_after_io(struct qconn *c)
     if (!c->closing)
         qconn_flush(c);
     /* closed by the application and everything acknowledged: done */
-    if (!c->closing && c->app_closed && c->fin_sent && buf_size(&c->sendq) == 0) {
+    if (!c->closing && c->app_closed && c->fin_sent && c->sq_bytes == 0) {
         qconn_send_close(c, 0, "normal close");
         qconn_destroy(c);
     }
@@ -648,6 +734,16 @@ static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
 
 /* ---- creating connections ----------------------------------------------- */
 
+static void on_remote_restart(void *arg, const char *node)
+{
+    struct qconn *c = arg;
+    if (strcmp(node, c->remote_node) == 0 && !c->closing) {
+        snprintf(c->fail_buf, sizeof c->fail_buf, "node %s restarted", node);
+        c->fail_reason = c->fail_buf;
+        qconn_fail(c, c->fail_reason);
+    }
+}
+
 static struct qconn *qconn_new(struct node *n, int is_server, const char *remote_node,
                                const char *remote_service)
 {
@@ -662,12 +758,12 @@ static struct qconn *qconn_new(struct node *n, int is_server, const char *remote
     c->first_byte_pending = is_server;
     snprintf(c->remote_node, sizeof c->remote_node, "%s", remote_node);
     snprintf(c->remote_service, sizeof c->remote_service, "%s", remote_service);
-    buf_init(&c->sendq, QUIC_SENDQ_LIMIT);
     buf_init(&c->recvq, QUIC_STREAM_WINDOW + 65536);
     uv_timer_init(node_loop(n), &c->timer);
     c->timer.data = c;
     c->ref.get_conn = get_conn;
     c->ref.user_data = c;
+    c->observer = node_observe_restarts(n, on_remote_restart, c);
     snprintf(c->bs.desc, sizeof c->bs.desc, "quic %.64s:%s", remote_node, remote_service);
     return c;
 }
@@ -937,9 +1033,9 @@ static int q_write(struct bstream *s, const uint8_t *data, size_t len)
     struct qconn *c = (struct qconn *)s;
     if (c->closing || c->fin_wanted)
         return -1;
-    if (buf_append(&c->sendq, data, len) < 0)
+    if (sendq_append(c, data, len) < 0)
         return -1;
-    if (buf_size(&c->sendq) >= BSTREAM_HIGH_WATER)
+    if (c->sq_bytes >= BSTREAM_HIGH_WATER)
         c->above_high_water = 1;
     qconn_flush(c);
     return 0;
@@ -948,7 +1044,7 @@ static int q_write(struct bstream *s, const uint8_t *data, size_t len)
 static size_t q_queued(struct bstream *s)
 {
     struct qconn *c = (struct qconn *)s;
-    return buf_size(&c->sendq);
+    return c->sq_bytes;
 }
 
 static void q_read_start(struct bstream *s)

@@ -12,6 +12,7 @@
 
 #define LINE_MAX_BYTES (1u << 20)
 #define GREETING_MS 5000
+#define REPLY_MS 20000   /* a reply line that does not come: a dead connection */
 #define UPLOAD_CHUNK 65536
 
 enum ctlc_mode { MODE_CONNECTING, MODE_GREETING, MODE_IDLE, MODE_LINE, MODE_UPLOAD, MODE_RAW, MODE_DEAD };
@@ -236,6 +237,7 @@ void ctlc_request(struct ctlc *c, const char *line, ctlc_done_cb reply, void *ar
         return;
     }
     c->mode = MODE_LINE;
+    uv_timer_start(&c->timer, on_timeout, REPLY_MS, 0);
     bstream_write(c->bs, line, strlen(line));
     bstream_write(c->bs, "\n", 1);
     process(c);

@@ -1,0 +1,421 @@
+"""Work units with real daemons: local and remote work through hops, payloads,
+results, cancel, release, TTL, resilience to restarts, hostile input."""
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, SANITIZED, wait_for
+
+RECEPTORCTL = os.path.join(BUILD, "src", "cmd", "receptorctl")
+
+
+def work_node(mesh, name, peers=(), listen=True, extra=(), mesh_control=True):
+    items = list(extra)
+    n = mesh.node(name, peers=peers, listen=listen, extra=items,
+                  node_opts={"datadir": os.path.join(mesh.dir, name, "data")})
+    if mesh_control:
+        for item in n.config:
+            if "control-service" in item:
+                item["control-service"]["service"] = "control"
+    return n
+
+
+def echo_type(name="echo", command="cat", **kw):
+    opts = {"worktype": name, "command": command}
+    opts.update(kw)
+    return {"work-command": opts}
+
+
+def ctl(node, *args, input=None, timeout=120):
+    return subprocess.run([RECEPTORCTL, "--socket", node.sock, *args], input=input,
+                          capture_output=True, timeout=timeout * (3 if SANITIZED else 1))
+
+
+def submit_raw(node, line, payload=b""):
+    c = node.ctl()
+    c.sock.sendall(line.encode() + b"\n")
+    first = c.f.readline().decode()
+    m = re.match(r"Work unit created with ID (\w+)\. Send stdin data and EOF\.\n", first)
+    if not m:
+        c.close()
+        return None, first
+    if payload:
+        c.sock.sendall(payload)
+    c.sock.shutdown(socket.SHUT_WR)
+    reply = c.f.read().decode()
+    c.close()
+    return m.group(1), reply
+
+
+def results(node, unit, startpos=0):
+    c = node.ctl()
+    c.sock.sendall(f"work results {unit} {startpos}\n".encode())
+    head = c.f.readline()
+    assert head == f"Streaming results for work unit {unit}\n".encode(), head
+    data = c.f.read()
+    c.close()
+    return data
+
+
+def status(node, unit):
+    return node.cmd(f"work status {unit}")
+
+
+def line3(mesh, c_extra=(), a_extra=()):
+    a = work_node(mesh, "a", extra=a_extra)
+    b = work_node(mesh, "b", peers=["a"], mesh_control=False)
+    c = work_node(mesh, "c", peers=["b"], extra=list(c_extra) or [echo_type()])
+    for n in (a, b, c):
+        n.start()
+    wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
+    wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
+                         for ad in a.status()["Advertisements"]), 30, "c's control service advertised")
+    return a, b, c
+
+
+# ---- local work ------------------------------------------------------------------------
+
+def test_local_submit_results_list_release(mesh):
+    a = work_node(mesh, "a", extra=[echo_type(), echo_type("sleep", "sleep", allowruntimeparams=True)])
+    a.start()
+    unit, reply = submit_raw(a, '{"command": "work", "subcommand": "submit", "node": "a", "worktype": "echo"}',
+                             b"hello\n")
+    assert json.loads(reply) == {"result": "Job Started", "unitid": unit}
+    assert results(a, unit) == b"hello\n"
+    assert results(a, unit, 3) == b"lo\n"
+    # the runner writes the final state; the daemon clears ExtraData when
+    # the runner process has exited (upstream's final file has null)
+    wait_for(lambda: status(a, unit)["ExtraData"] is None, 10, "runner exit noticed")
+    st = status(a, unit)
+    assert st["State"] == 2 and st["StateName"] == "Succeeded" and st["Detail"] == "exit status 0"
+    assert st["StdoutSize"] == 6 and st["WorkType"] == "echo" and st["ExtraData"] is None
+    # upstream's on-disk layout and file format
+    d = os.path.join(mesh.dir, "a", "data", "a", unit)
+    assert sorted(os.listdir(d)) == ["status", "status.lock", "stdin", "stdout"]
+    assert oct(os.stat(os.path.join(d, "stdout")).st_mode & 0o777) == "0o600"
+    with open(os.path.join(d, "status")) as f:
+        text = f.read()
+    assert text == '{"State":2,"Detail":"exit status 0","StdoutSize":6,"WorkType":"echo","ExtraData":null}\n'
+    assert unit in a.cmd("work list")
+    assert a.cmd(f"work release {unit}") == {"released": unit}
+    assert not os.path.exists(d)
+    assert unit not in a.cmd("work list")
+    reply = a.ctl().line(f"work status {unit}")
+    assert reply.startswith(f"ERROR: unknown work unit {unit}") and "released" in reply
+
+
+def test_runtime_params_allowed_and_refused(mesh):
+    a = work_node(mesh, "a", extra=[echo_type(), echo_type("say", "echo", allowruntimeparams=True, params="base")])
+    a.start()
+    unit, reply = submit_raw(a, "work submit a say extra words")
+    assert "Job Started" in reply
+    wait_for(lambda: status(a, unit)["State"] == 2, 20, "say done")
+    assert results(a, unit) == b"base extra words\n"
+    _, reply = submit_raw(a, "work submit a echo some params")
+    assert reply == "ERROR: extra params provided but not allowed\n"
+
+
+def test_cancel_running_unit(mesh):
+    a = work_node(mesh, "a", extra=[echo_type("sleep", "sleep", params="60")])
+    a.start()
+    unit, reply = submit_raw(a, "work submit a sleep")
+    wait_for(lambda: status(a, unit)["State"] == 1, 20, "running")
+    pid = status(a, unit)["ExtraData"]["Pid"]
+    assert pid > 0
+    assert a.cmd(f"work cancel {unit}") == {"cancelled": unit}
+    st = status(a, unit)
+    assert st["State"] == 4 and st["StateName"] == "Canceled"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_daemon_restart_leaves_jobs_running(mesh):
+    a = work_node(mesh, "a", extra=[echo_type("count", "sh", params="-c 'for i in 1 2 3 4 5 6; do echo $i; sleep 0.5; done'")])
+    a.start()
+    unit, _ = submit_raw(a, "work submit a count")
+    wait_for(lambda: status(a, unit)["State"] == 1, 20, "running")
+    a.stop(signal.SIGKILL)
+    time.sleep(0.5)
+    a.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 30, "completes after the restart")
+    assert results(a, unit) == b"1\n2\n3\n4\n5\n6\n"
+
+
+# ---- remote work ----------------------------------------------------------------------------
+
+def test_remote_submit_payload_forms_through_a_hop(mesh, tmp_path):
+    a, b, c = line3(mesh)
+    payload = tmp_path / "payload.txt"
+    payload.write_bytes(b"from a file\n")
+    r = ctl(a, "work", "submit", "echo", "--node", "c", "--payload", str(payload), "-f")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"from a file\n"
+    r = ctl(a, "work", "submit", "echo", "--node", "c", "--payload", "-", "-f", input=b"from stdin\n")
+    assert r.returncode == 0 and r.stdout == b"from stdin\n"
+    r = ctl(a, "work", "submit", "echo", "--node", "c", "-l", "literal", "-f", "--rm")
+    assert r.returncode == 0 and r.stdout.startswith(b"literal\n") and b"released" in r.stdout
+    units_a = a.cmd("work list")
+    units_c = c.cmd("work list")
+    assert len(units_a) == 2 and len(units_c) == 2   # --rm released both halves
+    for uid, st in units_a.items():
+        assert st["WorkType"] == "remote" and st["State"] == 2
+        assert st["ExtraData"]["RemoteNode"] == "c" and st["ExtraData"]["RemoteStarted"] is True
+        assert st["ExtraData"]["RemoteUnitID"] in units_c
+    # results with startpos on the submitting node
+    uid = next(iter(units_a))
+    data = results(a, uid)
+    assert results(a, uid, 5) == data[5:]
+    # release removes the unit on both nodes
+    remote_id = units_a[uid]["ExtraData"]["RemoteUnitID"]
+    assert a.cmd(f"work release {uid}") == {"released": uid}
+    assert remote_id not in c.cmd("work list")
+
+
+def test_remote_one_gib_payload_through_cat(mesh, tmp_path):
+    size = (32 << 20) if SANITIZED else (1 << 30)
+    a, b, c = line3(mesh)
+    block = hashlib.sha256(b"x").digest() * 32768
+    h = hashlib.sha256()
+    path = tmp_path / "big"
+    with open(path, "wb") as f:
+        left = size
+        i = 0
+        while left:
+            chunk = (i.to_bytes(8, "big") + block)[:min(left, len(block) + 8)]
+            f.write(chunk)
+            h.update(chunk)
+            left -= len(chunk)
+            i += 1
+    r = subprocess.Popen([RECEPTORCTL, "--socket", a.sock, "work", "submit", "echo", "--node", "c",
+                          "--payload", str(path), "-f"], stdout=subprocess.PIPE)
+    got = hashlib.sha256()
+    n = 0
+    while True:
+        d = r.stdout.read(1 << 20)
+        if not d:
+            break
+        got.update(d)
+        n += len(d)
+    assert r.wait(600) == 0
+    assert n == size and got.hexdigest() == h.hexdigest()
+    os.unlink(path)
+
+
+def test_remote_cancel_and_runtime_params(mesh):
+    a, b, c = line3(mesh, c_extra=[echo_type("sleep", "sleep", allowruntimeparams=True)])
+    unit, reply = submit_raw(a, "work submit c sleep 60")
+    assert "Job Started" in reply
+    wait_for(lambda: status(a, unit)["State"] == 1, 20, "running remotely")
+    remote = status(a, unit)["ExtraData"]["RemoteUnitID"]
+    assert a.cmd(f"work cancel {unit}") == {"cancelled": unit}
+    wait_for(lambda: status(c, remote)["State"] == 4, 20, "canceled on c")
+    wait_for(lambda: status(a, unit)["State"] == 4, 20, "canceled mirrored on a")
+    assert a.cmd(f"work release {unit}") == {"released": unit}
+    assert remote not in c.cmd("work list")
+
+
+def test_submit_while_target_down_then_it_starts(mesh):
+    a = work_node(mesh, "a")
+    c = work_node(mesh, "c", peers=["a"], listen=False, extra=[echo_type()])
+    a.start()
+    unit, reply = submit_raw(a, "work submit c echo", b"later\n")
+    assert json.loads(reply) == {"result": "Job Submitted", "unitid": unit}
+    assert status(a, unit)["State"] == 0
+    c.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 60, "starts once c appears")
+    assert results(a, unit) == b"later\n"
+
+
+def test_ttl_expires_while_target_down(mesh):
+    a = work_node(mesh, "a")
+    a.start()
+    c = a.ctl()
+    c.sock.sendall(b'{"command":"work","subcommand":"submit","node":"c","worktype":"echo","ttl":"2s"}\n')
+    first = c.f.readline().decode()
+    unit = re.search(r"ID (\w+)\.", first).group(1)
+    c.sock.shutdown(socket.SHUT_WR)
+    assert "Job Submitted" in c.f.read().decode()
+    wait_for(lambda: status(a, unit)["State"] == 3, 30, "expired")
+    assert status(a, unit)["Detail"].startswith("Work unit expired on ")
+    # ttl on local work is refused
+    _, reply = submit_raw(a, '{"command":"work","subcommand":"submit","node":"a","worktype":"echo","ttl":"1s"}')
+    assert reply.startswith("ERROR: ")
+
+
+# ---- resilience -------------------------------------------------------------------------------
+
+SLOW = "for i in $(seq 1 100); do echo line $i; sleep 0.1; done"
+
+
+def slow_type():
+    return echo_type("slow", "sh", params=f"-c '{SLOW}'")
+
+
+EXPECTED = b"".join(f"line {i}\n".encode() for i in range(1, 101))
+
+
+def test_hop_killed_and_restarted_mid_stream(mesh):
+    a, b, c = line3(mesh, c_extra=[slow_type()])
+    unit, reply = submit_raw(a, "work submit c slow")
+    assert "Job Started" in reply
+    wait_for(lambda: status(a, unit)["StdoutSize"] > 100, 20, "output flowing")
+    b.stop(signal.SIGKILL)
+    time.sleep(2)
+    b.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 90, "completes after the hop came back")
+    assert results(a, unit) == EXPECTED
+
+
+def test_executing_node_restarted_while_job_runs(mesh):
+    a, b, c = line3(mesh, c_extra=[slow_type()])
+    unit, _ = submit_raw(a, "work submit c slow")
+    wait_for(lambda: status(a, unit)["StdoutSize"] > 50, 20, "output flowing")
+    c.stop(signal.SIGKILL)
+    time.sleep(1)
+    c.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 90, "completes")
+    assert results(a, unit) == EXPECTED
+
+
+def test_submitting_node_restarted_mid_stream(mesh):
+    a, b, c = line3(mesh, c_extra=[slow_type()])
+    unit, _ = submit_raw(a, "work submit c slow")
+    wait_for(lambda: status(a, unit)["StdoutSize"] > 50, 20, "output flowing")
+    a.stop(signal.SIGKILL)
+    time.sleep(1)
+    a.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 90, "completes")
+    assert results(a, unit) == EXPECTED
+
+
+def test_remote_unit_lost_on_executor_fails_promptly(mesh):
+    a, b, c = line3(mesh, c_extra=[slow_type()])
+    unit, _ = submit_raw(a, "work submit c slow")
+    wait_for(lambda: status(a, unit)["State"] == 1, 20, "running")
+    remote = status(a, unit)["ExtraData"]["RemoteUnitID"]
+    c.stop(signal.SIGKILL)
+    subprocess.run(["rm", "-rf", os.path.join(mesh.dir, "c", "data", "c", remote)], check=True)
+    c.start()
+    wait_for(lambda: status(a, unit)["State"] == 3, 30, "failed with a reason")
+    assert status(a, unit)["Detail"] == "Remote work unit is gone"
+
+
+# ---- hostile input ---------------------------------------------------------------------------------
+
+def test_bad_unit_ids_types_and_startpos(mesh):
+    a = work_node(mesh, "a", extra=[echo_type()])
+    a.start()
+    unit, _ = submit_raw(a, "work submit a echo", b"x\n")
+    c = a.ctl()
+    for bad in ("../../etc", "..", "a/b", "x" * 5000, "%2e%2e"):
+        assert c.line(f"work status {bad}").startswith("ERROR: unknown work unit")
+        assert c.line(f"work release {bad}").startswith("ERROR: unknown work unit")
+    assert c.line('{"command":"work","subcommand":"status","unitid":5}') == "ERROR: field unitid must be a string\n"
+    assert c.line('{"command":"work","subcommand":"submit","node":"a","worktype":"echo","params":7}') == \
+        "ERROR: submit parameters must all be strings and params is not\n"
+    assert c.line('{"command":"work","subcommand":"results","unitid":"%s","startpos":"0"}' % unit) == \
+        "ERROR: field startpos must be a number\n"
+    assert c.line(f"work results {unit} -5").startswith("ERROR: ")
+    assert c.line(f"work results {unit} abc").startswith("ERROR: ")
+    assert c.line('{"command":"work","subcommand":"frob"}') == "ERROR: bad command\n"
+    c.close()
+    # a huge startpos: nothing to send; the stream ends when the unit is complete
+    wait_for(lambda: status(a, unit)["State"] == 2, 20, "done")
+    assert results(a, unit, 10 ** 15) == b""
+    assert os.path.exists(os.path.join(mesh.dir, "a", "data", "a", unit))
+
+
+def test_payload_cut_off_mid_way(mesh):
+    # over TCP a dropped client is a reset, which a unix socket cannot show
+    port = mesh.port("ctl-tcp")
+    a = work_node(mesh, "a", extra=[echo_type()])
+    for item in a.config:
+        if "control-service" in item:
+            item["control-service"]["tcplisten"] = f"127.0.0.1:{port}"
+    a.start()
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"work submit a echo\n")
+    unit = re.search(r"ID (\w+)\.", f.readline().decode()).group(1)
+    s.sendall(b"partial payload without EOF")
+    time.sleep(0.3)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    f.close()
+    s.close()   # reset, not a half-close
+    wait_for(lambda: status(a, unit)["State"] == 3, 20, "failed")
+    assert "before sending all stdin" in status(a, unit)["Detail"]
+    assert a.cmd("ping a")["Success"]
+
+
+def test_corrupt_status_file(mesh):
+    a = work_node(mesh, "a", extra=[echo_type()])
+    a.start()
+    unit, _ = submit_raw(a, "work submit a echo", b"x\n")
+    wait_for(lambda: status(a, unit)["State"] == 2, 20, "done")
+    a.stop()
+    with open(os.path.join(mesh.dir, "a", "data", "a", unit, "status"), "w") as f:
+        f.write('{"State": "garbage", ')
+    a.start()
+    st = status(a, unit)
+    assert st["State"] == 3 and st["Detail"].startswith("Failed to restart: ")
+    assert a.cmd(f"work release {unit}") == {"released": unit}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs")
+def test_full_disk_while_writing_stdout(mesh, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount tmpfs here")
+    try:
+        a = mesh.node("a", node_opts={"datadir": str(mnt)},
+                      extra=[echo_type("big", "sh", params="-c 'head -c 4000000 /dev/zero'")])
+        a.start()
+        unit, _ = submit_raw(a, "work submit a big")
+        wait_for(lambda: status(a, unit)["State"] == 3, 30, "failed on a full disk")
+        assert a.cmd("ping a")["Success"]
+        assert a.proc.poll() is None
+    finally:
+        for n in mesh.nodes.values():
+            n.stop()
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+def test_no_growth_over_many_units(mesh):
+    n = int(os.environ.get("WORK_GROWTH_UNITS", 500 if SANITIZED else 10000))
+    a = work_node(mesh, "a", extra=[echo_type()], mesh_control=False)
+    a.start()
+
+    def cycle():
+        unit, _ = submit_raw(a, "work submit a echo", b"x\n")
+        assert results(a, unit) == b"x\n"
+        assert a.cmd(f"work release {unit}") == {"released": unit}
+    for _ in range(50):
+        cycle()
+    fds0, rss0 = fd_count(a.proc.pid), rss_kb(a.proc.pid)
+    for _ in range(n):
+        cycle()
+    fds1, rss1 = fd_count(a.proc.pid), rss_kb(a.proc.pid)
+    assert fds1 <= fds0 + 2, (fds0, fds1)
+    assert rss1 <= rss0 + 4096, (rss0, rss1)
+    assert a.cmd("work list") == {}
