@@ -650,6 +650,7 @@ static void on_action_reply(void *arg, const char *line, const char *err)
     }
     action_finished(r, "cancelled", NULL);
     r->backoff = BACKOFF_FIRST_MS;
+    r->phase = PH_FOLLOWING;
     remote_follow(r); /* keep mirroring: the remote unit is Canceled now */
 }
 
