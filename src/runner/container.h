@@ -5,21 +5,29 @@
  * display callback plugin into <artifact dir>/callback, and, for
  * container_auth_data, writes the registry auth file and, when verify_ssl
  * is false, a registries.conf (byte-exact, spec 7.4) in a private
- * temporary directory that the job removes when it ends. */
+ * temporary directory (j->registry_dir) that the job removes when it ends.
+ * The design notes are at the top of container.c. */
 #ifndef RUNNER_CONTAINER_H
 #define RUNNER_CONTAINER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct job;
 
 /* "ansible_runner_" + ident with [^a-zA-Z0-9_-] replaced by '_' (malloc'ed). */
 char *container_name_for(const char *ident);
-/* Wraps j->argv for the engine; 0 or -1 with a configuration error. */
+/* 0, or -1 with a configuration error when process isolation is asked for
+ * with an executable other than podman/docker (the bwrap sandbox of spec
+ * 7.6 is not implemented: refusing beats running unconfined). */
+int container_check_engine(bool process_isolation, const char *engine, char *err, size_t errlen);
+/* Wraps j->argv for the engine; 0 or -1 with an error message in err
+ * (configuration error, or the path and reason of a failed write). */
 int container_wrap(struct job *j, char *err, size_t errlen);
-/* Writes <artifact dir>/env.list. */
-void container_write_env_list(struct job *j);
-/* Runs `<engine> kill <name>`, errors ignored. */
-void container_kill(struct job *j);
+/* Writes <artifact dir>/env.list; -1 (reported on stderr) on failure. */
+int container_write_env_list(struct job *j);
+/* Runs `<engine> kill <name>` and waits for it (at most 30 s); 0 when the
+ * engine reported success. */
+int container_kill(struct job *j);
 
 #endif

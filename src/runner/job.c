@@ -576,6 +576,8 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
     const json_t *pie = setting(j, "process_isolation_executable");
     j->engine = strdup(json_is_string(pie) ? json_string_value(pie) : "podman");
     j->containerized = json_truthy(pi) && (!strcmp(j->engine, "podman") || !strcmp(j->engine, "docker"));
+    if (container_check_engine(json_truthy(pi), j->engine, err, errlen) < 0)
+        return -1;
     if (j->containerized)
         j->container_name = container_name_for(j->ident);
     const json_t *ra = json_object_get(kw, "rotate_artifacts");
