@@ -77,6 +77,9 @@ struct ws_conn {
     uint16_t fail_code;
     struct ws_listener *ls;
     struct ws_dialer *d;
+    const char *path;     /* server: the ServeMux pattern */
+    link_new_cb cb;       /* who gets the link */
+    void *cb_arg;
     struct ws_conn *next, **prevp;
     uv_timer_t timer;
     struct buf head;      /* HTTP head being read */
@@ -517,7 +520,7 @@ static void server_handshake(struct ws_conn *c, size_t headlen, const uint8_t *r
         conn_abort(c);
         return;
     }
-    ws_http_serve(buf_head(&c->head), headlen, c->ls->path, v);
+    ws_http_serve(buf_head(&c->head), headlen, c->path, v);
     bstream_write(c->s, v->response, v->response_len);
     if (v->status != 101) {
         log_warning("%s: websocket handshake refused with HTTP %d: %s", c->link.desc, v->status,
@@ -527,7 +530,7 @@ static void server_handshake(struct ws_conn *c, size_t headlen, const uint8_t *r
         return;
     }
     free(v);
-    if (conn_open(c, 1, c->ls->cb, c->ls->arg) < 0) {
+    if (conn_open(c, 1, c->cb, c->cb_arg) < 0) {
         conn_abort(c);
         return;
     }
@@ -630,6 +633,9 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->ls = ls;
     c->server = 1;
+    c->path = ls->path;
+    c->cb = ls->cb;
+    c->cb_arg = ls->arg;
     c->next = ls->conns;
     if (c->next)
         c->next->prevp = &c->next;
@@ -702,6 +708,28 @@ void ws_listener_stop(struct ws_listener *ls)
     }
     ls->conns = NULL;
     uv_close((uv_handle_t *)&ls->tcp, (uv_close_cb)free);
+}
+
+/* ---- sessions over any stream ------------------------------------------- */
+
+int ws_session_start(uv_loop_t *loop, struct bstream *s, int server, const char *path,
+                     link_new_cb cb, void *arg)
+{
+    struct ws_conn *c = conn_new(loop, s);
+    if (!c)
+        return -1;
+    c->server = server;
+    c->path = path;
+    c->cb = cb;
+    c->cb_arg = arg;
+    conn_describe(c, 0);
+    if (server) {
+        c->state = WS_HTTP;
+        uv_timer_start(&c->timer, on_timer, WS_HEADER_TIMEOUT_MS, 0);
+    } else if (conn_open(c, 0, cb, arg) < 0) {
+        conn_abort(c);
+    }
+    return 0;
 }
 
 /* ---- dialer: proxies ---------------------------------------------------- */

@@ -48,4 +48,13 @@ struct ws_dialer *ws_dialer_start(uv_loop_t *loop, const struct ws_dialer_config
                                   link_new_cb cb, void *arg, char *err, size_t errlen);
 void ws_dialer_stop(struct ws_dialer *d);
 
+/* A session over an already connected stream s (its callbacks are taken
+ * over): server=1 first answers an HTTP upgrade request for the ServeMux
+ * pattern path (which must outlive the handshake); server=0 starts with an
+ * open client-side WebSocket, no handshake.  cb gets the link once it is
+ * open.  Used by the fuzz target and by tests; 0, or -1 (s untouched). */
+struct bstream;
+int ws_session_start(uv_loop_t *loop, struct bstream *s, int server, const char *path,
+                     link_new_cb cb, void *arg);
+
 #endif
