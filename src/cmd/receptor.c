@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/receptor_tls.h"
 #include "config/config.h"
 #include "control/control.h"
 #include "core/godur.h"
@@ -33,6 +34,7 @@ struct daemon {
     struct node *node;
     struct control *control;
     struct workceptor *work;
+    struct tlsconf *tls;    /* named tls-server / tls-client configs */
     struct backend *backends[MAX_BACKENDS];
     size_t nbackends;
     struct proxy *proxies[MAX_PROXIES];
@@ -124,6 +126,13 @@ static int start_backend(struct daemon *d, const struct cfg_item *it, char *err,
     }
     struct backend_spec spec;
     spec_from_item(it, &spec, key);
+    const char *tls = cfg_str(it, "tls");
+    if (tls && tls[0] &&
+        !(spec.tls_config = tlsconf_find(d->tls, tls, strstr(it->def->name, "-listener") != NULL))) {
+        free(key);
+        snprintf(err, errlen, "unknown TLS config %s", tls);
+        return -1;
+    }
     struct backend *b = backend_start(d->node, &spec, err, errlen);
     free(key);
     if (!b)
@@ -138,7 +147,13 @@ static int start_control(struct daemon *d, const struct cfg_item *it, char *err,
     const char *tcp = cfg_str(it, "tcplisten");
     if (file && control_listen_unix(d->control, file, (int)cfg_int(it, "permissions", 0600), err, errlen) < 0)
         return -1;
-    if (tcp && tcp[0] && control_listen_tcp(d->control, tcp, err, errlen) < 0)
+    const char *tcptls = cfg_str(it, "tcptls");
+    struct tls_config *tlscfg = NULL;
+    if (tcp && tcp[0] && tcptls && tcptls[0] && !(tlscfg = tlsconf_find(d->tls, tcptls, 1))) {
+        snprintf(err, errlen, "unknown TLS config %s", tcptls);
+        return -1;
+    }
+    if (tcp && tcp[0] && control_listen_tcp(d->control, tcp, tlscfg, err, errlen) < 0)
         return -1;
     const char *svc = cfg_str(it, "service");
     if (svc && svc[0] && control_listen_mesh(d->control, svc, NULL, err, errlen) < 0)
@@ -246,6 +261,12 @@ static int do_reload(void *arg, char *err, size_t errlen, int *code)
         config_free(&next);
         snprintf(err, errlen, "a non-reloadable config item was added, changed or removed");
         *code = 3;
+        return -1;
+    }
+    /* certificate rotation: new handshakes use the files as they are now */
+    if (d->tls && tlsconf_reload(d->tls, err, errlen) < 0) {
+        config_free(&next);
+        *code = 4;
         return -1;
     }
     /* stop backends that are gone */
@@ -357,6 +378,9 @@ static int setup(struct daemon *d, char *err, size_t errlen)
     if (!d->node)
         return -1;
     node_on_shutdown(d->node, on_node_shutdown, d);
+    d->tls = receptor_tls_build(&d->cfg, node_id(d->node), err, errlen);
+    if (!d->tls)
+        return -1;
     struct control_hooks hooks = { .reload = d->cfg.config_file ? do_reload : NULL, .arg = d };
     d->control = control_new(d->node, &hooks);
     if (setup_work(d, err, errlen) < 0)
@@ -405,6 +429,13 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return 0;
     }
+    int certs = receptor_cert_command(&d.cfg, err, sizeof err);
+    if (certs != 0) {
+        if (certs < 0)
+            fprintf(stderr, "Error: %s\n", err);
+        config_free(&d.cfg);
+        return certs < 0 ? 1 : 0;
+    }
     const struct cfg_item *runner = config_find(&d.cfg, "command-runner");
     if (runner) {
         apply_log_level(&d.cfg);
@@ -435,6 +466,7 @@ int main(int argc, char **argv)
     }
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
+    tlsconf_free(d.tls);
     config_free(&d.cfg);
     return d.exit_code;
 }

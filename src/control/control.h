@@ -34,7 +34,11 @@ struct control *control_new(struct node *node, const struct control_hooks *hooks
 /* Unix socket at path (lock file path.lock, stale socket removed, chmod perms). */
 int control_listen_unix(struct control *c, const char *path, int perms, char *err, size_t errlen);
 /* "port" or "host:port". */
-int control_listen_tcp(struct control *c, const char *addr, char *err, size_t errlen);
+/* tls: a tls-server config (tcptls) or NULL; the handshake must complete
+ * within 10 s, then the session starts (greeting first). */
+struct tls_config;
+int control_listen_tcp(struct control *c, const char *addr, struct tls_config *tls, char *err,
+                       size_t errlen);
 /* The mesh service (e.g. "control"), advertised with type Control Service;
  * tls NULL = upstream's insecure mode. */
 int control_listen_mesh(struct control *c, const char *service, const struct stream_tls *tls,

@@ -23,6 +23,7 @@
 #include "core/gojson.h"
 #include "core/log.h"
 #include "net/tcp.h"
+#include "net/tls.h"
 #include "net/uvstream.h"
 
 #define WRITE_BACKLOG_MAX (4u << 20)
@@ -33,7 +34,16 @@ struct ctl_listener {
     int is_unix;
     int lock_fd;
     char *path;
+    struct tls_config *tls;   /* tcptls: TLS on the TCP port */
     struct ctl_listener *next;
+};
+
+/* A tcptls connection whose handshake is still running (10 s at most); its
+ * control session starts once the client is verified. */
+struct ctl_handshake {
+    struct bstream *bs;
+    struct control *ctl;      /* NULL once the control service is gone */
+    struct ctl_handshake *next;
 };
 
 struct ctl_session {
@@ -58,6 +68,7 @@ struct control {
     struct control_hooks hooks;
     struct ctl_listener *listeners;
     struct ctl_session *sessions;
+    struct ctl_handshake *handshakes;
     struct stream_listener *mesh[CONTROL_MAX_MESH];
     int nmesh;
     struct workceptor *wc;
@@ -399,6 +410,75 @@ void control_serve(struct control *c, struct bstream *bs, int trusted)
     set_reading(s, 1);
 }
 
+/* ---- tcptls: TLS on the TCP port ------------------------------------------ */
+
+static void handshake_unlink(struct ctl_handshake *h)
+{
+    if (!h->ctl)
+        return;
+    struct ctl_handshake **pp = &h->ctl->handshakes;
+    while (*pp && *pp != h)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = h->next;
+    h->ctl = NULL;
+}
+
+static void on_handshake_error(struct bstream *bs, const char *msg)
+{
+    (void)bs;
+    log_error("Control service TLS handshake error: %s", msg);
+}
+
+static void on_handshake_close(struct bstream *bs)
+{
+    struct ctl_handshake *h = bs->data;
+    handshake_unlink(h);
+    free(h);
+}
+
+static void on_handshake_ready(struct bstream *bs)
+{
+    struct ctl_handshake *h = bs->data;
+    struct control *c = h->ctl;
+    handshake_unlink(h);
+    free(h);
+    bs->data = NULL;
+    bs->on_error = NULL;
+    bs->on_close = NULL;
+    if (!c) {
+        bstream_close(bs);
+        return;
+    }
+    log_debug("Control service: TLS session from %s", bs->desc);
+    control_serve(c, bs, 0);
+}
+
+static void serve_tls(struct ctl_listener *l, struct bstream *raw)
+{
+    char err[256];
+    struct bstream *bs = tls_wrap(raw, l->tls, 1, NULL, NULL, l->h.tcp.loop, TLS_CONTROL_TIMEOUT_MS, err,
+                                  sizeof err);
+    if (!bs) {
+        log_error("Control service %s: %s", raw->desc, err);
+        bstream_close(raw);
+        return;
+    }
+    struct ctl_handshake *h = calloc(1, sizeof *h);
+    if (!h) {
+        bstream_close(bs);
+        return;
+    }
+    h->bs = bs;
+    h->ctl = l->ctl;
+    h->next = l->ctl->handshakes;
+    l->ctl->handshakes = h;
+    bs->data = h;
+    bs->on_error = on_handshake_error;
+    bs->on_close = on_handshake_close;
+    tls_set_ready_cb(bs, on_handshake_ready);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ctl_listener *l = server->data;
@@ -412,6 +492,10 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uvstream_start(bs);
+    if (l->tls) {
+        serve_tls(l, bs);
+        return;
+    }
     bstream_read_stop(bs);
     control_serve(l->ctl, bs, l->is_unix);
 }
@@ -489,7 +573,8 @@ int control_listen_unix(struct control *c, const char *path, int perms, char *er
     return 0;
 }
 
-int control_listen_tcp(struct control *c, const char *addr, char *err, size_t errlen)
+int control_listen_tcp(struct control *c, const char *addr, struct tls_config *tls, char *err,
+                       size_t errlen)
 {
     char host[256] = "0.0.0.0", port[16];
     if (strchr(addr, ':')) {
@@ -508,6 +593,7 @@ int control_listen_tcp(struct control *c, const char *addr, char *err, size_t er
         return -1;
     }
     struct ctl_listener *l = listener_new(c, 0);
+    l->tls = tls;
     int rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&l->h, 64, on_connection);
@@ -550,6 +636,12 @@ void control_free(struct control *c)
         stream_listener_close(c->mesh[i]);
     while (c->sessions)
         session_close(c->sessions);
+    while (c->handshakes) {
+        struct ctl_handshake *h = c->handshakes;
+        c->handshakes = h->next;
+        h->ctl = NULL;
+        bstream_close(h->bs);
+    }
     while (c->listeners) {
         struct ctl_listener *l = c->listeners;
         c->listeners = l->next;

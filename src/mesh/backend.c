@@ -54,10 +54,12 @@ struct backend *backend_start(struct node *n, const struct backend_spec *spec, c
     b->policy.allowedpeers = spec->policy.allowedpeers ? json_incref(spec->policy.allowedpeers) : NULL;
     switch (spec->kind) {
     case BACKEND_TCP_LISTENER:
-        b->handle = tcp_listener_start(node_loop(n), spec->bindaddr, spec->port, on_new_link, b, err, errlen);
+        b->handle = tcp_listener_start(node_loop(n), spec->bindaddr, spec->port, spec->tls_config,
+                                       on_new_link, b, err, errlen);
         break;
     case BACKEND_TCP_PEER:
-        b->handle = tcp_dialer_start(node_loop(n), spec->address, spec->redial, on_new_link, b, err, errlen);
+        b->handle = tcp_dialer_start(node_loop(n), spec->address, spec->redial, spec->tls_config,
+                                     on_new_link, b, err, errlen);
         break;
     case BACKEND_UDP_LISTENER:
         b->handle = udp_listener_start(node_loop(n), spec->bindaddr, spec->port, on_new_link, b, err, errlen);

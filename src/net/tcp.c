@@ -1,10 +1,16 @@
 /* tcp.c - see tcp.h.
  *
- * A tcp_link owns a uv_tcp_t, a framer for input and a byte count of queued
- * writes (the backlog).  Closing flushes queued writes with uv_shutdown so a
- * reject message reaches the peer (upstream often loses it), with a timer
- * that forces the close if the peer does not read.  The link, its listener
- * or dialer, and their handles are freed only after libuv's close callbacks. */
+ * A tcp_link owns a byte stream (a uvstream, or TLS over one), a framer
+ * for input and a flush timer.  Sends frame the message and write it in
+ * one piece; the stream's queue is the link's backlog.  Closing half-closes
+ * the stream once queued writes (and TLS's close_notify) are out, so a
+ * reject message reaches the peer, with the timer forcing the close if the
+ * peer does not read.  The link is freed only after both the stream and
+ * the timer have reported their close.
+ *
+ * A link is "open" once the mesh has it: at once for plain TCP, after the
+ * handshake for TLS.  A link that never opened ends silently for the mesh;
+ * for a dialer it counts as a failed dial (back-off), with its reason. */
 #include "net/tcp.h"
 
 #include <errno.h>
@@ -12,22 +18,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bstream.h"
 #include "core/log.h"
 #include "net/framer.h"
+#include "net/tls.h"
+#include "net/uvstream.h"
 
 #define DIAL_FIRST_WAIT 5000
 #define DIAL_MAX_WAIT 20000
 #define CLOSE_FLUSH_MS 2000
+#define LISTENER_HANDSHAKE_MS 15000
 
 struct tcp_link {
     struct link link;
-    uv_tcp_t tcp;
+    struct bstream *bs;
     uv_timer_t flush_timer;
-    uv_shutdown_t shutdown;
     struct framer fr;
-    size_t backlog;
+    int is_tls;
+    int open;          /* handed to the mesh */
     int closing;
-    int handles;   /* open libuv handles still to be closed */
+    int bs_closed, timer_closed;
+    char why[700];     /* why a link that never opened ended */
     struct tcp_listener *listener;
     struct tcp_dialer *dialer;
     struct tcp_link *next;
@@ -35,6 +46,8 @@ struct tcp_link {
 
 struct tcp_listener {
     uv_tcp_t tcp;
+    uv_loop_t *loop;
+    struct tls_config *tls;
     link_new_cb cb;
     void *arg;
     struct tcp_link *links;
@@ -43,101 +56,105 @@ struct tcp_listener {
 
 struct tcp_dialer {
     uv_loop_t *loop;
-    uv_timer_t timer;
-    struct tcp_link *pending; /* link whose socket is connecting */
+    uv_timer_t timer;           /* next dial; during a TLS dial, its deadline */
+    struct bstream *pending;    /* socket being connected */
     uv_connect_t connect;
     uv_getaddrinfo_t resolve;
+    struct tls_config *tls;
     char host[256], port[16];
     int redial;
     int stopped;
-    int busy;                /* resolve or connect in flight */
+    int busy;                   /* resolve or connect in flight */
+    int timed_out;
     uint64_t wait_ms;
+    uint64_t dial_start;
     link_new_cb cb;
     void *arg;
-    struct tcp_link *link;   /* established session, if any */
-};
-
-struct write_req {
-    uv_write_t req;
-    struct tcp_link *tl;
-    size_t len;
-    uint8_t data[];
+    struct tcp_link *link;      /* session (open or in its TLS handshake) */
 };
 
 static void dialer_schedule(struct tcp_dialer *d, uint64_t ms);
 static void dialer_maybe_free(struct tcp_dialer *d);
+static void dial_failed(struct tcp_dialer *d, const char *why);
 
 /* ---- links -------------------------------------------------------------- */
 
-static void link_handle_closed(uv_handle_t *h)
+static void link_unlist(struct tcp_link *tl)
 {
-    struct tcp_link *tl = h->data;
-    if (--tl->handles > 0)
+    if (!tl->listener)
         return;
-    if (tl->link.on_close)
-        tl->link.on_close(&tl->link);
-    if (tl->listener) {
-        struct tcp_link **pp = &tl->listener->links;
-        while (*pp && *pp != tl)
-            pp = &(*pp)->next;
-        if (*pp)
-            *pp = tl->next;
-    }
+    struct tcp_link **pp = &tl->listener->links;
+    while (*pp && *pp != tl)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = tl->next;
+}
+
+static void link_dialer_done(struct tcp_link *tl)
+{
     struct tcp_dialer *d = tl->dialer;
-    if (d) {
-        d->link = NULL;
-        if (d->redial && !d->stopped) {
-            d->wait_ms = DIAL_FIRST_WAIT;
-            dialer_schedule(d, d->wait_ms);
-        } else {
-            d->stopped = 1;
-            dialer_maybe_free(d);
-        }
+    if (!d)
+        return;
+    d->link = NULL;
+    if (!tl->open) {
+        dial_failed(d, tl->why[0] ? tl->why : "connection closed");
+    } else if (d->redial && !d->stopped) {
+        d->wait_ms = DIAL_FIRST_WAIT;
+        dialer_schedule(d, d->wait_ms);
+    } else {
+        d->stopped = 1;
+        dialer_maybe_free(d);
     }
+}
+
+static void link_maybe_free(struct tcp_link *tl)
+{
+    if (!tl->bs_closed || !tl->timer_closed)
+        return;
+    if (tl->open && tl->link.on_close)
+        tl->link.on_close(&tl->link);
+    link_unlist(tl);
+    link_dialer_done(tl);
     framer_free(&tl->fr);
     free(tl);
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct tcp_link *tl = h->data;
+    tl->timer_closed = 1;
+    link_maybe_free(tl);
+}
+
 static void link_close_now(struct tcp_link *tl)
 {
-    if (!uv_is_closing((uv_handle_t *)&tl->tcp))
-        uv_close((uv_handle_t *)&tl->tcp, link_handle_closed);
+    tl->closing = 1;
     if (!uv_is_closing((uv_handle_t *)&tl->flush_timer))
-        uv_close((uv_handle_t *)&tl->flush_timer, link_handle_closed);
+        uv_close((uv_handle_t *)&tl->flush_timer, on_timer_closed);
+    if (!tl->bs_closed)
+        bstream_close(tl->bs);
 }
 
 static void on_flush_timeout(uv_timer_t *t) { link_close_now(t->data); }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    (void)status;
-    link_close_now(req->data);
-}
-
+/* Flushes queued writes (and close_notify), then closes. */
 static void tcp_link_close(struct link *l)
 {
     struct tcp_link *tl = (struct tcp_link *)l;
     if (tl->closing)
         return;
     tl->closing = 1;
-    uv_read_stop((uv_stream_t *)&tl->tcp);
-    tl->shutdown.data = tl;
-    if (uv_shutdown(&tl->shutdown, (uv_stream_t *)&tl->tcp, on_shutdown) != 0) {
+    if (tl->bs_closed) {
+        link_close_now(tl);
+        return;
+    }
+    bstream_read_stop(tl->bs);
+    bstream_shutdown(tl->bs);
+    if (bstream_queued(tl->bs) == 0) {
         link_close_now(tl);
         return;
     }
     uv_timer_start(&tl->flush_timer, on_flush_timeout, CLOSE_FLUSH_MS, 0);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    struct write_req *wr = (struct write_req *)req;
-    wr->tl->backlog -= wr->len;
-    if (status < 0 && !wr->tl->closing) {
-        log_debug("%s: write failed: %s", wr->tl->link.desc, uv_strerror(status));
-        tcp_link_close(&wr->tl->link);
-    }
-    free(wr);
 }
 
 static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
@@ -145,41 +162,21 @@ static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
 {
     struct tcp_link *tl = (struct tcp_link *)l;
     size_t n = hlen + blen;
-    if (tl->closing)
+    if (tl->closing || tl->bs_closed)
         return -EPIPE;
     if (n == 0 || n > LINK_MAX_MESSAGE)
         return -EMSGSIZE;
-    if (tl->backlog + n > LINK_WRITE_BACKLOG)
+    if (bstream_queued(tl->bs) + n + 2 > LINK_WRITE_BACKLOG)
         return -ENOBUFS;
-    struct write_req *wr = malloc(sizeof *wr + 2 + n);
-    if (!wr)
-        return -ENOMEM;
-    framer_prefix(n, wr->data);
-    memcpy(wr->data + 2, head, hlen);
+    uint8_t frame[2 + LINK_MAX_MESSAGE];
+    framer_prefix(n, frame);
+    memcpy(frame + 2, head, hlen);
     if (blen)
-        memcpy(wr->data + 2 + hlen, body, blen);
-    wr->tl = tl;
-    wr->len = 2 + n;
-    uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
-    int rc = uv_write(&wr->req, (uv_stream_t *)&tl->tcp, &b, 1, on_write);
-    if (rc < 0) {
-        free(wr);
-        return rc;
-    }
-    tl->backlog += wr->len;
-    return 0;
+        memcpy(frame + 2 + hlen, body, blen);
+    return bstream_write(tl->bs, frame, n + 2) < 0 ? -EPIPE : 0;
 }
 
 static const struct link_ops tcp_link_ops = { tcp_link_send, tcp_link_close };
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    (void)suggested;
-    struct tcp_link *tl = h->data;
-    size_t len;
-    uint8_t *p = framer_space(&tl->fr, &len);
-    *out = uv_buf_init((char *)p, p ? (unsigned)len : 0);
-}
 
 static int deliver(void *arg, const uint8_t *msg, size_t len)
 {
@@ -193,63 +190,113 @@ static int deliver(void *arg, const uint8_t *msg, size_t len)
     return tl->closing; /* stop delivering once the mesh closed the link */
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void on_bs_read(struct bstream *bs, const uint8_t *data, size_t len)
 {
-    (void)b;
-    struct tcp_link *tl = s->data;
-    if (n < 0) {
-        if (n != UV_EOF)
-            log_debug("%s: read failed: %s", tl->link.desc, uv_strerror((int)n));
-        tl->closing = 1;
-        link_close_now(tl);
-        return;
+    struct tcp_link *tl = bs->data;
+    while (len > 0 && !tl->closing && tl->open) {
+        size_t room;
+        uint8_t *p = framer_space(&tl->fr, &room);
+        if (!p) {
+            link_close_now(tl);
+            return;
+        }
+        size_t k = room < len ? room : len;
+        memcpy(p, data, k);
+        framer_commit(&tl->fr, k, deliver, tl);
+        data += k;
+        len -= k;
     }
-    if (n > 0)
-        framer_commit(&tl->fr, (size_t)n, deliver, tl);
 }
 
-static struct tcp_link *link_new(uv_loop_t *loop)
+static void on_bs_eof(struct bstream *bs)
+{
+    struct tcp_link *tl = bs->data;
+    if (!tl->open && !tl->why[0])
+        snprintf(tl->why, sizeof tl->why, "connection closed by peer");
+    link_close_now(tl);
+}
+
+static void on_bs_error(struct bstream *bs, const char *msg)
+{
+    struct tcp_link *tl = bs->data;
+    if (!tl->open) {
+        snprintf(tl->why, sizeof tl->why, "%s", msg);
+        if (tl->listener)
+            log_error("TLS handshake failed: %s", msg);
+    } else if (tl->is_tls) {
+        log_warning("%s", msg);
+    } else {
+        log_debug("%s: %s", tl->link.desc, msg);
+    }
+    tl->closing = 1;
+}
+
+static void on_bs_drain(struct bstream *bs)
+{
+    struct tcp_link *tl = bs->data;
+    if (tl->closing)
+        link_close_now(tl);
+}
+
+static void on_bs_close(struct bstream *bs)
+{
+    struct tcp_link *tl = bs->data;
+    tl->bs_closed = 1;
+    link_close_now(tl);
+    link_maybe_free(tl);
+}
+
+static struct tcp_link *link_new(uv_loop_t *loop, struct bstream *bs, int is_tls)
 {
     struct tcp_link *tl = calloc(1, sizeof *tl);
     if (!tl)
         return NULL;
-    uv_tcp_init(loop, &tl->tcp);
+    tl->bs = bs;
+    tl->is_tls = is_tls;
     uv_timer_init(loop, &tl->flush_timer);
-    tl->tcp.data = tl->flush_timer.data = tl;
-    tl->handles = 2;
+    tl->flush_timer.data = tl;
     tl->link.ops = &tcp_link_ops;
     framer_init(&tl->fr);
+    bs->data = tl;
+    bs->on_read = on_bs_read;
+    bs->on_eof = on_bs_eof;
+    bs->on_error = on_bs_error;
+    bs->on_drain = on_bs_drain;
+    bs->on_close = on_bs_close;
+    snprintf(tl->link.desc, sizeof tl->link.desc, "%s", bs->desc);
     return tl;
 }
 
-static void link_describe(struct tcp_link *tl)
+/* Hands the link to the mesh. */
+static void link_open(struct tcp_link *tl, link_new_cb cb, void *arg)
 {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&tl->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
-    snprintf(tl->link.desc, sizeof tl->link.desc, "tcp %s:%d", host, port);
-}
-
-static void link_begin(struct tcp_link *tl, link_new_cb cb, void *arg)
-{
-    uv_tcp_nodelay(&tl->tcp, 1);
-    link_describe(tl);
+    tl->open = 1;
     tl->link.backend_arg = arg;
-    uv_read_start((uv_stream_t *)&tl->tcp, on_alloc, on_read);
+    bstream_read_start(tl->bs);
     cb(arg, &tl->link);
 }
 
+/* Wraps a connected socket in TLS; NULL (socket closed) on failure. */
+static struct bstream *wrap_tls(struct bstream *raw, struct tls_config *tls, int is_server, const char *host,
+                                uv_loop_t *loop, unsigned timeout_ms)
+{
+    char err[256];
+    struct bstream *bs = tls_wrap(raw, tls, is_server, host, NULL, loop, timeout_ms, err, sizeof err);
+    if (!bs) {
+        log_error("%s: %s", raw->desc, err);
+        bstream_close(raw);
+    }
+    return bs;
+}
+
 /* ---- listener ----------------------------------------------------------- */
+
+static void on_listener_tls_ready(struct bstream *bs)
+{
+    struct tcp_link *tl = bs->data;
+    if (tl->listener)
+        link_open(tl, tl->listener->cb, tl->listener->arg);
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -258,22 +305,33 @@ static void on_connection(uv_stream_t *server, int status)
         log_error("%s: accept failed: %s", ls->desc, uv_strerror(status));
         return;
     }
-    struct tcp_link *tl = link_new(server->loop);
-    if (!tl)
+    struct bstream *bs = uvstream_new(ls->loop, 0);
+    if (!bs)
         return;
-    if (uv_accept(server, (uv_stream_t *)&tl->tcp) != 0) {
-        tl->closing = 1;
-        link_close_now(tl);
+    if (uv_accept(server, uvstream_handle(bs)) != 0) {
+        bstream_close(bs);
+        return;
+    }
+    uvstream_start(bs);
+    if (ls->tls && !(bs = wrap_tls(bs, ls->tls, 1, NULL, ls->loop, LISTENER_HANDSHAKE_MS)))
+        return;
+    struct tcp_link *tl = link_new(ls->loop, bs, ls->tls != NULL);
+    if (!tl) {
+        bstream_close(bs);
         return;
     }
     tl->listener = ls;
     tl->next = ls->links;
     ls->links = tl;
-    link_begin(tl, ls->cb, ls->arg);
+    if (ls->tls)
+        tls_set_ready_cb(bs, on_listener_tls_ready);
+    else
+        link_open(tl, ls->cb, ls->arg);
 }
 
 struct tcp_listener *tcp_listener_start(uv_loop_t *loop, const char *bindaddr, int port,
-                                        link_new_cb cb, void *arg, char *err, size_t errlen)
+                                        struct tls_config *tls, link_new_cb cb, void *arg,
+                                        char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     if (uv_ip4_addr(bindaddr, port, (struct sockaddr_in *)&ss) != 0 &&
@@ -287,6 +345,8 @@ struct tcp_listener *tcp_listener_start(uv_loop_t *loop, const char *bindaddr, i
     snprintf(ls->desc, sizeof ls->desc, "tcp listener %s:%d", bindaddr, port);
     uv_tcp_init(loop, &ls->tcp);
     ls->tcp.data = ls;
+    ls->loop = loop;
+    ls->tls = tls;
     ls->cb = cb;
     ls->arg = arg;
     int rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0);
@@ -297,7 +357,7 @@ struct tcp_listener *tcp_listener_start(uv_loop_t *loop, const char *bindaddr, i
         uv_close((uv_handle_t *)&ls->tcp, (uv_close_cb)free);
         return NULL;
     }
-    log_debug("Listening on TCP %s:%d", bindaddr, port);
+    log_debug("Listening on TCP %s:%d%s", bindaddr, port, tls ? " with TLS" : "");
     return ls;
 }
 
@@ -305,7 +365,10 @@ void tcp_listener_stop(struct tcp_listener *ls)
 {
     for (struct tcp_link *tl = ls->links; tl; tl = tl->next) {
         tl->listener = NULL;
-        tcp_link_close(&tl->link);
+        if (tl->open)
+            tcp_link_close(&tl->link);
+        else
+            link_close_now(tl);
     }
     ls->links = NULL;
     uv_close((uv_handle_t *)&ls->tcp, (uv_close_cb)free);
@@ -360,22 +423,67 @@ static void dial_failed(struct tcp_dialer *d, const char *why)
         d->wait_ms = DIAL_MAX_WAIT;
 }
 
+static void on_dialer_tls_ready(struct bstream *bs)
+{
+    struct tcp_link *tl = bs->data;
+    struct tcp_dialer *d = tl->dialer;
+    if (!d || d->stopped)
+        return;
+    d->wait_ms = DIAL_FIRST_WAIT;
+    link_open(tl, d->cb, d->arg);
+}
+
+/* The socket is connected: plain links open at once, TLS ones after the
+ * handshake, which gets what is left of the dial timeout. */
+static void dial_connected(struct tcp_dialer *d, struct bstream *bs)
+{
+    uvstream_start(bs);
+    if (d->tls) {
+        uint64_t spent = uv_now(d->loop) - d->dial_start;
+        unsigned left = spent >= TLS_DIAL_TIMEOUT_MS ? 1 : (unsigned)(TLS_DIAL_TIMEOUT_MS - spent);
+        if (!(bs = wrap_tls(bs, d->tls, 0, d->host, d->loop, left))) {
+            dial_failed(d, "TLS setup failed");
+            return;
+        }
+    }
+    struct tcp_link *tl = link_new(d->loop, bs, d->tls != NULL);
+    if (!tl) {
+        bstream_close(bs);
+        dial_failed(d, "out of memory");
+        return;
+    }
+    tl->dialer = d;
+    d->link = tl;
+    if (d->tls) {
+        tls_set_ready_cb(bs, on_dialer_tls_ready);
+    } else {
+        d->wait_ms = DIAL_FIRST_WAIT;
+        link_open(tl, d->cb, d->arg);
+    }
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct tcp_dialer *d = req->data;
-    struct tcp_link *tl = d->pending;
+    struct bstream *bs = d->pending;
     d->busy = 0;
     d->pending = NULL;
+    uv_timer_stop(&d->timer);
     if (status < 0 || d->stopped) {
-        tl->closing = 1;
-        link_close_now(tl);
-        dial_failed(d, uv_strerror(status < 0 ? status : UV_ECANCELED));
+        bstream_close(bs);
+        dial_failed(d, d->timed_out ? "i/o timeout" : uv_strerror(status < 0 ? status : UV_ECANCELED));
         return;
     }
-    d->wait_ms = DIAL_FIRST_WAIT;
-    d->link = tl;
-    tl->dialer = d;
-    link_begin(tl, d->cb, d->arg);
+    dial_connected(d, bs);
+}
+
+static void on_dial_timeout(uv_timer_t *t)
+{
+    struct tcp_dialer *d = t->data;
+    if (d->pending) {
+        d->timed_out = 1;
+        bstream_close(d->pending); /* on_connect follows with ECANCELED */
+    }
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -388,24 +496,27 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         dial_failed(d, uv_strerror(status < 0 ? status : UV_ECANCELED));
         return;
     }
-    struct tcp_link *tl = link_new(d->loop);
-    if (!tl) {
+    struct bstream *bs = uvstream_new(d->loop, 0);
+    if (!bs) {
         d->busy = 0;
         uv_freeaddrinfo(res);
         dial_failed(d, "out of memory");
         return;
     }
-    d->pending = tl;
+    d->pending = bs;
+    d->timed_out = 0;
     d->connect.data = d;
-    int rc = uv_tcp_connect(&d->connect, &tl->tcp, res->ai_addr, on_connect);
+    int rc = uv_tcp_connect(&d->connect, (uv_tcp_t *)uvstream_handle(bs), res->ai_addr, on_connect);
     uv_freeaddrinfo(res);
     if (rc < 0) {
         d->busy = 0;
         d->pending = NULL;
-        tl->closing = 1;
-        link_close_now(tl);
+        bstream_close(bs);
         dial_failed(d, uv_strerror(rc));
+        return;
     }
+    if (d->tls)
+        uv_timer_start(&d->timer, on_dial_timeout, TLS_DIAL_TIMEOUT_MS, 0);
 }
 
 static void dial_now(uv_timer_t *t)
@@ -415,6 +526,7 @@ static void dial_now(uv_timer_t *t)
         return;
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
     d->busy = 1;
+    d->dial_start = uv_now(d->loop);
     d->resolve.data = d;
     int rc = uv_getaddrinfo(d->loop, &d->resolve, on_resolved, d->host, d->port, &hints);
     if (rc < 0) {
@@ -429,7 +541,8 @@ static void dialer_schedule(struct tcp_dialer *d, uint64_t ms)
 }
 
 struct tcp_dialer *tcp_dialer_start(uv_loop_t *loop, const char *address, int redial,
-                                    link_new_cb cb, void *arg, char *err, size_t errlen)
+                                    struct tls_config *tls, link_new_cb cb, void *arg,
+                                    char *err, size_t errlen)
 {
     struct tcp_dialer *d = calloc(1, sizeof *d);
     if (!d)
@@ -440,6 +553,7 @@ struct tcp_dialer *tcp_dialer_start(uv_loop_t *loop, const char *address, int re
         return NULL;
     }
     d->loop = loop;
+    d->tls = tls;
     d->redial = redial;
     d->cb = cb;
     d->arg = arg;
@@ -454,11 +568,13 @@ void tcp_dialer_stop(struct tcp_dialer *d)
 {
     d->stopped = 1;
     uv_timer_stop(&d->timer);
-    if (d->link)
-        tcp_link_close(&d->link->link);
-    if (d->pending && !d->pending->closing) {
-        d->pending->closing = 1;
-        link_close_now(d->pending); /* on_connect follows with ECANCELED */
+    if (d->link) {
+        if (d->link->open)
+            tcp_link_close(&d->link->link);
+        else
+            link_close_now(d->link);
     }
+    if (d->pending)
+        bstream_close(d->pending); /* on_connect follows with ECANCELED */
     dialer_maybe_free(d);
 }

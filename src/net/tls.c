@@ -92,17 +92,24 @@ static void close_now(struct tls_stream *t)
 
 static void on_timer(uv_timer_t *h);
 
-/* Lets a final alert reach the peer before the socket goes. */
+/* Lets a final alert reach the peer before the socket goes: half-close
+ * after it, and keep reading (and dropping) until the peer closes too, so
+ * the kernel does not answer the peer's unread bytes with a reset that
+ * would destroy the alert.  Bounded by FLUSH_MS. */
 static void flush_then_close(struct tls_stream *t)
 {
     if (t->close_called || t->flushing)
         return;
-    if (t->inner_failed || t->inner_closed || bstream_queued(t->inner) == 0) {
+    if (t->inner_failed || t->inner_closed || t->inner_eof) {
         close_now(t);
         return;
     }
     t->flushing = 1;
-    bstream_read_stop(t->inner);
+    bstream_shutdown(t->inner);
+    if (!t->inner_reading) {
+        t->inner_reading = 1;
+        bstream_read_start(t->inner);
+    }
     uv_timer_start(&t->timer, on_timer, FLUSH_MS, 0);
 }
 
@@ -330,7 +337,7 @@ static void inner_read(struct bstream *in, const uint8_t *data, size_t len)
 {
     struct tls_stream *t = in->data;
     if (t->dead)
-        return;
+        return; /* failed: flushing, what the peer still sends is dropped */
     if (buf_append(&t->in, data, len) < 0) {
         fail(t, "too much data buffered");
         return;
@@ -343,6 +350,10 @@ static void inner_eof(struct bstream *in)
     struct tls_stream *t = in->data;
     t->inner_eof = 1;
     t->inner_reading = 0;
+    if (t->flushing) {
+        close_now(t);
+        return;
+    }
     if (!t->ready || t->reading)
         drive(t);
 }
@@ -357,10 +368,6 @@ static void inner_error(struct bstream *in, const char *msg)
 static void inner_drain(struct bstream *in)
 {
     struct tls_stream *t = in->data;
-    if (t->flushing) {
-        close_now(t);
-        return;
-    }
     if (t->ready && !t->dead && buf_size(&t->pending) == 0 && t->s.on_drain)
         t->s.on_drain(&t->s);
 }

@@ -4,6 +4,7 @@
  * malformed block. */
 #include "net/tls_pem.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -16,13 +17,22 @@
 #define END "-----END "
 #define DASHES "-----"
 
+/* "open PATH: no such file or directory", as Go's os errors read. */
+static void go_error(char *err, size_t errlen, const char *op, const char *path, int e)
+{
+    char why[128];
+    snprintf(why, sizeof why, "%s", strerror(e));
+    why[0] = (char)tolower((unsigned char)why[0]);
+    snprintf(err, errlen, "%s %s: %s", op, path, why);
+}
+
 int tls_pem_read_file(const char *path, size_t max, gnutls_datum_t *out, char *err, size_t errlen)
 {
     out->data = NULL;
     out->size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+        go_error(err, errlen, "open", path, errno);
         return -1;
     }
     struct stat st;
@@ -128,7 +138,7 @@ int tls_pem_write_file(const char *path, const void *data, size_t len, char *err
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+        go_error(err, errlen, "open", path, errno);
         return -1;
     }
     const char *p = data;

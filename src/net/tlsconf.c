@@ -179,6 +179,25 @@ static int check_own_cert(const struct tls_config *c, const gnutls_datum_t *pem,
     return -1;
 }
 
+/* At least one CERTIFICATE block that parses (checked before GnuTLS sees
+ * the file: its loader leaks on some malformed input). */
+static int has_certificate(const gnutls_datum_t *pem)
+{
+    size_t pos = 0;
+    struct tls_pem_block b;
+    char why[64];
+    int ok = 0;
+    while (!ok && tls_pem_next((const char *)pem->data, pem->size, &pos, &b, why, sizeof why) == 1) {
+        gnutls_x509_crt_t crt;
+        if (strcmp(b.type, "CERTIFICATE") == 0 && gnutls_x509_crt_init(&crt) >= 0) {
+            ok = gnutls_x509_crt_import(crt, &b.der, GNUTLS_X509_FMT_DER) >= 0;
+            gnutls_x509_crt_deinit(crt);
+        }
+        gnutls_free(b.der.data);
+    }
+    return ok;
+}
+
 static int gen_load_keypair(struct tls_gen *g, const struct tls_config *c, const char *node_id,
                             char *err, size_t errlen)
 {
@@ -187,6 +206,10 @@ static int gen_load_keypair(struct tls_gen *g, const struct tls_config *c, const
     if (tls_pem_read_file(c->cert, TLSCONF_MAX_FILE, &cert, err, errlen) < 0 ||
         tls_pem_read_file(c->key, TLSCONF_MAX_FILE, &key, err, errlen) < 0)
         goto out;
+    if (!has_certificate(&cert)) {
+        snprintf(err, errlen, "tls: failed to find any CERTIFICATE PEM block in %s", c->cert);
+        goto out;
+    }
     int r = gnutls_certificate_set_x509_key_mem2(g->cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
     if (r < 0) {
         snprintf(err, errlen, "%s (cert %s, key %s)", key_error(r), c->cert, c->key);
@@ -743,7 +766,7 @@ static int check_chain(struct tls_sess *ts, gnutls_x509_crt_t *crts, unsigned n)
 
 static int check_node(struct tls_sess *ts, const gnutls_datum_t *leaf)
 {
-    char names[400], why[256];
+    char names[300], why[256];
     int found = 0;
     int n = tlsconf_cert_node_ids(leaf->data, leaf->size, ts->node, &found, names, sizeof names, why,
                                   sizeof why);
@@ -751,7 +774,7 @@ static int check_node(struct tls_sess *ts, const gnutls_datum_t *leaf)
         return sess_fail(ts, "%s", why);
     if (found)
         return 0;
-    char want[200];
+    char want[150];
     want[0] = 0;
     names_format(want, sizeof want, "", ts->node, strlen(ts->node), 1);
     if (n == 0)

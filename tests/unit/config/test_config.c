@@ -157,7 +157,8 @@ static void test_table(void **state)
     };
     static const char *const supported[] = { "node", "log-level", "trace", "local-only",
                                               "version", "tcp-listener", "tcp-peer",
-                                              "control-service" };
+                                              "control-service", "tls-server", "tls-client",
+                                              "cert-init", "cert-makereq", "cert-signreq" };
     static const char *const reloadable[] = { "tcp-listener", "tcp-peer", "udp-listener",
                                               "udp-peer", "ws-listener", "ws-peer",
                                               "local-only" };
