@@ -21,6 +21,7 @@
 
 #include "runner/event.h"
 #include "runner/stream.h"
+#include "runner/submit.h"
 
 #define DEFAULT_IMAGE "quay.io/ansible/ansible-runner:devel"
 
@@ -469,8 +470,176 @@ static int cmd_process(struct cli *c, int argc, char **argv, int start)
             return 2;
         }
     }
-    struct process_opts o = { c->pdd, c->ident, artifact_dir, quiet, STDIN_FILENO, STDOUT_FILENO };
+    struct process_opts o = { c->pdd, c->ident, artifact_dir, quiet, STDIN_FILENO, STDOUT_FILENO,
+                              NULL, NULL, NULL };
     return process_run(&o);
+}
+
+static void random_ident(struct cli *c)
+{
+    if (!json_is_null(json_object_get(c->kw, "ident")))
+        return;
+    char u[37], hex[33];
+    size_t k = 0;
+    event_uuid4(u);
+    for (size_t i = 0; u[i]; i++)
+        if (u[i] != '-')
+            hex[k++] = u[i];
+    hex[k] = 0;
+    set_str(c->kw, "ident", hex);
+}
+
+/* Reads a JSON value given inline or as @file. */
+static json_t *json_arg(const char *v, const char *opt)
+{
+    json_error_t je;
+    json_t *j = v[0] == '@' ? json_load_file(v + 1, 0, &je) : json_loads(v, 0, &je);
+    if (!j)
+        fprintf(stderr, "ansible-runner-c submit: %s: not JSON: %s\n", opt, je.text);
+    return j;
+}
+
+static int int_arg(const char *v, const char *opt, int *out)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == 0 || *end || x < 0 || x > 1000000) {
+        fprintf(stderr, "ansible-runner-c submit: %s: not a number of seconds: %s\n", opt, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* submit: transmit | work submit | work results | process | work release. */
+static int cmd_submit(struct cli *c, int argc, char **argv, int start)
+{
+    struct submit_opts so;
+    memset(&so, 0, sizeof so);
+    so.socket = getenv("RECEPTORCTL_SOCKET");
+    so.reconnect_seconds = 300;
+    so.cancel_wait_seconds = 30;
+    so.outfd = STDOUT_FILENO;
+    for (int i = start; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if ((r = opt_val(argc, argv, &i, "--socket", &v)) || (r = opt_val(argc, argv, &i, "-s", &v))) {
+            if (r < 0)
+                goto needval;
+            so.socket = v;
+        } else if ((r = opt_val(argc, argv, &i, "--node", &v))) {
+            if (r < 0)
+                goto needval;
+            so.node = v;
+        } else if ((r = opt_val(argc, argv, &i, "--worktype", &v))) {
+            if (r < 0)
+                goto needval;
+            so.worktype = v;
+        } else if ((r = opt_val(argc, argv, &i, "--ttl", &v))) {
+            if (r < 0)
+                goto needval;
+            so.ttl = v;
+        } else if ((r = opt_val(argc, argv, &i, "--tls-client", &v)) ||
+                   (r = opt_val(argc, argv, &i, "--tlsclient", &v))) {
+            if (r < 0)
+                goto needval;
+            so.tlsclient = v;
+        } else if ((r = opt_val(argc, argv, &i, "--worker-params", &v))) {
+            if (r < 0)
+                goto needval;
+            so.worker_params = v;
+        } else if ((r = opt_val(argc, argv, &i, "--reconnect-timeout", &v))) {
+            if (r < 0)
+                goto needval;
+            if (int_arg(v, "--reconnect-timeout", &so.reconnect_seconds) < 0)
+                return 2;
+        } else if ((r = opt_val(argc, argv, &i, "--cancel-wait", &v))) {
+            if (r < 0)
+                goto needval;
+            if (int_arg(v, "--cancel-wait", &so.cancel_wait_seconds) < 0)
+                return 2;
+        } else if ((r = opt_val(argc, argv, &i, "--container-auth-data", &v))) {
+            if (r < 0)
+                goto needval;
+            json_t *j = json_arg(v, "--container-auth-data");
+            if (!j)
+                return 2;
+            json_object_set_new(c->kw, "container_auth_data", j);
+        } else if (!strcmp(argv[i], "--signwork")) {
+            so.signwork = true;
+        } else if (!strcmp(argv[i], "--keep-unit")) {
+            so.keep_unit = true;
+        } else if ((r = parse_run_option(c, argc, argv, &i))) {
+            if (r < 0)
+                goto needval;
+        } else if (argv[i][0] != '-' && !c->pdd) {
+            c->pdd = argv[i];
+        } else {
+            fprintf(stderr, "ansible-runner-c submit: unrecognized argument: %s\n", argv[i]);
+            fprintf(stderr, "Try 'ansible-runner-c submit --help'.\n");
+            return 2;
+        }
+        continue;
+    needval:
+        fprintf(stderr, "ansible-runner-c submit: option %s needs a value\n", argv[i]);
+        return 2;
+    }
+    if (!c->pdd) {
+        fprintf(stderr, "ansible-runner-c submit: the private data dir is missing\n"
+                        "Try 'ansible-runner-c submit --help'.\n");
+        return 2;
+    }
+    if (!so.socket || !*so.socket) {
+        fprintf(stderr, "ansible-runner-c submit: no control socket: give --socket or set "
+                        "RECEPTORCTL_SOCKET\n");
+        return 2;
+    }
+    finish_run_kwargs(c);
+    if (c->hosts && !json_is_string(json_object_get(c->kw, "module")) && !c->role) {
+        fprintf(stderr, "The --hosts option can only be used with -m or -r\n");
+        return 1;
+    }
+    if (!json_is_string(json_object_get(c->kw, "module")) && !c->role &&
+        !json_is_string(json_object_get(c->kw, "playbook"))) {
+        fprintf(stderr, "The -p option must be specified when not using -m or -r\n");
+        return 1;
+    }
+    char *pdd = abs_dir(c->pdd);
+    struct stat st;
+    if (stat(pdd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ansible-runner-c submit: %s: not a directory\n", pdd);
+        free(pdd);
+        return 1;
+    }
+    if (c->role)
+        write_role_play(c, pdd);
+    if (check_inventory(c, pdd) < 0) {
+        free(pdd);
+        return 1;
+    }
+    random_ident(c);
+    char err[2048] = "";
+    transmit_prepare_kwargs(pdd, c->kw, err, sizeof err);
+    char *ident = NULL;
+    json_t *idv = json_object_get(c->kw, "ident");
+    if (json_is_string(idv))
+        ident = strdup(json_string_value(idv));
+    else if (json_is_integer(idv) && asprintf(&ident, "%lld", (long long)json_integer_value(idv)) < 0)
+        ident = NULL;
+    if (!ident || !*ident || strchr(ident, '/') || !strcmp(ident, ".") || !strcmp(ident, "..")) {
+        fprintf(stderr, "ansible-runner-c submit: bad --ident\n");
+        free(ident);
+        free(pdd);
+        return 2;
+    }
+    so.pdd = pdd;
+    so.kwargs = c->kw;
+    so.ident = ident;
+    so.quiet = json_is_true(json_object_get(c->kw, "quiet"));
+    int rc = submit_run(&so);
+    free(ident);
+    free(pdd);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -494,6 +663,8 @@ int main(int argc, char **argv)
         rc = cmd_worker(&c, argc, argv, 2);
     else if (!strcmp(c.command, "process"))
         rc = cmd_process(&c, argc, argv, 2);
+    else if (!strcmp(c.command, "submit"))
+        rc = cmd_submit(&c, argc, argv, 2);
     else {
         usage();
         rc = 2;

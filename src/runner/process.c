@@ -189,15 +189,26 @@ int process_run(const struct process_opts *o)
         const char *s = (const char *)buf_head(&line);
         size_t n = buf_size(&line);
         enum pyjson_type t = got > 0 ? pyjson_type_of(s, n) : PYJSON_INVALID;
-        if (t == PYJSON_INVALID)
+        if (t == PYJSON_INVALID) {
+            if (o->result)
+                o->result->bad_line = true;
             break; /* status "error": reported only to handlers, as 2.3.1 */
+        }
         if (t != PYJSON_OBJECT)
             continue;
         struct line_keys k;
         memset(&k, 0, sizeof k);
         pyjson_members(s, n, collect_key, &k);
-        if (k.has_status)
-            continue; /* the final status arrives in the artifacts too */
+        if (k.has_status) {
+            /* the final status arrives in the artifacts too */
+            if (o->on_status) {
+                size_t m = n;
+                while (m && (s[m - 1] == '\n' || s[m - 1] == '\r'))
+                    m--;
+                o->on_status(o->cb_ctx, s, m);
+            }
+            continue;
+        }
         if (k.has_zipfile) {
             if (proc_artifacts(&pr, &r, &k.zipfile) < 0) {
                 exit_code = 1;
@@ -205,10 +216,15 @@ int process_run(const struct process_opts *o)
             }
             continue;
         }
-        if (k.has_eof)
+        if (k.has_eof) {
+            if (o->result)
+                o->result->saw_eof = true;
             break;
+        }
         if (k.has_event && k.event.val_len == 11 && memcmp(k.event.val, "\"keepalive\"", 11) == 0)
             continue;
+        if (o->result && k.has_counter && k.has_uuid)
+            o->result->events++;
         proc_event(&pr, s, n, &k);
     }
     rio_free(&r);

@@ -49,12 +49,23 @@ struct cleanup_opts {
 int worker_cleanup(const struct cleanup_opts *o, int outfd);
 
 /* ---- process ---- */
+/* What a consumer of process_run may want to know besides the artifacts
+ * (the `submit` flow uses it to report errors as AWX does, spec 8.5/8.7). */
+struct process_result {
+    bool saw_eof;           /* the stream ended with {"eof": ...} */
+    bool bad_line;          /* stopped at an unparsable line or EOF before eof */
+    unsigned long events;   /* events kept (keep-alives excluded) */
+};
 struct process_opts {
     const char *pdd;        /* NULL: a temporary dir (kept) */
     const char *ident;
     const char *artifact_dir;
     bool quiet;
     int infd, outfd;
+    /* optional: each status line as received (one JSON object, no LF) */
+    void (*on_status)(void *ctx, const char *line, size_t n);
+    void *cb_ctx;
+    struct process_result *result; /* optional out */
 };
 /* Returns the exit code (0 in the normal flow, as upstream). */
 int process_run(const struct process_opts *o);

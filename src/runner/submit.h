@@ -1,0 +1,41 @@
+/* submit.h - the AWX flow in one call: transmit a job straight into a
+ * receptor `work submit`, follow `work results` into process, release.
+ *
+ * This is what AWX does for every job (runner-streaming spec 8): the
+ * transmit stream is written directly onto the control connection (no copy
+ * on disk; the socket's flow control is the back-pressure), the results are
+ * followed from byte 0 and fed to the processor while they arrive (live
+ * output, job_events, artifacts), and the unit is released at the end.
+ * Ctrl-C cancels the unit and still releases it; a lost control connection
+ * is resumed with `work results <id> <startpos>` from the last byte handed
+ * to the processor, so no event is lost or duplicated. */
+#ifndef RUNNER_SUBMIT_H
+#define RUNNER_SUBMIT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct submit_opts {
+    const char *socket;        /* control socket: PATH, unix:PATH, tcp://HOST:PORT */
+    const char *node;          /* target node; NULL: the node behind the socket */
+    const char *worktype;      /* NULL: "local" for the local node, else "ansible-runner" */
+    const char *worker_params; /* NULL: the default described in docs/awx-flow.md */
+    const char *ttl;           /* Go duration, remote only; NULL: none */
+    const char *tlsclient;     /* tls-client the controller uses to reach node */
+    bool signwork;
+    bool keep_unit;            /* do not release at the end */
+    const char *pdd;           /* absolute private data dir */
+    json_t *kwargs;            /* prepared kwargs with the ident set (borrowed) */
+    const char *ident;         /* artifacts go to <pdd>/artifacts/<ident> */
+    bool quiet;                /* no live playbook output */
+    int reconnect_seconds;     /* how long to retry a lost control socket */
+    int cancel_wait_seconds;   /* after Ctrl-C, how long to wait for the final status */
+    int outfd;                 /* live output */
+};
+
+/* Runs the flow; returns the exit code: the playbook's rc, 254 for a
+ * canceled or timed-out job, 130 when interrupted before a final status
+ * came back, 1 for submission, mesh or worker errors (printed on stderr). */
+int submit_run(const struct submit_opts *o);
+
+#endif
