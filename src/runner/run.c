@@ -16,14 +16,16 @@ static bool run_event(void *ctx, const char *line, size_t n)
 }
 
 /* interface.run() checks the engine before anything else (spec 7.1):
- * `<exe> --version` must work, else a message on stdout and exit 1. */
+ * `<exe> --version` must work, else a message on stdout and exit 1.  The
+ * CLI's --process-isolation-executable defaults to podman, so null (not
+ * given) means podman here. */
 static bool engine_missing(const json_t *kw)
 {
     const json_t *pi = json_object_get(kw, "process_isolation");
     if (!pi || json_is_null(pi) || json_is_false(pi))
         return false;
     const json_t *e = json_object_get(kw, "process_isolation_executable");
-    const char *exe = json_is_string(e) ? json_string_value(e) : e ? "None" : "podman";
+    const char *exe = json_is_string(e) ? json_string_value(e) : "podman";
     if (job_engine_available(exe))
         return false;
     printf("Unable to find process isolation executable: %s\n", exe);
