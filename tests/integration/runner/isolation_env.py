@@ -247,7 +247,8 @@ class Podman:
         with contextlib.suppress(Exception):
             self("rm", "-a", "-f", "-t", "0", check=False, timeout=60)
         with contextlib.suppress(Exception):
-            self("system", "reset", "-f", check=False, timeout=120)
+            self("rmi", "-a", "-f", check=False, timeout=120)
+        # (not `podman system reset`: it would also drop the machine's networks)
         # whatever is still mounted below base (should be nothing) goes first
         with contextlib.suppress(OSError):
             mounts = [l.split()[1] for l in open("/proc/mounts")]
