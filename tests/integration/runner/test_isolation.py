@@ -592,3 +592,21 @@ def test_timeout_kills_the_container(arc, vectors, ee, node_env, tmp_path):
     wait_gone(ee.node, "ansible_runner_" + jid)
     assert not host_has_process([b"sleep", str(secs).encode()])
     assert registry_dirs(tmp) == []
+
+
+def test_worker_cleanup_removes_leftover_credentials(arc, tmp_path):
+    """A worker killed mid-job leaves its registry dir; `worker cleanup` removes it (spec 7.4)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    pdd = tmp_path / "awx_1_x"
+    (pdd / "artifacts" / "77").mkdir(parents=True)
+    left = tmp / "ansible_runner_registry_77_abcd_123"
+    left.mkdir(mode=0o700)
+    (left / "auth.json").write_text("{}")
+    other = tmp / "ansible_runner_registry_78_abcd_123"
+    other.mkdir()
+    p = run([arc, "worker", "cleanup", f"--file-pattern={tmp_path}/awx_*", "--grace-period=0"],
+            env={"TMPDIR": str(tmp)})
+    assert p.returncode == 0, p.stderr
+    assert not pdd.exists() and not left.exists()
+    assert other.exists()  # another job's credentials stay
