@@ -114,8 +114,13 @@ static int accept_update(struct node *n, const struct msg_route *r)
         uint64_t s = (uint64_t)json_integer_value(json_array_get(info, 1));
         if (r->epoch < e || (r->epoch == e && r->sequence <= s))
             return 0;
-        if (r->epoch > e)
-            node_notify_restart(n, r->node_id);
+        if (r->epoch > e) {
+            /* a restarted node knows nothing: tell it about us now rather
+             * than at our next periodic update (upstream waits up to 10 s,
+             * dropping the node's traffic meanwhile: "hash not found") */
+            node_notify_restart(n, r->node_id, r->epoch);
+            node_schedule_flood(n);
+        }
     } else {
         if (json_object_size(n->known_info) >= NODE_MAX_KNOWN) {
             log_warning("Ignoring routing update from new node %s: already %d nodes known",

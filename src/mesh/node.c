@@ -401,7 +401,9 @@ void node_on_shutdown(struct node *n, void (*cb)(void *arg, const char *why), vo
     n->shutdown_arg = arg;
 }
 
-struct node_observer *node_observe_restarts(struct node *n, void (*cb)(void *arg, const char *node), void *arg)
+struct node_observer *node_observe_restarts(struct node *n,
+                                            void (*cb)(void *arg, const char *node, int64_t started_s),
+                                            void *arg)
 {
     struct node_observer *o = calloc(1, sizeof *o);
     if (!o)
@@ -423,13 +425,13 @@ void node_unobserve(struct node *n, struct node_observer *o)
     free(o);
 }
 
-void node_notify_restart(struct node *n, const char *node)
+void node_notify_restart(struct node *n, const char *node, uint64_t epoch)
 {
     log_info("Node %s restarted (new epoch)", node);
     struct node_observer *o = n->observers, *next;
     for (; o; o = next) {
         next = o->next; /* an observer may remove itself */
-        o->cb(o->arg, node);
+        o->cb(o->arg, node, (int64_t)(epoch >> 24));
     }
 }
 

@@ -73,9 +73,13 @@ int node_send(struct node *n, const char *from_service, const char *to_node,
               const char **err);
 
 /* Observers of other nodes restarting (a routing update with a newer
- * epoch): streams to that node are dead, whatever QUIC's timers think. */
+ * epoch): streams to that node opened before it started are dead, whatever
+ * QUIC's timers think.  started_s is the new process's start time (Unix
+ * seconds, from its epoch, by its clock). */
 struct node_observer;
-struct node_observer *node_observe_restarts(struct node *n, void (*cb)(void *arg, const char *node), void *arg);
+struct node_observer *node_observe_restarts(struct node *n,
+                                            void (*cb)(void *arg, const char *node, int64_t started_s),
+                                            void *arg);
 void node_unobserve(struct node *n, struct node_observer *o);
 
 /* The work types this node advertises in its control service ad. */

@@ -70,7 +70,7 @@ struct node_ping {
 };
 
 struct node_observer {
-    void (*cb)(void *arg, const char *node);
+    void (*cb)(void *arg, const char *node, int64_t started_s);
     void *arg;
     struct node_observer *next;
 };
@@ -109,7 +109,7 @@ void node_drop_conn(struct conn *c, const char *why, int reject);
 void node_schedule_flood(struct node *n);
 void node_schedule_routes(struct node *n);
 
-void node_notify_restart(struct node *n, const char *node);
+void node_notify_restart(struct node *n, const char *node, uint64_t epoch);
 
 /* flood.c */
 int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);

@@ -42,6 +42,7 @@
 #define QUIC_IDLE_TIMEOUT (30 * NGTCP2_SECONDS)
 #define QUIC_HANDSHAKE_TIMEOUT (15 * NGTCP2_SECONDS)
 #define QUIC_KEEPALIVE (15 * NGTCP2_SECONDS)
+#define QUIC_INITIAL_RTT (10 * NGTCP2_MILLISECONDS)
 #define QUIC_ACCEPT_TIMEOUT_NS (60LL * 1000000000)
 #define LISTENER_MAX_CONNS 1024
 
@@ -105,6 +106,7 @@ struct qconn {
     stream_dial_cb dial_cb;
     void *dial_arg;
     struct node_observer *observer;    /* the remote node restarting */
+    int64_t created_s;                 /* wall clock, Unix seconds */
     const char *fail_reason;           /* set when the connection failed */
     char fail_buf[160];
     int closing;                       /* no more I/O; free when refs drop */
@@ -469,6 +471,7 @@ static void fill_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, int is
 {
     ngtcp2_settings_default(s);
     s->initial_ts = now_ts();
+    s->initial_rtt = QUIC_INITIAL_RTT; /* mesh links are short; ngtcp2 paces by it */
     s->handshake_timeout = QUIC_HANDSHAKE_TIMEOUT;
     s->max_tx_udp_payload_size = QUIC_PKT_BIG;
     s->no_tx_udp_payload_size_shaping = 1; /* the buffer size we pass decides */
@@ -734,10 +737,12 @@ static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
 
 /* ---- creating connections ----------------------------------------------- */
 
-static void on_remote_restart(void *arg, const char *node)
+/* A connection opened clearly before the peer's new process started (2 s
+ * of clock skew allowed) talks to the old, dead one. */
+static void on_remote_restart(void *arg, const char *node, int64_t started_s)
 {
     struct qconn *c = arg;
-    if (strcmp(node, c->remote_node) == 0 && !c->closing) {
+    if (strcmp(node, c->remote_node) == 0 && !c->closing && c->created_s + 2 < started_s) {
         snprintf(c->fail_buf, sizeof c->fail_buf, "node %s restarted", node);
         c->fail_reason = c->fail_buf;
         qconn_fail(c, c->fail_reason);
@@ -763,6 +768,7 @@ static struct qconn *qconn_new(struct node *n, int is_server, const char *remote
     c->timer.data = c;
     c->ref.get_conn = get_conn;
     c->ref.user_data = c;
+    c->created_s = util_now_ns() / 1000000000;
     c->observer = node_observe_restarts(n, on_remote_restart, c);
     snprintf(c->bs.desc, sizeof c->bs.desc, "quic %.64s:%s", remote_node, remote_service);
     return c;

@@ -1,8 +1,8 @@
 /* command.c - `work-command` units (spec 10.1).
  *
- * The daemon re-executes itself as a detached runner (new session) for each
- * unit: `<exe> --node id=worker --log-level L --command-runner command=C
- * params=P unitdir=D`.  The runner owns the child process and keeps the
+ * Each unit gets a detached runner process (its own session, see runner.c),
+ * forked from the daemon; `receptor --command-runner command=C params=P
+ * unitdir=D` runs the same runner, as upstream's command line does.  The runner owns the child process and keeps the
  * status file current, so a daemon restart leaves running jobs running; the
  * daemon only watches.  Cancel sends the runner SIGINT; the runner forwards
  * it, kills the command after 10 s, and the unit ends Canceled. */
@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+
+#include "work/runner.h"
 
 #include "core/log.h"
 
@@ -60,17 +63,27 @@ static void runner_gone(struct unit *u, const char *why)
     unit_arm_poll(u);
 }
 
-static void on_runner_exit(uv_process_t *p, int64_t status, int sig)
+/* SIGCHLD: reap the runners this daemon forked. */
+void command_reap(struct workceptor *wc)
 {
-    struct unit *u = p->data;
-    char why[64];
-    if (sig)
-        snprintf(why, sizeof why, "signal %d", sig);
-    else
-        snprintf(why, sizeof why, "exit status %lld", (long long)status);
-    runner_gone(u, why);
-    u->refs--;
-    unit_maybe_free(u);
+    for (struct unit **pp = &wc->children; *pp;) {
+        struct unit *u = *pp;
+        int status;
+        if (u->runner_pid > 0 && waitpid(u->runner_pid, &status, WNOHANG) != u->runner_pid) {
+            pp = &u->next_child;
+            continue;
+        }
+        *pp = u->next_child;
+        u->runner_is_child = 0;
+        char why[64];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof why, "signal %d", WTERMSIG(status));
+        else
+            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+        runner_gone(u, why);
+        u->refs--;
+        unit_maybe_free(u);
+    }
 }
 
 void command_check_runner(struct unit *u)
@@ -88,39 +101,20 @@ void command_start(struct unit *u, unit_done_cb done, void *arg)
     char params[8192];
     const char *p = json_string_value(json_object_get(u->st.extra, "Params"));
     snprintf(params, sizeof params, "%s", p ? p : ""); /* st is reloaded below */
-    char level[16];
-    static const char *levels[] = { "error", "warning", "info", "debug" };
-    snprintf(level, sizeof level, "%s", levels[log_get_level()]);
-    char cmd_arg[4200], params_arg[8400], dir_arg[4200];
-    snprintf(cmd_arg, sizeof cmd_arg, "command=%s", wt->command);
-    snprintf(params_arg, sizeof params_arg, "params=%s", params);
-    snprintf(dir_arg, sizeof dir_arg, "unitdir=%s", u->dir);
-    char *args[] = { wc->self_exe, "--node", "id=worker", "--log-level", level, "--command-runner",
-                     cmd_arg, params_arg, dir_arg, NULL };
     unit_set_status(u, UNIT_PENDING, "Launching command runner", -1);
-    uv_stdio_container_t stdio[3] = {
-        { .flags = UV_IGNORE }, { .flags = UV_INHERIT_FD, .data.fd = 1 }, { .flags = UV_INHERIT_FD, .data.fd = 2 },
-    };
-    uv_process_options_t opts = {
-        .exit_cb = on_runner_exit, .file = wc->self_exe, .args = args,
-        .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio,
-    };
-    if (!u->proc_inited) {
-        u->proc.data = u;
-        int rc = uv_spawn(wc->loop, &u->proc, &opts);
-        u->proc_inited = 1;
-        u->handles++;
-        if (rc < 0) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "Error starting worker: %s", uv_strerror(rc));
-            unit_set_status(u, UNIT_FAILED, msg, -1);
-            done(arg, NULL, uv_strerror(rc));
-            return;
-        }
+    pid_t pid = runner_launch(wt->command, params, u->dir);
+    if (pid < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Error starting worker: %s", strerror(errno));
+        unit_set_status(u, UNIT_FAILED, msg, -1);
+        done(arg, NULL, strerror(errno));
+        return;
     }
     u->refs++; /* held until the runner exits */
-    u->runner_pid = u->proc.pid;
+    u->runner_pid = pid;
     u->runner_is_child = 1;
+    u->next_child = wc->children;
+    wc->children = u;
     json_t *extra = json_pack("{s:i,s:s}", "Pid", (int)u->runner_pid, "Params", params);
     unit_set_extra(u, extra);
     json_decref(extra);

@@ -1,37 +1,49 @@
-/* runner.c - the command runner (`receptor --command-runner ...`): a small
- * process, detached from the daemon, that runs one unit's command with
- * stdin from the unit's stdin file and stdout+stderr into its stdout file,
- * and keeps the status file current (spec 10.1): Running "Running: PID n"
- * with StdoutSize every 250 ms, then Succeeded "exit status 0" or Failed
- * "exit status n" / "signal: name".  SIGINT or SIGTERM: the command gets
- * SIGINT, SIGKILL 10 s later, and the unit is written Failed "Killed". */
-#include <ctype.h>
+/* runner.c - the command runner: a small process, detached from the daemon
+ * (its own session), that runs one unit's command with stdin from the
+ * unit's stdin file and stdout+stderr into its stdout file, and keeps the
+ * status file current (spec 10.1): Running "Running: PID n" with StdoutSize
+ * every 250 ms, then Succeeded "exit status 0" or Failed "exit status n" /
+ * "signal: name".  SIGINT or SIGTERM: the command gets SIGINT, SIGKILL 10 s
+ * later, and the unit is written Failed "Killed".
+ *
+ * The daemon starts runners with fork() (runner_launch), not by executing
+ * itself again: that saves a dynamic link of the whole daemon per unit.
+ * The child closes every inherited descriptor first, so it uses no libuv
+ * and no state of the daemon; it waits with a signalfd and poll().
+ * `receptor --command-runner ...` runs the same code, as upstream's
+ * command line does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
-#include <uv.h>
+#include <ctype.h>
+#include <dirent.h>
 
 #include "core/log.h"
 #include "core/shlex.h"
+#include "work/runner.h"
 #include "work/workceptor.h"
 
-struct runner {
-    uv_loop_t loop;
-    uv_process_t proc;
-    uv_timer_t tick, kill_timer;
-    uv_signal_t sigint, sigterm;
-    const char *dir;
-    char stdout_path[4200];
-    int spawned;
-    int proc_used;   /* uv_spawn was called: the handle must be closed */
-    int killing;
-    int exit_code;
-};
+#define TICK_MS 250
+#define KILL_AFTER_MS 10000
+
+extern char **environ;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t file_size(const char *path)
 {
@@ -39,11 +51,11 @@ static int64_t file_size(const char *path)
     return stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
 }
 
-static void set_status(struct runner *r, int state, const char *detail)
+static void set_status(const char *dir, const char *stdout_path, int state, const char *detail)
 {
     struct unit_status st;
     char err[256];
-    if (unit_status_load(r->dir, &st, err, sizeof err) < 0)
+    if (unit_status_load(dir, &st, err, sizeof err) < 0)
         unit_status_init(&st, "");
     if (state >= 0)
         st.state = state;
@@ -51,74 +63,19 @@ static void set_status(struct runner *r, int state, const char *detail)
         free(st.detail);
         st.detail = strdup(detail);
     }
-    st.stdout_size = file_size(r->stdout_path);
-    if (unit_status_save(r->dir, &st, err, sizeof err) < 0)
+    st.stdout_size = file_size(stdout_path);
+    if (unit_status_save(dir, &st, err, sizeof err) < 0)
         log_error("command runner: %s", err);
     unit_status_free(&st);
 }
 
-static void on_tick(uv_timer_t *t)
-{
-    struct runner *r = t->data;
-    char detail[64];
-    snprintf(detail, sizeof detail, "Running: PID %d", r->proc.pid);
-    set_status(r, UNIT_RUNNING, detail);
-}
-
-static void close_all(struct runner *r)
-{
-    uv_close((uv_handle_t *)&r->tick, NULL);
-    uv_close((uv_handle_t *)&r->kill_timer, NULL);
-    uv_close((uv_handle_t *)&r->sigint, NULL);
-    uv_close((uv_handle_t *)&r->sigterm, NULL);
-    if (r->proc_used)
-        uv_close((uv_handle_t *)&r->proc, NULL);
-}
-
-/* Go's names for the signals a command usually dies of. */
+/* Go's wording for a command killed by a signal: "signal: killed". */
 static void signal_text(int sig, char *out, size_t len)
 {
     const char *s = strsignal(sig);
     snprintf(out, len, "signal: %s", s ? s : "unknown");
     for (char *p = out + 8; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-}
-
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
-{
-    struct runner *r = p->data;
-    char detail[128];
-    if (r->killing) {
-        set_status(r, UNIT_FAILED, "Killed");
-    } else if (sig) {
-        signal_text(sig, detail, sizeof detail);
-        set_status(r, UNIT_FAILED, detail);
-    } else {
-        snprintf(detail, sizeof detail, "exit status %lld", (long long)status);
-        set_status(r, status == 0 ? UNIT_SUCCEEDED : UNIT_FAILED, detail);
-    }
-    close_all(r);
-}
-
-static void on_kill_timer(uv_timer_t *t)
-{
-    struct runner *r = t->data;
-    uv_process_kill(&r->proc, SIGKILL);
-}
-
-static void on_signal(uv_signal_t *s, int signum)
-{
-    struct runner *r = s->data;
-    (void)signum;
-    if (!r->spawned) {
-        close_all(r);
-        return;
-    }
-    if (r->killing)
-        return;
-    r->killing = 1;
-    uv_process_kill(&r->proc, SIGINT);
-    uv_timer_start(&r->kill_timer, on_kill_timer, 10000, 0);
 }
 
 static char **build_argv(const char *command, const char *params, const char **err)
@@ -138,33 +95,108 @@ static char **build_argv(const char *command, const char *params, const char **e
     argv[0] = strdup(command);
     for (size_t i = 0; i < n; i++)
         argv[i + 1] = words[i];
-    free(words); /* the strings moved into argv */
+    free(words);
     return argv;
 }
 
-static void start_error(struct runner *r, const char *command, int rc)
+static void start_error(const char *dir, const char *out, const char *command, int rc)
 {
     char detail[512];
-    if (rc == UV_ENOENT && !strchr(command, '/'))
+    if (rc == ENOENT && !strchr(command, '/'))
         snprintf(detail, sizeof detail, "exec: \"%s\": executable file not found in $PATH", command);
     else
-        snprintf(detail, sizeof detail, "fork/exec %s: %s", command, uv_strerror(rc));
-    set_status(r, UNIT_FAILED, detail);
+        snprintf(detail, sizeof detail, "fork/exec %s: %s", command, strerror(rc));
+    set_status(dir, out, UNIT_FAILED, detail);
+}
+
+/* Starts the command with the unit's files as stdio and default signals. */
+static int spawn_command(char **argv, int in, int out, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_adddup2(&fa, in, 0);
+    posix_spawn_file_actions_adddup2(&fa, out, 1);
+    posix_spawn_file_actions_adddup2(&fa, out, 2);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+/* Waits for the command, ticking the status, handling cancel signals. */
+static void supervise(const char *dir, const char *out, pid_t child, int sfd)
+{
+    int killing = 0;
+    int64_t kill_at = 0, next_tick = mono_ms();
+    char detail[128];
+    for (;;) {
+        int64_t now = mono_ms();
+        if (now >= next_tick) {
+            snprintf(detail, sizeof detail, "Running: PID %d", (int)child);
+            set_status(dir, out, UNIT_RUNNING, detail);
+            next_tick = now + TICK_MS;
+        }
+        if (killing && now >= kill_at) {
+            kill(child, SIGKILL);
+            kill_at = now + 60000;
+        }
+        int status;
+        pid_t w = waitpid(child, &status, WNOHANG);
+        if (w == child) {
+            if (killing)
+                set_status(dir, out, UNIT_FAILED, "Killed");
+            else if (WIFSIGNALED(status)) {
+                signal_text(WTERMSIG(status), detail, sizeof detail);
+                set_status(dir, out, UNIT_FAILED, detail);
+            } else {
+                snprintf(detail, sizeof detail, "exit status %d", WEXITSTATUS(status));
+                set_status(dir, out, WEXITSTATUS(status) == 0 ? UNIT_SUCCEEDED : UNIT_FAILED, detail);
+            }
+            return;
+        }
+        int64_t wait_ms = next_tick - mono_ms();
+        if (killing && kill_at - mono_ms() < wait_ms)
+            wait_ms = kill_at - mono_ms();
+        struct pollfd pfd = { sfd, POLLIN, 0 };
+        if (poll(&pfd, 1, wait_ms < 0 ? 0 : (int)wait_ms) > 0) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) && !killing) {
+                    killing = 1;
+                    kill(child, SIGINT);
+                    kill_at = mono_ms() + KILL_AFTER_MS;
+                }
+            }
+        }
+    }
 }
 
 int work_runner_main(const char *command, const char *params, const char *unitdir)
 {
-    static struct runner r; /* one per runner process */
-    r.dir = unitdir;
-    snprintf(r.stdout_path, sizeof r.stdout_path, "%s/stdout", unitdir);
-    char stdin_path[4200];
-    snprintf(stdin_path, sizeof stdin_path, "%s/stdin", unitdir);
-    int in = open(stdin_path, O_RDONLY | O_CLOEXEC);
-    int out = open(r.stdout_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (in < 0 || out < 0) {
+    char out_path[4200], in_path[4200];
+    snprintf(out_path, sizeof out_path, "%s/stdout", unitdir);
+    snprintf(in_path, sizeof in_path, "%s/stdin", unitdir);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    int in = open(in_path, O_RDONLY | O_CLOEXEC);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (in < 0 || out < 0 || sfd < 0) {
         char detail[512];
         snprintf(detail, sizeof detail, "Error: %s", strerror(errno));
-        set_status(&r, UNIT_FAILED, detail);
+        set_status(unitdir, out_path, UNIT_FAILED, detail);
         return 1;
     }
     const char *err = NULL;
@@ -172,39 +204,63 @@ int work_runner_main(const char *command, const char *params, const char *unitdi
     if (!argv) {
         char detail[256];
         snprintf(detail, sizeof detail, "Error: cannot parse params: %s", err);
-        set_status(&r, UNIT_FAILED, detail);
+        set_status(unitdir, out_path, UNIT_FAILED, detail);
         return 1;
     }
-    uv_loop_init(&r.loop);
-    uv_timer_init(&r.loop, &r.tick);
-    uv_timer_init(&r.loop, &r.kill_timer);
-    uv_signal_init(&r.loop, &r.sigint);
-    uv_signal_init(&r.loop, &r.sigterm);
-    r.tick.data = r.kill_timer.data = r.sigint.data = r.sigterm.data = r.proc.data = &r;
-    uv_signal_start(&r.sigint, on_signal, SIGINT);
-    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
-    set_status(&r, UNIT_PENDING, "Not started yet");
-    uv_stdio_container_t stdio[3] = {
-        { .flags = UV_INHERIT_FD, .data.fd = in }, { .flags = UV_INHERIT_FD, .data.fd = out },
-        { .flags = UV_INHERIT_FD, .data.fd = out },
-    };
-    uv_process_options_t opts = {
-        .exit_cb = on_exit_cb, .file = argv[0], .args = argv, .stdio_count = 3, .stdio = stdio,
-    };
-    int rc = uv_spawn(&r.loop, &r.proc, &opts);
-    r.proc_used = 1;
+    set_status(unitdir, out_path, UNIT_PENDING, "Not started yet");
+    pid_t child;
+    int rc = spawn_command(argv, in, out, &child);
     close(in);
     close(out);
-    if (rc < 0) {
-        start_error(&r, command, rc);
-        close_all(&r);
-    } else {
-        r.spawned = 1;
-        on_tick(&r.tick);
-        uv_timer_start(&r.tick, on_tick, 250, 250);
-    }
-    uv_run(&r.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&r.loop);
+    if (rc != 0)
+        start_error(unitdir, out_path, command, rc);
+    else
+        supervise(unitdir, out_path, child, sfd);
+    close(sfd);
     shlex_free(argv);
     return 0;
+}
+
+/* Closes every descriptor but 0-2 (the child must not hold the daemon's
+ * sockets, listeners or lock files). */
+static void close_inherited(void)
+{
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        if (fd > 2)
+            close(fd);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) {
+        for (int i = 3; i < 65536; i++)
+            close(i);
+        return;
+    }
+    int dfd = dirfd(d);
+    int fds[1024];
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < 1024) {
+        int v = atoi(de->d_name);
+        if (de->d_name[0] != '.' && v > 2 && v != dfd)
+            fds[n++] = v;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+pid_t runner_launch(const char *command, const char *params, const char *unitdir)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid; /* the daemon, or -1 */
+    close_inherited();
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    _exit(work_runner_main(command, params, unitdir));
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 #define TOMBSTONE_NS (600LL * 1000000000)
 #define TOMBSTONES_MAX 10000
 #define POLL_MS 1000
-#define COALESCE_MS 2
+#define COALESCE_MS 0
 
 /* ---- the unit table -------------------------------------------------------- */
 
@@ -202,8 +203,7 @@ void unit_maybe_free(struct unit *u)
     uv_close((uv_handle_t *)&u->timer, unit_handle_closed);
     if (u->fs_inited)
         uv_close((uv_handle_t *)&u->fsev, unit_handle_closed);
-    if (u->proc_inited)
-        uv_close((uv_handle_t *)&u->proc, unit_handle_closed);
+
 }
 
 /* Removes the unit from the table; memory goes when nobody holds it. */
@@ -611,6 +611,8 @@ static struct work_type *add_type(struct workceptor *wc, const char *name, enum 
     return t;
 }
 
+static void on_sigchld(uv_signal_t *h, int sig);
+
 struct workceptor *workceptor_new(struct node *n, const char *datadir, const char *self_exe,
                                   char *err, size_t errlen)
 {
@@ -631,7 +633,16 @@ struct workceptor *workceptor_new(struct node *n, const char *datadir, const cha
         return NULL;
     }
     add_type(wc, "remote", WORK_REMOTE);
+    uv_signal_init(wc->loop, &wc->sigchld);
+    wc->sigchld.data = wc;
+    uv_signal_start(&wc->sigchld, on_sigchld, SIGCHLD);
     return wc;
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    command_reap(h->data);
 }
 
 static void advertise_types(struct workceptor *wc)
@@ -712,6 +723,8 @@ void workceptor_scan(struct workceptor *wc)
     closedir(d);
 }
 
+static void free_on_close(uv_handle_t *h) { free(h->data); }
+
 void workceptor_free(struct workceptor *wc)
 {
     for (int b = 0; b < UNIT_BUCKETS; b++)
@@ -734,5 +747,9 @@ void workceptor_free(struct workceptor *wc)
     json_decref(wc->tombstones);
     free(wc->self_exe);
     free(wc->dir);
+    if (wc->sigchld.data) {
+        uv_close((uv_handle_t *)&wc->sigchld, free_on_close);
+        return;
+    }
     free(wc);
 }

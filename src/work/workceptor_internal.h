@@ -25,8 +25,7 @@ struct unit {
     struct unit_watch *watchers;
     uv_timer_t timer;                 /* poll / coalescing timer */
     uv_fs_event_t fsev;               /* inotify on the unit directory */
-    uv_process_t proc;                /* the command runner, while our child */
-    int fs_inited, fs_active, proc_inited;
+    int fs_inited, fs_active;
     int check_pending, status_dirty;
     pid_t runner_pid;                 /* > 0 while a runner may be alive */
     int runner_is_child;
@@ -34,6 +33,7 @@ struct unit {
     unit_done_cb cancel_done;         /* command cancel waiting for the runner */
     void *cancel_arg;
     struct remote *remote;
+    struct unit *next_child;          /* wc->children: runners to reap */
     int handles;
     int refs;
     int forgotten, freeing, released;
@@ -49,6 +49,8 @@ struct workceptor {
     struct unit *buckets[UNIT_BUCKETS];
     size_t nunits;
     json_t *tombstones;               /* released unit -> time */
+    struct unit *children;            /* units whose runner we forked */
+    uv_signal_t sigchld;
     struct work_signer *signer;
     struct work_verifier *verifier;
     const struct stream_tls *(*tls_lookup)(void *arg, const char *name);
@@ -69,6 +71,7 @@ void command_start(struct unit *u, unit_done_cb done, void *arg);
 void command_cancel(struct unit *u, unit_done_cb done, void *arg);
 void command_restart(struct unit *u);
 void command_check_runner(struct unit *u);
+void command_reap(struct workceptor *wc);
 
 /* remote.c */
 int remote_check_params(struct workceptor *wc, const char *node, const char *worktype, json_t *params,

@@ -167,6 +167,7 @@ def test_reload_adds_and_removes_a_peer(mesh):
     assert c.cmd("reload") == {"Success": True}
     wait_for(lambda: converged(c, ["b"]) and {x["NodeID"] for x in c.status()["Connections"]} == {"b"},
              20, "peer a removed, b added")
+    wait_for(lambda: converged(b, ["c"]), 20, "b routes back to c")
     # a non-reloadable change is refused with upstream's error code 3
     c.config[0] = {"node": {"id": "c", "datadir": "/tmp/elsewhere"}}
     c.write_config()

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Work benchmarks (issue 4).  Prints figures; asserts nothing.
+
+  local units per second (submit, follow results to the end, release)
+  the AWX pattern: submit with payload, follow `work results` to the end,
+  release, each on its own control connection, as latency per unit
+  remote units per second through a hop
+  results throughput of 256 MiB produced on a node two links away, end to
+  end and re-read when complete, with the RSS of every node during it
+"""
+import os
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from conftest import Mesh, wait_for  # noqa: E402
+
+N_LOCAL = int(os.environ.get("BENCH_UNITS", 500))
+BIG = int(os.environ.get("BENCH_RESULT_BYTES", 256 << 20))
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def conn(node):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(node.sock)
+    f = s.makefile("rb")
+    f.readline()
+    return s, f
+
+
+def submit(node, target, worktype, payload):
+    s, f = conn(node)
+    s.sendall(f"work submit {target} {worktype}\n".encode())
+    unit = re.search(rb"ID (\w+)\.", f.readline()).group(1).decode()
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    f.read()
+    f.close()
+    s.close()
+    return unit
+
+
+def follow(node, unit, sink=None):
+    s, f = conn(node)
+    s.sendall(f"work results {unit} 0\n".encode())
+    f.readline()
+    n = 0
+    while True:
+        d = f.read1(1 << 20)
+        if not d:
+            break
+        n += len(d)
+    f.close()
+    s.close()
+    return n
+
+
+def release(node, unit):
+    s, f = conn(node)
+    s.sendall(f"work release {unit}\n".encode())
+    f.readline()
+    f.close()
+    s.close()
+
+
+def one_unit(node, target):
+    t0 = time.perf_counter()
+    unit = submit(node, target, "echo", b"payload line\n")
+    follow(node, unit)
+    release(node, unit)
+    return time.perf_counter() - t0
+
+
+def node_with_work(m, name, **kw):
+    n = m.node(name, log="error", node_opts={"datadir": os.path.join(m.dir, name, "data")},
+               extra=[{"work-command": {"worktype": "echo", "command": "cat"}},
+                      {"work-command": {"worktype": "big", "command": "head",
+                                        "params": f"-c {BIG} /dev/zero"}}], **kw)
+    for item in n.config:
+        if "control-service" in item:
+            item["control-service"]["service"] = "control"
+    return n
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="receptor-work-bench-")
+    m = Mesh(tmp)
+    try:
+        a = node_with_work(m, "a")
+        b = m.node("b", peers=["a"], log="error")
+        c = node_with_work(m, "c", peers=["b"])
+        for n in (a, b, c):
+            n.start()
+        wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 30, "routes")
+        wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
+                             for ad in a.status()["Advertisements"]), 30, "c's control ad")
+        for _ in range(20):
+            one_unit(a, "a")
+        t0 = time.perf_counter()
+        lat = [one_unit(a, "a") for _ in range(N_LOCAL)]
+        el = time.perf_counter() - t0
+        print(f"local units: {N_LOCAL / el:.0f} units/s (submit, results to the end, release; sequential) "
+              f"(upstream: 84 units/s; target >= 500)")
+        print(f"AWX pattern (3 connections per unit): median {1000 * statistics.median(lat):.1f} ms, "
+              f"p90 {1000 * sorted(lat)[int(len(lat) * 0.9)]:.1f} ms per unit (upstream: 755 ms; target <= 20 ms)")
+        n_remote = max(50, N_LOCAL // 5)
+        t0 = time.perf_counter()
+        rl = [one_unit(a, "c") for _ in range(n_remote)]
+        el = time.perf_counter() - t0
+        print(f"remote units through a hop: {n_remote / el:.0f} units/s, median {1000 * statistics.median(rl):.1f} ms per unit")
+        # 256 MiB produced on c, fetched through b to a
+        pids = {n.name: n.proc.pid for n in (a, b, c)}
+        samples = {k: [] for k in pids}
+        stop = threading.Event()
+
+        def sampler():
+            while not stop.is_set():
+                for k, p in pids.items():
+                    samples[k].append(rss_kb(p))
+                time.sleep(0.1)
+        th = threading.Thread(target=sampler, daemon=True)
+        th.start()
+        t0 = time.perf_counter()
+        unit = submit(a, "c", "big", b"")
+        got = follow(a, unit)
+        el = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        t1 = time.perf_counter()
+        again = follow(a, unit)
+        el2 = time.perf_counter() - t1
+        rss = ", ".join(f"{k} {min(v) / 1024:.1f}-{max(v) / 1024:.1f}" for k, v in samples.items())
+        print(f"results of {got >> 20} MiB through 2 hops: {got / el / 1e6:.0f} MB/s end to end "
+              f"(upstream: 5 MB/s; target >= 200 MB/s); re-read when complete: {again / el2 / 1e6:.0f} MB/s")
+        print(f"RSS MB min-max during the transfer: {rss} (target: flat within 2 MB)")
+        release(a, unit)
+    finally:
+        m.stop()
+
+
+if __name__ == "__main__":
+    main()
