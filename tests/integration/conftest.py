@@ -77,6 +77,7 @@ class Node:
         self.config = config
         self.proc = None
         self.log_path = os.path.join(self.dir, "receptor.log")
+        self.env = None  # environment for the daemon (None: inherit)
 
     def write_config(self, items=None):
         if items is not None:
@@ -88,7 +89,7 @@ class Node:
         self.write_config()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([RECEPTOR, "--config", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         if wait:
             wait_for(lambda: os.path.exists(self.sock) and self.try_connect(), 10,
                      f"{self.name} control socket")
