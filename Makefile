@@ -23,16 +23,20 @@ build: $(BUILD)/build.ninja
 asan: $(ASAN)/build.ninja
 	ninja -C $(ASAN)
 
-# Unit + integration tests against one build directory.
+# Unit + integration tests against one build directory.  The runner tests
+# have a conftest of their own, so they run in a pytest of their own.
 check-fast: build
 	meson test -C $(BUILD) --print-errorlogs
-	RECEPTOR_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration
+	RECEPTOR_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration --ignore=tests/integration/runner
+	RECEPTOR_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration/runner
 
 check-asan: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(ASAN) --print-errorlogs
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  RECEPTOR_BUILD=$(abspath $(ASAN)) RECEPTOR_SANITIZED=1 $(PYTEST) -q tests/integration
+	  RECEPTOR_BUILD=$(abspath $(ASAN)) RECEPTOR_SANITIZED=1 $(PYTEST) -q tests/integration --ignore=tests/integration/runner
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  RECEPTOR_BUILD=$(abspath $(ASAN)) RECEPTOR_SANITIZED=1 $(PYTEST) -q tests/integration/runner
 
 FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 15

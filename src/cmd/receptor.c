@@ -35,6 +35,8 @@ struct daemon {
     struct control *control;
     struct workceptor *work;
     struct tlsconf *tls;    /* named tls-server / tls-client configs */
+    struct { struct tls_config *cfg; struct stream_tls st; } stls[64]; /* for QUIC */
+    size_t nstls;
     struct backend *backends[MAX_BACKENDS];
     size_t nbackends;
     struct proxy *proxies[MAX_PROXIES];
@@ -141,6 +143,46 @@ static int start_backend(struct daemon *d, const struct cfg_item *it, char *err,
     return 0;
 }
 
+/* The QUIC-side hook of a named TLS config (stable storage for its life). */
+static const struct stream_tls *stream_tls_for(struct daemon *d, const char *name, int is_server)
+{
+    struct tls_config *cfg = d->tls ? tlsconf_find(d->tls, name, is_server) : NULL;
+    if (!cfg)
+        return NULL;
+    for (size_t i = 0; i < d->nstls; i++)
+        if (d->stls[i].cfg == cfg)
+            return &d->stls[i].st;
+    if (d->nstls == sizeof d->stls / sizeof d->stls[0])
+        return NULL;
+    d->stls[d->nstls].cfg = cfg;
+    d->stls[d->nstls].st.setup = tlsconf_stream_setup;
+    d->stls[d->nstls].st.arg = cfg;
+    return &d->stls[d->nstls++].st;
+}
+
+static const struct stream_tls *tls_client_lookup(void *arg, const char *name)
+{
+    return stream_tls_for(arg, name, 0);
+}
+
+/* A TLS option naming a config of the right kind; -1 with err if named but
+ * unknown. */
+static int tls_option(struct daemon *d, const struct cfg_item *it, const char *opt, int is_server,
+                      const struct stream_tls **out, char *err, size_t errlen)
+{
+    const char *name = cfg_str(it, opt);
+    *out = NULL;
+    if (!name || !name[0])
+        return 0;
+    *out = stream_tls_for(d, name, is_server);
+    if (!*out) {
+        snprintf(err, errlen, "%s: %s: unknown %s %s", it->where, it->def->name,
+                 is_server ? "tls-server" : "tls-client", name);
+        return -1;
+    }
+    return 0;
+}
+
 static int start_control(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
 {
     const char *file = cfg_str(it, "filename");
@@ -156,7 +198,10 @@ static int start_control(struct daemon *d, const struct cfg_item *it, char *err,
     if (tcp && tcp[0] && control_listen_tcp(d->control, tcp, tlscfg, err, errlen) < 0)
         return -1;
     const char *svc = cfg_str(it, "service");
-    if (svc && svc[0] && control_listen_mesh(d->control, svc, NULL, err, errlen) < 0)
+    const struct stream_tls *mtls;
+    if (tls_option(d, it, "tls", 1, &mtls, err, errlen) < 0)
+        return -1;
+    if (svc && svc[0] && control_listen_mesh(d->control, svc, mtls, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -177,14 +222,30 @@ static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, s
             break;
     if (k == sizeof proxy_entries / sizeof proxy_entries[0])
         return 0;
-    const char *tlsopts[] = { "tls", "tlsserver", "tlsclient" };
-    for (size_t i = 0; i < 3; i++) {
-        const char *t = cfg_str(it, tlsopts[i]);
-        if (t && t[0]) {
-            snprintf(err, errlen, "%s: %s: TLS on proxies is not supported yet", it->where, it->def->name);
-            return -1;
-        }
+    /* mesh side: tcp-server/unix-socket-server dial (tls-client),
+     * tcp-client/unix-socket-client listen (tls-server); local side:
+     * tcp-server's tlsserver and tcp-client's tlsclient wrap the TCP leg */
+    enum proxy_kind kind = proxy_entries[k].kind;
+    const struct stream_tls *mesh_tls = NULL;
+    struct tls_config *local_tls = NULL;
+    int rc = 0;
+    if (kind == PROXY_TCP_SERVER) {
+        rc = tls_option(d, it, "tlsclient", 0, &mesh_tls, err, errlen);
+        const char *n = cfg_str(it, "tlsserver");
+        if (!rc && n && n[0] && !(local_tls = tlsconf_find(d->tls, n, 1)))
+            rc = -1, snprintf(err, errlen, "%s: tcp-server: unknown tls-server %s", it->where, n);
+    } else if (kind == PROXY_TCP_CLIENT) {
+        rc = tls_option(d, it, "tlsserver", 1, &mesh_tls, err, errlen);
+        const char *n = cfg_str(it, "tlsclient");
+        if (!rc && n && n[0] && !(local_tls = tlsconf_find(d->tls, n, 0)))
+            rc = -1, snprintf(err, errlen, "%s: tcp-client: unknown tls-client %s", it->where, n);
+    } else if (kind == PROXY_UNIX_SERVER) {
+        rc = tls_option(d, it, "tls", 0, &mesh_tls, err, errlen);
+    } else if (kind == PROXY_UNIX_CLIENT) {
+        rc = tls_option(d, it, "tls", 1, &mesh_tls, err, errlen);
     }
+    if (rc < 0)
+        return -1;
     if (d->nproxies == MAX_PROXIES) {
         snprintf(err, errlen, "too many proxies (limit %d)", MAX_PROXIES);
         return -1;
@@ -199,6 +260,8 @@ static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, s
         .address = cfg_str(it, "address"),
         .filename = cfg_str(it, "filename"),
         .permissions = (int)cfg_int(it, "permissions", 0600),
+        .mesh_tls = mesh_tls,
+        .local_tls = local_tls,
     };
     struct proxy *p = proxy_start(d->node, &spec, err, errlen);
     if (!p)
@@ -361,6 +424,7 @@ static int setup_work(struct daemon *d, char *err, size_t errlen)
                                    cfg_bool(it, "verifysignature", 0), err, errlen) < 0)
             return -1;
     }
+    workceptor_set_tls_lookup(d->work, tls_client_lookup, d);
     workceptor_scan(d->work);
     control_set_workceptor(d->control, d->work);
     return 0;
@@ -381,7 +445,8 @@ static int setup(struct daemon *d, char *err, size_t errlen)
     d->tls = receptor_tls_build(&d->cfg, node_id(d->node), err, errlen);
     if (!d->tls)
         return -1;
-    struct control_hooks hooks = { .reload = d->cfg.config_file ? do_reload : NULL, .arg = d };
+    struct control_hooks hooks = { .reload = d->cfg.config_file ? do_reload : NULL,
+                                   .tls_client = tls_client_lookup, .arg = d };
     d->control = control_new(d->node, &hooks);
     if (setup_work(d, err, errlen) < 0)
         return -1;

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/tcp.h"
+#include "net/tls.h"
 #include "net/uvstream.h"
 
 #define UDP_SESSIONS_MAX 1024
@@ -89,6 +90,18 @@ static void on_local_connection(uv_stream_t *server, int status)
     }
     uvstream_start(in);
     bstream_read_stop(in);
+    if (p->spec.local_tls) {
+        char err[256];
+        struct bstream *t = tls_wrap(in, p->spec.local_tls, 1, NULL, NULL, server->loop,
+                                     TLS_DIAL_TIMEOUT_MS, err, sizeof err);
+        if (!t) {
+            log_warning("TCP proxy: %s", err);
+            bstream_close(in);
+            return;
+        }
+        in = t;
+        bstream_read_stop(in);
+    }
     in->on_close = on_in_close_early;
     struct pending *pd = calloc(1, sizeof *pd);
     if (!pd) {
@@ -112,6 +125,20 @@ static void connected_local(void *arg, struct bstream *out, const char *err)
                     pd->p->spec.kind == PROXY_TCP_CLIENT ? pd->p->spec.address : pd->p->spec.filename, err);
         bstream_close(pd->in);
     } else {
+        if (pd->p->spec.local_tls) {
+            char host[256], port[16], terr[256];
+            tcp_split_address(pd->p->spec.address, host, sizeof host, port, sizeof port);
+            struct bstream *t = tls_wrap(out, pd->p->spec.local_tls, 0, host, NULL, node_loop(pd->p->node),
+                                         TLS_DIAL_TIMEOUT_MS, terr, sizeof terr);
+            if (!t) {
+                log_warning("TCP proxy %s: %s", pd->p->spec.service, terr);
+                bstream_close(out);
+                bstream_close(pd->in);
+                free(pd);
+                return;
+            }
+            out = t;
+        }
         bridge_start(pd->in, out, NULL, 0, NULL, NULL);
     }
     free(pd);

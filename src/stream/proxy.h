@@ -5,6 +5,7 @@
 #define STREAM_PROXY_H
 
 #include "mesh/node.h"
+#include "net/tlsconf.h"
 #include "stream/stream.h"
 
 enum proxy_kind {
@@ -23,6 +24,8 @@ struct proxy_spec {
     const char *filename;       /* unix-socket-*: socket path */
     int permissions;            /* unix-socket-server */
     const struct stream_tls *mesh_tls; /* tls for the mesh side, NULL = insecure */
+    struct tls_config *local_tls;      /* tcp-server: tls-server for accepted TCP;
+                                          tcp-client: tls-client for the outbound TCP */
 };
 
 struct proxy;

@@ -32,6 +32,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/tlsconf.h"
 #include "stream/quic_tls.h"
 
 #define QUIC_PKT_GO 1452
@@ -685,7 +686,10 @@ static void describe_close(struct qconn *c, int rv)
 {
     ngtcp2_connection_close_error ccerr;
     ngtcp2_conn_get_connection_close_error(c->conn, &ccerr);
-    if (rv == NGTCP2_ERR_CRYPTO || ngtcp2_conn_get_tls_error(c->conn)) {
+    const char *ours = c->tls ? tlsconf_session_error(c->tls) : NULL;
+    if (ours) {
+        snprintf(c->fail_buf, sizeof c->fail_buf, "TLS handshake failed: %s", ours);
+    } else if (rv == NGTCP2_ERR_CRYPTO || ngtcp2_conn_get_tls_error(c->conn)) {
         const char *e = gnutls_alert_get_name((gnutls_alert_description_t)ngtcp2_conn_get_tls_alert(c->conn));
         snprintf(c->fail_buf, sizeof c->fail_buf, "TLS handshake failed%s%s", e ? ": " : "", e ? e : "");
     } else if (ccerr.reasonlen) {
