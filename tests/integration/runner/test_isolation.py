@@ -325,11 +325,14 @@ class EE:
 
 
 def _report(config, msg):
+    """A line in the test log even under -q and output capture (timings for CI)."""
     tr = config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:
-        tr.write_line(msg)
-    else:
+    cap = config.pluginmanager.get_plugin("capturemanager")
+    if tr is None or cap is None:
         print(msg)
+        return
+    with cap.global_and_fixture_disabled():
+        tr.write_line(msg)
 
 
 @pytest.fixture(scope="session")
