@@ -591,3 +591,36 @@ def test_ws_peer_through_an_http_proxy(mesh):
         assert "Proxy-Authorization: Basic dTpw\r\n" in proxy.requests[0]
     finally:
         proxy.close()
+
+
+def test_reload_removes_and_restores_a_ws_listener(mesh):
+    a = mesh.node("a", kind="ws", extra=[{"local-only": None}])
+    b = mesh.node("b", peers=["a"], listen=False)
+    a.start()
+    b.start()
+    all_converged([a, b])
+    full = list(a.config)
+    a.write_config([it for it in full if "ws-listener" not in it])
+    assert a.cmd("reload") == {"Success": True}
+    wait_for(lambda: "a" not in b.routes(), 30, "b to lose a")
+    wait_for(lambda: "Backend connection failed (will retry): dial ws://127.0.0.1" in b.logtext(),
+             30, "b failing to redial")
+    a.write_config(full)
+    assert a.cmd("reload") == {"Success": True}
+    wait_for(lambda: converged(b, ["a"]), 40, "b back to a")
+    assert b.cmd("ping a")["Success"]
+
+
+def test_daemons_exit_cleanly_with_sessions_open(mesh):
+    nodes = line(mesh, ["udp", "ws", "udp", "ws"])
+    all_converged(nodes)
+    s = socket.create_connection(("127.0.0.1", mesh.port("n1")))
+    s.sendall(b"GET / HTTP/1.1\r\n")  # a half-open handshake
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"\x01junk", ("127.0.0.1", mesh.port("n0")))  # a session that never establishes
+    time.sleep(0.5)
+    for n in nodes:
+        t = time.time()
+        assert n.stop() == 0 and time.time() - t < 5 * SLOW, n.name
+    s.close()
+    u.close()
