@@ -189,6 +189,12 @@ static const char *describe(struct tls_stream *t, int rc, char *buf, size_t len)
     case GNUTLS_E_NO_CERTIFICATE_FOUND:
     case GNUTLS_E_CERTIFICATE_REQUIRED:
         return "peer certificate missing";
+    case GNUTLS_E_NO_CIPHER_SUITES:
+    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+    case GNUTLS_E_NO_COMMON_KEY_SHARE:
+        snprintf(buf, len, "no TLS version or cipher suite in common with the peer (%s)",
+                 gnutls_strerror(rc));
+        return buf;
     case GNUTLS_E_PREMATURE_TERMINATION:
     case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
         if (t->inner_eof || t->inner_closed)
@@ -197,7 +203,7 @@ static const char *describe(struct tls_stream *t, int rc, char *buf, size_t len)
     default:
         break;
     }
-    snprintf(buf, len, "TLS handshake failed: %s", gnutls_strerror(rc));
+    snprintf(buf, len, "%s", gnutls_strerror(rc));
     return buf;
 }
 
