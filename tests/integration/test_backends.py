@@ -5,11 +5,12 @@ import base64
 import os
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
 
-from conftest import SLOW, wait_for
+from conftest import RECEPTOR, SLOW, wait_for
 
 
 def converged(node, dests):
@@ -449,9 +450,34 @@ def test_ws_peer_config_errors(mesh):
 
 # ---- wss:// (TLS underneath) and HTTP proxies -------------------------------
 
+class PKI:
+    """A CA and node certificates made with our own --cert-* commands."""
+
+    def __init__(self, d):
+        self.d = str(d)
+
+    def path(self, name):
+        return os.path.join(self.d, name)
+
+    def run(self, *args):
+        r = subprocess.run([RECEPTOR, *args], capture_output=True, text=True, timeout=120 * SLOW)
+        assert r.returncode == 0, r.stderr
+
+    def ca(self, name):
+        self.run("--cert-init", f"commonname={name} CA", "bits=2048",
+                 f"outcert={self.path(name + '.crt')}", f"outkey={self.path(name + '.key')}")
+
+    def cert(self, name, ca, nodeids):
+        self.run("--cert-makereq", "bits=2048", f"commonname={name}", "dnsname=localhost",
+                 "ipaddress=127.0.0.1", *[f"nodeid={x}" for x in nodeids],
+                 f"outreq={self.path(name + '.csr')}", f"outkey={self.path(name + '.key')}")
+        self.run("--cert-signreq", f"req={self.path(name + '.csr')}",
+                 f"cacert={self.path(ca + '.crt')}", f"cakey={self.path(ca + '.key')}",
+                 f"outcert={self.path(name + '.crt')}", "verify=true")
+
+
 @pytest.fixture(scope="module")
 def wss_pki(tmp_path_factory):
-    from test_tls import PKI
     p = PKI(tmp_path_factory.mktemp("wss-pki"))
     p.ca("ca")
     p.ca("other")
