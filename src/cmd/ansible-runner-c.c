@@ -471,7 +471,7 @@ static int cmd_process(struct cli *c, int argc, char **argv, int start)
         }
     }
     struct process_opts o = { c->pdd, c->ident, artifact_dir, quiet, STDIN_FILENO, STDOUT_FILENO,
-                              NULL, NULL, NULL };
+                              false, NULL, NULL, NULL };
     return process_run(&o);
 }
 

@@ -82,7 +82,8 @@ static void append_text(struct buf *b, const struct pyjson_member *m)
 
 static int proc_event(struct proc *pr, const char *line, size_t n, const struct line_keys *k)
 {
-    if (!pr->o->quiet && k->has_out) {
+    if (!pr->o->quiet && k->has_out &&
+        !(pr->o->skip_empty && k->out.type == PYJSON_STRING && k->out.val_len == 2)) {
         buf_reset(&pr->tmp);
         append_text(&pr->tmp, &k->out);
         buf_append(&pr->tmp, "\n", 1);

@@ -62,6 +62,7 @@ struct process_opts {
     const char *artifact_dir;
     bool quiet;
     int infd, outfd;
+    bool skip_empty;        /* print only non-empty event stdout, as `run` shows it */
     /* optional: each status line as received (one JSON object, no LF) */
     void (*on_status)(void *ctx, const char *line, size_t n);
     void *cb_ctx;

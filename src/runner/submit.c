@@ -597,7 +597,7 @@ int submit_run(const struct submit_opts *o)
     struct process_result res;
     memset(&res, 0, sizeof res);
     struct process_opts po = { o->pdd, o->ident, NULL, o->quiet, p[0], o->outfd,
-                               on_status, &sh, &res };
+                               true, on_status, &sh, &res };
     int prc = process_run(&po);
     close(p[0]); /* the reader now drains whatever still comes */
 
