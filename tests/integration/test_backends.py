@@ -650,3 +650,64 @@ def test_daemons_exit_cleanly_with_sessions_open(mesh):
         assert n.stop() == 0 and time.time() - t < 5 * SLOW, n.name
     s.close()
     u.close()
+
+
+# ---- interoperability with an independent WebSocket stack --------------------
+
+def test_ws_interop_with_python_websockets(mesh):
+    """Our dialer against python3-websockets' server, and its client against
+    our listener: handshake, masking and binary messages as RFC 6455 says."""
+    websockets = pytest.importorskip("websockets")
+    import asyncio
+    import json
+    import threading
+    got = []
+    port = mesh.port("srv")
+
+    async def handler(ws, path=None):
+        msg = await ws.recv()
+        got.append((msg, ws.request_headers.get("Origin"), ws.request_headers.get("X-Token")))
+        await ws.send("a text message")  # our side must close with 1003
+        try:
+            await ws.recv()
+        except websockets.ConnectionClosed as e:
+            got.append(e.code)
+
+    loop = asyncio.new_event_loop()
+    stop = loop.create_future()
+
+    async def serve():
+        async with websockets.serve(handler, "127.0.0.1", port):
+            await stop
+
+    t = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    t.start()
+    try:
+        b = mesh.node("b", listen=False, extra=[{"ws-peer": {
+            "address": f"ws://127.0.0.1:{port}/x", "extraheader": "x-token: t0k"}}])
+        b.start()
+        wait_for(lambda: len(got) >= 2, 20, "the websockets server to see a message and a close")
+        msg, origin, token = got[0]
+        assert isinstance(msg, bytes) and msg[0] == 1
+        assert json.loads(msg[1:])["NodeID"] == "b"
+        assert origin == f"http://127.0.0.1:{port}" and token == "t0k"
+        assert got[1] == 1003
+        assert "received a text frame" in b.logtext()
+    finally:
+        loop.call_soon_threadsafe(stop.set_result, None)
+        t.join(10)
+
+    a = mesh.node("a", kind="ws")
+    a.start()
+
+    async def client():
+        async with websockets.connect(f"ws://127.0.0.1:{mesh.port('a')}/any",
+                                      origin=f"http://127.0.0.1:{mesh.port('a')}") as ws:
+            first = await asyncio.wait_for(ws.recv(), 10 * SLOW)
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 10 * SLOW)  # answered by wslay
+            return first
+
+    first = asyncio.run(client())
+    assert isinstance(first, bytes) and first[0] == 1
+    assert json.loads(first[1:])["NodeID"] == "a"
