@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN  ?= build-asan
 PYTEST = /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan check check-fast check-asan demo bench fuzz-short clean
+.PHONY: all deps build asan check check-fast check-asan demo demo-ee bench fuzz-short clean
 
 all: build
 
@@ -54,8 +54,13 @@ fuzz-short: $(FUZZ)/build.ninja
 
 check: deps check-fast check-asan fuzz-short
 
+# The AWX flow on controller -> hop -> execution (TLS, signing): see scripts/demo.
 demo: deps build
-	./scripts/demo
+	./scripts/demo $(BUILD)
+
+# The same job in an execution-environment container pulled from a local registry.
+demo-ee: deps build
+	./scripts/demo --ee $(BUILD)
 
 bench: build
 	./bench/run-all
