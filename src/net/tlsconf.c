@@ -9,9 +9,11 @@
  * deinit for it in gnutls_deinit(), which drops the generation reference.
  *
  * All verification is ours (GnuTLS's own is not enabled): the verify
- * function walks the steps of upstream's ReceptorVerifyFunc in upstream's
- * order (pins, leaf validity, host name, chain and key usage, node ID) so
- * the first failure reported is the one a Go node would report. */
+ * function walks the steps in the order a Go node takes them (crypto/tls's
+ * own verification: leaf validity, host name, chain and key usage; then
+ * upstream's ReceptorVerifyFunc: pins, node ID; mesh dials run only the
+ * latter, pins first), so the first failure reported is the one a Go node
+ * would report. */
 #include "net/tlsconf.h"
 
 #include <arpa/inet.h>
@@ -803,6 +805,16 @@ static int verify_chain_and_names(struct tls_sess *ts, gnutls_x509_crt_t *crts, 
     return 0;
 }
 
+/* Pins are not applied on a mesh listener with requireclientcert (6.3). */
+static int check_pins(struct tls_sess *ts, const gnutls_datum_t *leaf)
+{
+    const struct tls_gen *g = ts->gen;
+    int use = !(ts->is_server && ts->node && g->requireclientcert);
+    if (use && g->npins && !pins_match(g, leaf))
+        return sess_fail(ts, "%s", "presented certificate does not match any pinned fingerprint");
+    return 0;
+}
+
 static int sess_verify(struct tls_sess *ts, gnutls_session_t s)
 {
     const struct tls_gen *g = ts->gen;
@@ -814,9 +826,11 @@ static int sess_verify(struct tls_sess *ts, gnutls_session_t s)
         return sess_fail(ts, "%s", "peer certificate missing");
     if (n > TLSCONF_MAX_CHAIN)
         return sess_fail(ts, "%s", "peer sent too many certificates");
-    int use_pins = !(ts->is_server && ts->node && g->requireclientcert);
-    if (use_pins && g->npins && !pins_match(g, &raw[0]))
-        return sess_fail(ts, "%s", "presented certificate does not match any pinned fingerprint");
+    /* Go's own chain verification runs before upstream's callback (which
+     * checks pins first) except on mesh dials, where only the callback runs */
+    int pins_first = ts->node && !ts->is_server;
+    if (pins_first && check_pins(ts, &raw[0]) < 0)
+        return -1;
     gnutls_x509_crt_t crts[TLSCONF_MAX_CHAIN];
     unsigned have = 0;
     int rc = 0;
@@ -829,6 +843,8 @@ static int sess_verify(struct tls_sess *ts, gnutls_session_t s)
     }
     if (rc == 0)
         rc = verify_chain_and_names(ts, crts, n, raw);
+    if (rc == 0 && !pins_first)
+        rc = check_pins(ts, &raw[0]);
     for (unsigned i = 0; i < have; i++)
         gnutls_x509_crt_deinit(crts[i]);
     return rc;
