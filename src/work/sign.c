@@ -21,7 +21,16 @@
  * with nesting.  jansson is not used for this reading because it differs
  * from Go on hostile input (its depth limit, integers beyond 64 bits,
  * invalid UTF-8, NUL escapes).  Every input is bounded: tokens by
- * SIGN_TOKEN_MAX, key files by SIGN_KEYFILE_MAX. */
+ * SIGN_TOKEN_MAX, key files by SIGN_KEYFILE_MAX.
+ *
+ * Deliberate differences from upstream: PS256/384/512 verify only with the
+ * RFC 7518 salt length (the hash size, what every JWT library signs with;
+ * golang-jwt accepts any salt length, GnuTLS cannot); RSA keys under 1024
+ * bits are refused when loaded (Go's crypto/rsa refuses them when used);
+ * blank lines after the last PEM block are allowed (Go's loop fails on
+ * them) and PEM header lines (old-style encrypted keys) are refused;
+ * "aud":[null] is an error here where golang-jwt panics; tokens over 64 KiB
+ * and key files over 1 MiB are refused. */
 #include "work/sign.h"
 
 #include <errno.h>
@@ -1600,6 +1609,7 @@ static const struct alg algs[] = {
     {"RS256", ALG_RSA, GNUTLS_SIGN_RSA_SHA256},
     {"RS384", ALG_RSA, GNUTLS_SIGN_RSA_SHA384},
     {"RS512", ALG_RSA, GNUTLS_SIGN_RSA_SHA512},
+    /* GnuTLS checks PSS with salt length = hash size only (see the top). */
     {"PS256", ALG_PSS, GNUTLS_SIGN_RSA_PSS_RSAE_SHA256},
     {"PS384", ALG_PSS, GNUTLS_SIGN_RSA_PSS_RSAE_SHA384},
     {"PS512", ALG_PSS, GNUTLS_SIGN_RSA_PSS_RSAE_SHA512},
