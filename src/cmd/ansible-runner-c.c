@@ -595,6 +595,11 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
         return 2;
     }
     finish_run_kwargs(c);
+    /* As AWX: isolation means podman unless said otherwise (a 2.3.1 worker
+     * given a null executable fails with "...executable: None"). */
+    if (json_is_true(json_object_get(c->kw, "process_isolation")) &&
+        json_is_null(json_object_get(c->kw, "process_isolation_executable")))
+        set_str(c->kw, "process_isolation_executable", "podman");
     if (c->hosts && !json_is_string(json_object_get(c->kw, "module")) && !c->role) {
         fprintf(stderr, "The --hosts option can only be used with -m or -r\n");
         return 1;
