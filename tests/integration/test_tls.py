@@ -12,11 +12,12 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import RECEPTOR, SLOW, free_port, wait_for
+from conftest import RECEPTOR, SANITIZED, SLOW, free_port, wait_for
 
 SPEC_SAN = "302182096C6F63616C686F7374A01406092B0601040192081301A0070C056E6F646531"
 PEER = r"tls 127\.0\.0\.1:\d+"
@@ -209,6 +210,71 @@ def test_mutual_tls_link(mesh, pki):
     log_line(n2, r"Connection established with node1 \(tls 127\.0\.0\.1:\d+\)")
 
 
+def echo_server(port_holder):
+    """Accepts one connection and echoes it until EOF."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    port_holder.append(ls.getsockname()[1])
+    c, _ = ls.accept()
+    ls.close()
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        c.sendall(d)
+    c.shutdown(socket.SHUT_WR)
+    c.close()
+
+
+def test_stream_traffic_over_tls_link(mesh, pki):
+    """A QUIC stream (tcp-server -> tcp-client proxies) across the TLS link,
+    both directions at once: the TLS filter under load and back-pressure."""
+    size = (8 << 20) if SANITIZED else (64 << 20)
+    holder = []
+    srv = threading.Thread(target=echo_server, args=(holder,), daemon=True)
+    srv.start()
+    wait_for(lambda: holder, 5, "echo server")
+    in_port = free_port()
+    port = mesh.port("node1")
+    n1 = mesh.node("node1", listen=False, extra=[
+        server_item(pki), {"tcp-listener": {"port": port, "bindaddr": "127.0.0.1", "tls": "srv"}},
+        {"tcp-client": {"service": "fwd", "address": f"127.0.0.1:{holder[0]}"}}])
+    n2 = mesh.node("node2", listen=False, extra=[
+        client_item(pki), {"tcp-peer": {"address": f"localhost:{port}", "tls": "cli"}},
+        {"tcp-server": {"port": in_port, "bindaddr": "127.0.0.1", "remotenode": "node1",
+                        "remoteservice": "fwd"}}])
+    n1.start()
+    n2.start()
+    wait_for(lambda: "node1" in n2.routes() and "node2" in n1.routes(), 20, "TLS link")
+    assert n2.cmd("ping node1")["Success"]
+    data = os.urandom(1 << 20)
+    sent = hashlib.sha256()
+    s = socket.create_connection(("127.0.0.1", in_port), timeout=60 * SLOW)
+
+    def sender():
+        for _ in range(size >> 20):
+            s.sendall(data)
+            sent.update(data)
+        s.shutdown(socket.SHUT_WR)
+
+    t0 = time.monotonic()
+    t = threading.Thread(target=sender)
+    t.start()
+    got, h = 0, hashlib.sha256()
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        got += len(d)
+        h.update(d)
+    t.join()
+    s.close()
+    elapsed = time.monotonic() - t0
+    assert got == size and h.hexdigest() == sent.hexdigest()
+    print(f"\n{2 * size / elapsed / 1e6:.0f} MB/s through one TLS link, both directions at once")
+
+
 def test_ip_address_host(mesh, pki):
     n1, n2 = tls_pair(mesh, pki, host="127.0.0.1")
     wait_for(lambda: "node1" in n2.routes(), 20, "TLS link to an IP address")
@@ -225,6 +291,39 @@ def test_client_without_certificate(mesh, pki):
                 t.recv(100)  # TLS 1.3: the refusal arrives after the client's Finished
                 raise ConnectionError("closed")
     log_line(n1, rf"ERROR .*TLS handshake failed: {PEER}: peer certificate missing")
+
+
+def test_plain_peer_to_tls_listener(mesh, pki):
+    port = mesh.port("node1")
+    n1 = mesh.node("node1", listen=False, extra=[
+        server_item(pki), {"tcp-listener": {"port": port, "bindaddr": "127.0.0.1", "tls": "srv"}}])
+    n2 = mesh.node("node2", listen=False, extra=[{"tcp-peer": {"address": f"127.0.0.1:{port}"}}])
+    n1.start()
+    n2.start()
+    log_line(n1, rf"TLS handshake failed: {PEER}: ")
+    # and garbage that looks like a TLS record header
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"\x16\x03\x01\xff\xff" + os.urandom(4096))
+        s.settimeout(10 * SLOW)
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+    assert n1.status()["NodeID"] == "node1"
+
+
+def test_tls_peer_to_plain_listener(mesh, pki):
+    port = mesh.port("node1")
+    n1 = mesh.node("node1", listen=False, extra=[
+        {"tcp-listener": {"port": port, "bindaddr": "127.0.0.1"}}])
+    n2 = mesh.node("node2", listen=False, extra=[
+        client_item(pki), {"tcp-peer": {"address": f"localhost:{port}", "tls": "cli"}}])
+    n1.start()
+    n2.start()
+    log_line(n2, r"Backend connection failed \(will retry\): dial tcp localhost:\d+: tls 127\.0\.0\.1:\d+: ",
+             timeout=30)
+    assert "node1" not in n2.routes()
 
 
 def test_client_cert_from_wrong_ca(mesh, pki):
