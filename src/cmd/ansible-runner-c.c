@@ -7,6 +7,13 @@
  *   ansible-runner-c worker cleanup [--file-pattern G] [--exclude-strings S...] ...
  *   ansible-runner-c process DIR [--ident I]              < stream
  *   ansible-runner-c run DIR -p PLAYBOOK [options]
+ *   ansible-runner-c submit DIR -p PLAYBOOK --socket S [--node N] [options]
+ *
+ * `submit` is the AWX flow in one command (runner/submit.c): the name is
+ * receptorctl's (`work submit`) and says what a user wants, "submit this
+ * job to the mesh"; it transmits, submits, follows the results into
+ * process and releases.  --help texts here double as the man page
+ * (man/ansible-runner-c.1 follows them).
  *
  * Options follow ansible-runner 2.3.1's argparse definitions ("-i" is
  * --ident; "--opt=value" and "--opt value" both work).  The transmit
@@ -42,16 +49,167 @@ struct cli {
     const char *ident;
 };
 
-static void usage(void)
+static const char help_main[] =
+    "usage: ansible-runner-c COMMAND [options]\n"
+    "\n"
+    "A C implementation of ansible-runner 2.3.1's streaming roles (the wire format AWX\n"
+    "and Receptor use), plus `submit`, which runs a job on a Receptor mesh the way AWX does.\n"
+    "Playbooks run with the real ansible-playbook; events come from our display callback.\n"
+    "\n"
+    "commands:\n"
+    "  submit DIR -p PLAYBOOK --socket S [--node N]   run a job through Receptor: transmit into\n"
+    "                                   `work submit`, follow `work results` into process (live\n"
+    "                                   output, artifacts in DIR/artifacts/IDENT), release; exit\n"
+    "                                   with the playbook's rc\n"
+    "  transmit DIR -p PLAYBOOK         write the job (kwargs, zipped DIR, eof) to stdout\n"
+    "  worker [--private-data-dir DIR]  run a transmitted job from stdin; stream status lines,\n"
+    "                                   events and the artifacts to stdout\n"
+    "  worker --worker-info             print cpu, memory, version and uuid (YAML)\n"
+    "  worker cleanup [options]         remove old private data dirs and images\n"
+    "  process DIR [--ident I]          read a worker stream from stdin into DIR/artifacts/I\n"
+    "  run DIR -p PLAYBOOK              run a job locally\n"
+    "\n"
+    "  ansible-runner-c COMMAND --help  the options of a command\n"
+    "  ansible-runner-c --version       prints 2.3.1 (the wire-compatible version)\n"
+    "\n"
+    "exit status: the playbook's rc for run, worker and submit (0 ok, 2 a failed task, 1 an\n"
+    "Ansible error, 254 canceled or timed out, 127 no ansible-playbook); 2 for usage errors.\n"
+    "See docs/runner.md and docs/awx-flow.md.\n";
+
+static const char help_job_options[] =
+    "job options (run, transmit, submit; as ansible-runner's):\n"
+    "  -p, --playbook FILE        playbook under DIR/project\n"
+    "  -m, --module NAME          ad hoc module instead of a playbook (-a/--args ARGS)\n"
+    "  -r, --role NAME            run a role (--role-vars 'k=v ...', --role-skip-facts, --roles-path P)\n"
+    "      --hosts PATTERN        hosts for -m or -r\n"
+    "  -i, --ident ID             artifact dir name (default: a random 32-hex id)\n"
+    "      --inventory PATH       inventory (absolute, or under DIR/inventory)\n"
+    "      --limit L, --forks N, --cmdline ARGS, -v...   passed to ansible-playbook\n"
+    "  -b, --binary PATH          the ansible-playbook to run\n"
+    "      --artifact-dir D, --project-dir D, --rotate-artifacts N\n"
+    "  -j, --json, -q, --quiet, --omit-event-data, --only-failed-event-data, --omit-env-files\n"
+    "process isolation (the job runs in a container on the node that runs the worker):\n"
+    "      --process-isolation                   enable (podman unless told otherwise)\n"
+    "      --process-isolation-executable X      podman or docker\n"
+    "      --container-image IMAGE               the execution environment\n"
+    "      --container-option OPT                an engine option (repeatable)\n"
+    "      --container-volume-mount SRC:DST[:Z]  a mount (repeatable)\n"
+    "      --process-isolation-path/-hide-paths/-show-paths/-ro-paths P\n"
+    "      --directory-isolation-path P\n";
+
+static const char help_submit[] =
+    "usage: ansible-runner-c submit DIR -p PLAYBOOK --socket SOCKET [--node NODE] [options]\n"
+    "\n"
+    "Runs the job in private data dir DIR on a Receptor mesh exactly as AWX does:\n"
+    "  1. `work submit` on the control socket; the transmit stream (kwargs, zipped DIR,\n"
+    "     eof) is written straight onto the connection, no copy on disk;\n"
+    "  2. `work results` from byte 0, fed to the processor while they arrive: the\n"
+    "     playbook output is printed live, job_events, stdout, status, rc and the\n"
+    "     worker's artifacts are written to DIR/artifacts/IDENT;\n"
+    "  3. `work release` (local and remote unit), exit with the playbook's rc.\n"
+    "If the control connection is lost (receptor restarted), results resume with\n"
+    "`work results UNIT STARTPOS` at the next byte: nothing is lost or repeated.\n"
+    "Ctrl-C (SIGINT, also SIGTERM/SIGHUP) cancels the unit; the worker's final\n"
+    "`canceled` status and artifacts are still processed, and the unit is released\n"
+    "(a second Ctrl-C stops waiting for them).\n"
+    "\n"
+    "mesh options:\n"
+    "  -s, --socket SOCKET       the controller's control socket: PATH, unix:PATH or\n"
+    "                            tcp://HOST:PORT (default: $RECEPTORCTL_SOCKET)\n"
+    "      --node NODE           where the job runs (default: the node behind the socket)\n"
+    "      --worktype TYPE       work type (default: `local` for the local node, otherwise\n"
+    "                            `ansible-runner`, AWX's names)\n"
+    "      --worker-params P     runtime params for the work type (needs allowruntimeparams).\n"
+    "                            Default: `--private-data-dir=DIR` with only the kwargs sent\n"
+    "                            for local work (the worker runs DIR in place, as AWX's\n"
+    "                            local jobs); nothing for remote work (the worker uses a\n"
+    "                            temporary dir it removes).  AWX's remote form is\n"
+    "                            `--private-data-dir=PATH --delete`.\n"
+    "      --signwork            sign the work for the execution node (work-signing on the\n"
+    "                            controller, verifysignature on the node; unix socket only)\n"
+    "      --tls-client NAME     the controller's tls-client for the node's control service\n"
+    "      --ttl DURATION        fail the unit if the remote node has not started it in time\n"
+    "                            (Go duration, e.g. 30s, 5m; remote work only)\n"
+    "      --container-auth-data JSON|@FILE   registry credentials for the EE pull:\n"
+    "                            {\"host\":..,\"username\":..,\"password\":..,\"verify_ssl\":..}\n"
+    "      --keep-unit           do not release the unit at the end\n"
+    "      --reconnect-timeout S how long to retry a lost control socket (default 300)\n"
+    "      --cancel-wait S       after Ctrl-C, how long to wait for the final status (default 30)\n"
+    "\n"
+    "%s"
+    "\n"
+    "output: the playbook's output on stdout (as `ansible-runner run` shows it); progress and\n"
+    "errors on stderr, prefixed `ansible-runner-c submit:`.\n"
+    "\n"
+    "exit status: the playbook's rc (0, 2 a failed task, 1 an Ansible error, 254 canceled or\n"
+    "timed out); 1 when receptor refused the work, the worker reported an error, or the result\n"
+    "stream broke (the unit's last output and Receptor's detail are printed, as AWX shows\n"
+    "them); 130 when interrupted before a final status came back; 2 for usage errors.\n"
+    "\n"
+    "example:\n"
+    "  ansible-runner-c submit /tmp/job -p site.yml --socket /var/run/receptor/receptor.sock \\\n"
+    "      --node execution1 --tls-client mesh-client --signwork\n";
+
+static const char help_transmit[] =
+    "usage: ansible-runner-c transmit DIR (-p PLAYBOOK | -m MODULE | -r ROLE) [options] > STREAM\n"
+    "\n"
+    "Writes the job to stdout: {\"kwargs\": ...}, {\"zipfile\": N} with DIR zipped as base64,\n"
+    "{\"eof\": true}.  Byte-compatible with ansible-runner 2.3.1 transmit.\n\n%s";
+
+static const char help_run[] =
+    "usage: ansible-runner-c run DIR (-p PLAYBOOK | -m MODULE | -r ROLE) [options]\n"
+    "\n"
+    "Runs the job locally; artifacts in DIR/artifacts/IDENT; exits with the playbook's rc.\n\n%s";
+
+static const char help_worker[] =
+    "usage: ansible-runner-c worker [--private-data-dir DIR] [--delete] [--keepalive-seconds N]\n"
+    "       ansible-runner-c worker --worker-info\n"
+    "       ansible-runner-c worker cleanup [--file-pattern GLOB] [--exclude-strings S ...]\n"
+    "                     [--remove-images I ...] [--grace-period MIN] [--image-prune]\n"
+    "                     [--process-isolation-executable X]\n"
+    "\n"
+    "Reads a transmitted job on stdin, runs it and writes status lines, events, the artifacts\n"
+    "and eof on stdout.  This is the command of Receptor's work types (`local` and\n"
+    "`ansible-runner` in AWX).  Nothing goes to stderr in normal operation (Receptor merges\n"
+    "it into the result stream).\n"
+    "  --private-data-dir DIR    extract into DIR (default: a temporary dir, removed at exit)\n"
+    "  --delete                  empty DIR first and remove it at exit\n"
+    "  --keepalive-seconds N     keep-alive events when idle (also\n"
+    "                            $ANSIBLE_RUNNER_KEEPALIVE_SECONDS); never for a 2.3.1 processor\n"
+    "SIGINT or SIGTERM cancels the job: status canceled, rc 254, artifacts still sent.\n";
+
+static const char help_process[] =
+    "usage: ansible-runner-c process DIR [--ident I] [--artifact-dir D] [-q] < STREAM\n"
+    "\n"
+    "Reads a worker stream: prints each event's stdout (unless -q), writes job_events/,\n"
+    "unpacks the artifacts into DIR/artifacts/I (DIR/artifacts without --ident).  Exits 0\n"
+    "even when the job failed, as ansible-runner does.\n";
+
+static void usage(void) { fputs(help_main, stderr); }
+
+static int want_help(int argc, char **argv, int start)
 {
-    fprintf(stderr,
-            "usage: ansible-runner-c {run,transmit,worker,process} [options]\n"
-            "  transmit DIR (-p PLAYBOOK | -m MODULE | -r ROLE) [--ident I] [--inventory X] ...\n"
-            "  worker [--private-data-dir DIR] [--delete] [--keepalive-seconds N] [--worker-info]\n"
-            "  worker cleanup [--file-pattern G] [--exclude-strings S ...] [--remove-images I ...]\n"
-            "                 [--grace-period MIN] [--image-prune] [--process-isolation-executable X]\n"
-            "  process DIR [--ident I] [-q]\n"
-            "  run DIR (-p PLAYBOOK | -m MODULE) [options]\n");
+    for (int i = start; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    return 0;
+}
+
+static int print_help(const char *cmd)
+{
+    if (!strcmp(cmd, "submit"))
+        printf(help_submit, help_job_options);
+    else if (!strcmp(cmd, "transmit"))
+        printf(help_transmit, help_job_options);
+    else if (!strcmp(cmd, "run"))
+        printf(help_run, help_job_options);
+    else if (!strcmp(cmd, "worker"))
+        fputs(help_worker, stdout);
+    else if (!strcmp(cmd, "process"))
+        fputs(help_process, stdout);
+    else
+        fputs(help_main, stdout);
+    return 0;
 }
 
 static json_t *cli_kwargs_template(void)
@@ -659,6 +817,10 @@ int main(int argc, char **argv)
         printf("2.3.1\n");
         return 0;
     }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+        return print_help(argc > 2 && strcmp(argv[1], "help") == 0 ? argv[2] : "");
+    if (want_help(argc, argv, 2))
+        return print_help(argv[1]);
     c.command = argv[1];
     c.kw = cli_kwargs_template();
     int rc;
