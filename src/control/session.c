@@ -27,6 +27,7 @@
 #include "net/uvstream.h"
 
 #define WRITE_BACKLOG_MAX (4u << 20)
+#define CONTROL_MAX_HANDSHAKES 64   /* tcptls connections not yet verified */
 
 struct ctl_listener {
     union { uv_pipe_t pipe; uv_tcp_t tcp; } h;
@@ -69,6 +70,7 @@ struct control {
     struct ctl_listener *listeners;
     struct ctl_session *sessions;
     struct ctl_handshake *handshakes;
+    int nhandshakes;
     struct stream_listener *mesh[CONTROL_MAX_MESH];
     int nmesh;
     struct workceptor *wc;
@@ -421,6 +423,7 @@ static void handshake_unlink(struct ctl_handshake *h)
         pp = &(*pp)->next;
     if (*pp)
         *pp = h->next;
+    h->ctl->nhandshakes--;
     h->ctl = NULL;
 }
 
@@ -457,6 +460,12 @@ static void on_handshake_ready(struct bstream *bs)
 static void serve_tls(struct ctl_listener *l, struct bstream *raw)
 {
     char err[256];
+    if (l->ctl->nhandshakes >= CONTROL_MAX_HANDSHAKES) {
+        log_warning("Control service: refusing %s: %d TLS handshakes already in progress", raw->desc,
+                    l->ctl->nhandshakes);
+        bstream_close(raw);
+        return;
+    }
     struct bstream *bs = tls_wrap(raw, l->tls, 1, NULL, NULL, l->h.tcp.loop, TLS_CONTROL_TIMEOUT_MS, err,
                                   sizeof err);
     if (!bs) {
@@ -473,6 +482,7 @@ static void serve_tls(struct ctl_listener *l, struct bstream *raw)
     h->ctl = l->ctl;
     h->next = l->ctl->handshakes;
     l->ctl->handshakes = h;
+    l->ctl->nhandshakes++;
     bs->data = h;
     bs->on_error = on_handshake_error;
     bs->on_close = on_handshake_close;
@@ -639,6 +649,7 @@ void control_free(struct control *c)
     while (c->handshakes) {
         struct ctl_handshake *h = c->handshakes;
         c->handshakes = h->next;
+        c->nhandshakes--;
         h->ctl = NULL;
         bstream_close(h->bs);
     }

@@ -28,6 +28,7 @@
 #define DIAL_MAX_WAIT 20000
 #define CLOSE_FLUSH_MS 2000
 #define LISTENER_HANDSHAKE_MS 15000
+#define LISTENER_MAX_HANDSHAKES 256   /* TLS sessions not yet verified, per listener */
 
 struct tcp_link {
     struct link link;
@@ -51,6 +52,7 @@ struct tcp_listener {
     link_new_cb cb;
     void *arg;
     struct tcp_link *links;
+    int handshakes;       /* links still in their TLS handshake */
     char desc[80];
 };
 
@@ -83,6 +85,8 @@ static void link_unlist(struct tcp_link *tl)
 {
     if (!tl->listener)
         return;
+    if (!tl->open && tl->is_tls)
+        tl->listener->handshakes--;
     struct tcp_link **pp = &tl->listener->links;
     while (*pp && *pp != tl)
         pp = &(*pp)->next;
@@ -294,8 +298,10 @@ static struct bstream *wrap_tls(struct bstream *raw, struct tls_config *tls, int
 static void on_listener_tls_ready(struct bstream *bs)
 {
     struct tcp_link *tl = bs->data;
-    if (tl->listener)
-        link_open(tl, tl->listener->cb, tl->listener->arg);
+    if (!tl->listener)
+        return;
+    tl->listener->handshakes--;
+    link_open(tl, tl->listener->cb, tl->listener->arg);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -313,6 +319,12 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uvstream_start(bs);
+    if (ls->tls && ls->handshakes >= LISTENER_MAX_HANDSHAKES) {
+        log_warning("%s: refusing %s: %d TLS handshakes already in progress", ls->desc, bs->desc,
+                    ls->handshakes);
+        bstream_close(bs);
+        return;
+    }
     if (ls->tls && !(bs = wrap_tls(bs, ls->tls, 1, NULL, ls->loop, LISTENER_HANDSHAKE_MS)))
         return;
     struct tcp_link *tl = link_new(ls->loop, bs, ls->tls != NULL);
@@ -323,6 +335,7 @@ static void on_connection(uv_stream_t *server, int status)
     tl->listener = ls;
     tl->next = ls->links;
     ls->links = tl;
+    ls->handshakes += ls->tls != NULL;
     if (ls->tls)
         tls_set_ready_cb(bs, on_listener_tls_ready);
     else
