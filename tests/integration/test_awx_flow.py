@@ -21,6 +21,7 @@ import pathlib
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -158,11 +159,14 @@ class AwxMesh:
             c.sock.sendall(b'{"command":"work","subcommand":"submit","node":"execution",'
                            b'"worktype":"probe-nothing","tlsclient":"mesh-client"}\n')
             first = c.f.readline().decode()
+            m = re.match(r"Work unit created with ID (\w+)\.", first)
+            if m:  # an empty payload; the execution node refuses the type
+                c.sock.shutdown(socket.SHUT_WR)
+                c.f.readline()
         finally:
             c.close()
-        m = re.match(r"Work unit created with ID (\w+)\.", first)
         if m:
-            self.nodes["controller"].cmd(f"work force-release {m.group(1)}")
+            self.nodes["controller"].cmd(f"work release {m.group(1)}")
             return True
         self.tls_client_why = first.strip()
         return False
