@@ -188,8 +188,12 @@ def main():
             sub = lambda pdd, pb, *x: [str(ARC), "submit", str(pdd), "-p", pb, "--socket",
                                        str(mesh.sock), "--node", "execution", *mesh.flags, *x]
             # 1. demo playbook
-            m_first, m_total, l_first, l_total = [], [], [], []
+            m_first, m_total, l_first, l_total, c_first, c_total = [], [], [], [], [], []
             for i in range(RUNS):
+                f, tt, rc = timed([str(ARC), "run", str(fresh(ROOT / "examples" / "demo", base / "cr")),
+                                   "-p", "demo.yml"])
+                c_first.append(f)
+                c_total.append(tt)
                 f, tt, rc = timed(sub(fresh(ROOT / "examples" / "demo", base / "d"), "demo.yml"))
                 m_first.append(f)
                 m_total.append(tt)
@@ -202,8 +206,13 @@ def main():
             print(f"  submit via 2 hops   first output {fmt(m_first)}   done {fmt(m_total)}")
             if real and all(m_first):
                 print(f"  ansible-runner run  first output {fmt(l_first)}   done {fmt(l_total)}")
-                print(f"  mesh overhead       first output {statistics.median(m_first) - statistics.median(l_first):+.3f} s"
+                print(f"  mesh vs ansible-runner run   first output {statistics.median(m_first) - statistics.median(l_first):+.3f} s"
                       f"   done {statistics.median(m_total) - statistics.median(l_total):+.3f} s")
+            print(f"  ansible-runner-c run first output {fmt(c_first)}   done {fmt(c_total)}")
+            if all(m_first) and all(c_first):
+                print(f"  mesh vs ansible-runner-c run first output {statistics.median(m_first) - statistics.median(c_first):+.3f} s"
+                      f"   done {statistics.median(m_total) - statistics.median(c_total):+.3f} s"
+                      "  (transmit, 2 hops, process, release)")
             # 2. chatty playbook
             _, mt, rc = timed(sub(fresh(chatty, base / "c"), "chatty.yml", "-q"))
             evs = len(os.listdir(next((base / "c" / "artifacts").iterdir()) / "job_events"))
