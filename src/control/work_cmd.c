@@ -594,6 +594,46 @@ static void work_action(struct ctl_session *s, struct work_args *a, int kind)
         unit_release(u, kind == 2, action_done_guarded, op);
 }
 
+/* ---- adopt (beyond upstream) ------------------------------------------------ */
+
+static void work_adopt(struct ctl_session *s, struct work_args *a)
+{
+    const char *node, *remote;
+    json_t *params = json_object();
+    if (a->cmd) {
+        node = field(s, a, "node");
+        remote = node ? field(s, a, "unitid") : NULL;
+        if (!remote) {
+            json_decref(params);
+            return;
+        }
+        const char *tls = optional_string(a->cmd, "tlsclient");
+        const char *sign = optional_string(a->cmd, "signwork");
+        if (tls[0])
+            json_object_set_new(params, "tlsclient", json_string(tls));
+        if (sign[0])
+            json_object_set_new(params, "signwork", json_string(sign));
+    } else {
+        if (a->nwords < 2) {
+            json_decref(params);
+            ctl_reply_error(s, "work adopt requires a node and a unit ID");
+            return;
+        }
+        node = a->words[0];
+        remote = a->words[1];
+        if (a->nwords > 2)
+            json_object_set_new(params, "tlsclient", json_string(a->words[2]));
+    }
+    char err[512];
+    struct unit *u = workceptor_adopt(wc_of(s), node, remote, params, err, sizeof err);
+    json_decref(params);
+    if (!u) {
+        ctl_reply_error(s, "%s", err);
+        return;
+    }
+    ctl_reply_json(s, json_pack("{s:s,s:s}", "result", "Adopted", "unitid", unit_id(u)), 1);
+}
+
 /* ---- dispatch ----------------------------------------------------------------- */
 
 static int parse_args(struct ctl_session *s, const char *params, json_t *cmd, struct work_args *a)
@@ -651,6 +691,8 @@ void cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
         work_action(s, &a, 1);
     else if (strcmp(a.sub, "force-release") == 0)
         work_action(s, &a, 2);
+    else if (strcmp(a.sub, "adopt") == 0)
+        work_adopt(s, &a);
     else
         ctl_reply_error(s, "bad command");
     args_free(&a);

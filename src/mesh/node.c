@@ -177,6 +177,11 @@ static void establish(struct conn *c, struct msg_route *r)
 {
     struct node *n = c->node;
     const char *peer = r->forwarding_node;
+    if (!peer[0]) {
+        log_warning("Rejected connection from %s: routing update without a node ID", c->link->desc);
+        node_drop_conn(c, NULL, 1);
+        return;
+    }
     if (strcmp(peer, n->id) == 0) {
         log_warning("Rejected connection from %s because it tried to connect using our own node ID",
                     c->link->desc);
@@ -371,7 +376,13 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
         return NULL;
     }
     n->max_idle_ns = cfg->max_idle_ns > 0 ? cfg->max_idle_ns : DEFAULT_IDLE_NS;
-    n->epoch = ((uint64_t)(util_now_ns() / 1000000000) << 24) + (util_random_u64() & 0xffffff);
+    /* seconds << 24 as upstream, but the low 24 bits are the fraction of
+     * the second (64 ns steps) instead of random bits: a node restarted
+     * within the same second then still has a newer epoch, where
+     * upstream's random bits make it older half of the time and the mesh
+     * ignores the restarted node. */
+    int64_t wall = util_now_ns();
+    n->epoch = ((uint64_t)(wall / 1000000000) << 24) | (((uint64_t)(wall % 1000000000) >> 6) & 0xffffff);
     names_init(&n->names);
     n->id_hash = names_add(&n->names, n->id);
     n->known_costs = json_object();

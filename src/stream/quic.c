@@ -889,7 +889,7 @@ struct stream_dial *stream_dial(struct node *n, const char *node, const char *se
     }
     return (struct stream_dial *)c;
 fail:
-    snprintf(c->fail_buf, sizeof c->fail_buf, "%s", err[0] ? err : "dial failed");
+    snprintf(c->fail_buf, sizeof c->fail_buf, "%.150s", err[0] ? err : "dial failed");
     c->fail_reason = c->fail_buf;
     uv_timer_start(&c->timer, dial_report_error, 0, 0);
     return (struct stream_dial *)c;

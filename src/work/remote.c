@@ -418,6 +418,9 @@ static void apply_remote_status(struct remote *r, const char *line)
     if (json_is_integer(state) && json_is_string(detail) && json_is_integer(size))
         unit_set_status(r->u, (int)json_integer_value(state), json_string_value(detail),
                         json_integer_value(size));
+    json_t *wt = json_object_get(o, "WorkType");
+    if (!x_str(r, "RemoteWorkType")[0] && json_is_string(wt)) /* an adopted unit */
+        x_set(r, "RemoteWorkType", json_string(json_string_value(wt)));
     json_decref(o);
 }
 
@@ -762,4 +765,11 @@ void remote_restart(struct unit *u)
     if (unit_state_complete(u->st.state) && local_size(r) >= u->st.stdout_size)
         return; /* finished and every byte is here */
     remote_follow(r);
+}
+
+void remote_adopt(struct unit *u)
+{
+    struct remote *r = remote_get(u);
+    if (r)
+        remote_follow(r);
 }

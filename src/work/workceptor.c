@@ -426,6 +426,30 @@ struct unit *workceptor_submit(struct workceptor *wc, const char *node, const ch
     return u;
 }
 
+struct unit *workceptor_adopt(struct workceptor *wc, const char *node, const char *remote_id,
+                              json_t *params, char *err, size_t errlen)
+{
+    if (!util_safe_component(remote_id, 64)) {
+        snprintf(err, errlen, "invalid unit ID %s", remote_id);
+        return NULL;
+    }
+    if (strcasecmp(node, "localhost") == 0 || strcmp(node, node_id(wc->node)) == 0) {
+        snprintf(err, errlen, "adopt follows a unit on another node");
+        return NULL;
+    }
+    struct unit *u = workceptor_submit(wc, node, "", params, err, errlen);
+    if (!u)
+        return NULL;
+    json_t *e = json_deep_copy(u->st.extra);
+    json_object_set_new(e, "RemoteUnitID", json_string(remote_id));
+    json_object_set_new(e, "RemoteStarted", json_true());
+    unit_set_extra(u, e);
+    json_decref(e);
+    unit_set_status(u, UNIT_PENDING, "Adopted", -1);
+    remote_adopt(u);
+    return u;
+}
+
 /* ---- start, cancel, release ------------------------------------------------- */
 
 void unit_start(struct unit *u, unit_done_cb done, void *arg)

@@ -68,6 +68,10 @@ json_t *workceptor_list(struct workceptor *wc, const char *only_id, char *err, s
  * target node (local ID or "localhost" for local work). */
 struct unit *workceptor_submit(struct workceptor *wc, const char *node, const char *worktype,
                                json_t *params, char *err, size_t errlen);
+/* `work adopt`: a local remote-unit that follows the existing unit
+ * remote_id on node (upstream has no such command: PR #1564). */
+struct unit *workceptor_adopt(struct workceptor *wc, const char *node, const char *remote_id,
+                              json_t *params, char *err, size_t errlen);
 const char *unit_id(const struct unit *u);
 const char *unit_dir(const struct unit *u);
 /* The unit's status as last read (refreshed from disk). */

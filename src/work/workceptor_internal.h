@@ -80,6 +80,7 @@ void remote_start(struct unit *u, unit_done_cb done, void *arg);
 void remote_cancel(struct unit *u, unit_done_cb done, void *arg);
 void remote_release(struct unit *u, int force, unit_done_cb done, void *arg);
 void remote_restart(struct unit *u);
+void remote_adopt(struct unit *u);
 void remote_stop(struct unit *u);
 void remote_free_state(struct unit *u);
 

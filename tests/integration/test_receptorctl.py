@@ -758,12 +758,12 @@ class TestRealDaemon:
             pytest.skip("receptor daemon not built")
         a = mesh.node("A").start()
         work = [{"work-command": {"worktype": "echo", "command": "cat"}}]
-        b = mesh.node("B", listen=False, peers=["A"], extra=work).start(wait=False)
-        wait_for(lambda: b.proc.poll() is not None or b.try_connect(), 10, "B up or exited")
-        if b.proc.poll() is not None:  # the daemon does not know work-command yet
-            b.stop()
-            b = mesh.node("B", listen=False, peers=["A"]).start()
-        wait_for(lambda: "B" in a.routes(), 20, "route to B")
+        b = mesh.node("B", listen=False, peers=["A"], extra=work)
+        for item in b.config:  # remote work reaches B's control service over the mesh
+            if "control-service" in item:
+                item["control-service"]["service"] = "control"
+        b.start()
+        wait_for(lambda: "B" in a.routes() and "A" in b.routes(), 20, "routes")
         return a, b
 
     def test_ping_traceroute_status(self, nodes):

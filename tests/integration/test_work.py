@@ -250,6 +250,23 @@ def test_ttl_expires_while_target_down(mesh):
     assert reply.startswith("ERROR: ")
 
 
+def test_adopt_a_unit_running_on_another_node(mesh):
+    a, b, c = line3(mesh, c_extra=[slow_type()])
+    remote, _ = submit_raw(c, "work submit c slow")
+    wait_for(lambda: status(c, remote)["StdoutSize"] > 20, 20, "running on c")
+    reply = a.cmd(f"work adopt c {remote}")
+    assert reply["result"] == "Adopted"
+    unit = reply["unitid"]
+    st = status(a, unit)
+    assert st["WorkType"] == "remote" and st["ExtraData"]["RemoteUnitID"] == remote
+    wait_for(lambda: status(a, unit)["State"] == 2, 60, "adopted unit completes")
+    assert results(a, unit) == EXPECTED
+    assert status(a, unit)["ExtraData"]["RemoteWorkType"] == "slow"
+    assert a.cmd(f"work release {unit}") == {"released": unit}
+    assert remote not in c.cmd("work list")
+    assert a.ctl().line("work adopt c ../x").startswith("ERROR: ")
+
+
 # ---- resilience -------------------------------------------------------------------------------
 
 SLOW = "for i in $(seq 1 100); do echo line $i; sleep 0.1; done"
