@@ -1023,6 +1023,18 @@ static void listener_unref(struct stream_listener *l)
     free(l);
 }
 
+void stream_listener_receive(struct stream_listener *l, const char *node, const char *service,
+                             const uint8_t *data, size_t len)
+{
+    listen_on_data(l, node, service, data, len);
+}
+
+void stream_listener_reset(struct stream_listener *l)
+{
+    while (l->conns)
+        qconn_fail(l->conns, "reset");
+}
+
 void stream_listener_close(struct stream_listener *l)
 {
     l->closing = 1;

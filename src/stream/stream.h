@@ -40,6 +40,11 @@ struct stream_listener *stream_listen(struct node *n, const char *service, int a
                                       json_t *tags, const struct stream_tls *tls,
                                       stream_accept_cb cb, void *arg, char *err, size_t errlen);
 void stream_listener_close(struct stream_listener *l);
+/* For fuzzers and tests: hand the listener a datagram as if it came from
+ * (node, service) over the mesh; drop every connection it has. */
+void stream_listener_receive(struct stream_listener *l, const char *node, const char *service,
+                             const uint8_t *data, size_t len);
+void stream_listener_reset(struct stream_listener *l);
 
 struct stream_dial;
 /* cb gets the connected stream, or NULL and an error text. */
