@@ -560,6 +560,9 @@ int submit_run(const struct submit_opts *o)
     }
     if (strstr(line, "Job Submitted") && !o->quiet)
         fprintf(stderr, PFX "node %s is not reachable yet; the job starts when it is\n", node);
+    pthread_mutex_lock(&sh.mu);
+    sh.submit_fd = -1; /* no shutdown() on a closed (maybe reused) descriptor */
+    pthread_mutex_unlock(&sh.mu);
     ctlsock_close(c);
 
     /* 2. results -> pipe -> process */

@@ -353,6 +353,20 @@ def test_errors_in_the_result_stream(awx_broken, tmp_path):
     check_released(awx)
 
 
+def test_ttl_for_a_node_that_never_comes(awx, tmp_path):
+    """--ttl: the unit expires when the node is never reachable; receptor's
+    detail says so (spec 8.7's "Receptor detail") and the command exits 1."""
+    pdd = make_pdd(tmp_path / "job")
+    t0 = time.time()
+    r = submit(awx, pdd, "demo.yml", "--ttl", "3s", node="nowhere", timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "node nowhere is not reachable yet" in err
+    assert re.search(r"Receptor detail:\nWork unit expired on ", err), err
+    assert time.time() - t0 < 30 * SLOW
+    check_released(awx)
+
+
 # ---- resilience -------------------------------------------------------------------
 
 TICKS = 48
