@@ -21,6 +21,7 @@
 #include "mesh/backend.h"
 #include "mesh/node.h"
 #include "stream/proxy.h"
+#include "work/sign.h"
 #include "work/workceptor.h"
 
 #define MAX_BACKENDS 1024
@@ -34,6 +35,8 @@ struct daemon {
     struct node *node;
     struct control *control;
     struct workceptor *work;
+    struct work_signer *signer;
+    struct work_verifier *verifier;
     struct tlsconf *tls;    /* named tls-server / tls-client configs */
     struct { struct tls_config *cfg; struct stream_tls st; } stls[64]; /* for QUIC */
     size_t nstls;
@@ -380,6 +383,12 @@ static void shutdown_daemon(struct daemon *d)
     if (d->work)
         workceptor_free(d->work);
     d->work = NULL;
+    if (d->signer)
+        sign_signer_free(d->signer);
+    if (d->verifier)
+        sign_verifier_free(d->verifier);
+    d->signer = NULL;
+    d->verifier = NULL;
     if (d->node)
         node_free(d->node);
     d->node = NULL;
@@ -402,6 +411,36 @@ static void on_node_shutdown(void *arg, const char *why)
     shutdown_daemon(d);
 }
 
+/* work-signing and work-verification keys (spec 11). */
+static int load_work_keys(struct daemon *d, char *err, size_t errlen)
+{
+    char e[400];
+    const struct cfg_item *sit = config_find(&d->cfg, "work-signing");
+    const struct cfg_item *vit = config_find(&d->cfg, "work-verification");
+    if (sit) {
+        int64_t life = 0;
+        const char *te = cfg_str(sit, "tokenexpiration");
+        if (te && te[0] && godur_parse(te, &life, e, sizeof e) < 0) {
+            snprintf(err, errlen, "%s: work-signing: tokenexpiration: %s", sit->where, e);
+            return -1;
+        }
+        d->signer = sign_signer_load(cfg_str(sit, "privatekey"), life, e, sizeof e);
+        if (!d->signer) {
+            snprintf(err, errlen, "%s%s", SIGN_LOAD_SIGNING_PREFIX, e);
+            return -1;
+        }
+    }
+    if (vit) {
+        d->verifier = sign_verifier_load(cfg_str(vit, "publickey"), e, sizeof e);
+        if (!d->verifier) {
+            snprintf(err, errlen, "%s%s", SIGN_LOAD_VERIFYING_PREFIX, e);
+            return -1;
+        }
+    }
+    workceptor_set_keys(d->work, d->signer, d->verifier);
+    return 0;
+}
+
 /* The workceptor and the work types of the config; units on disk are
  * picked up again once every type is known. */
 static int setup_work(struct daemon *d, char *err, size_t errlen)
@@ -415,10 +454,17 @@ static int setup_work(struct daemon *d, char *err, size_t errlen)
     d->work = workceptor_new(d->node, datadir && datadir[0] ? datadir : "/tmp/receptor", exe, err, errlen);
     if (!d->work)
         return -1;
+    if (load_work_keys(d, err, errlen) < 0)
+        return -1;
     for (size_t i = 0; i < d->cfg.n; i++) {
         const struct cfg_item *it = &d->cfg.items[i];
         if (strcmp(it->def->name, "work-command") != 0)
             continue;
+        if (cfg_bool(it, "verifysignature", 0) && !d->verifier) {
+            snprintf(err, errlen, "%s: work-command %s: verifysignature needs a work-verification key",
+                     it->where, cfg_str(it, "worktype"));
+            return -1;
+        }
         if (workceptor_add_command(d->work, cfg_str(it, "worktype"), cfg_str(it, "command"),
                                    cfg_str(it, "params"), cfg_bool(it, "allowruntimeparams", 0),
                                    cfg_bool(it, "verifysignature", 0), err, errlen) < 0)

@@ -34,6 +34,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "work/ctlclient.h"
+#include "work/sign.h"
 #include "work/signature.h"
 
 #define BACKOFF_FIRST_MS 1000
@@ -128,6 +129,8 @@ int remote_check_params(struct workceptor *wc, const char *node, const char *wor
             return -1;
         }
         util_format_rfc3339(util_now_ns() + ns, expiration, sizeof expiration);
+        if (signwork && ns > sign_signer_lifetime(wc->signer))
+            log_warning("json web token expires before ttl: the remote node may refuse late commands");
     }
     *out = json_pack("{s:s,s:s,s:o,s:s,s:b,s:b,s:b,s:b,s:s,s:s}", "RemoteNode", node, "RemoteWorkType",
                      worktype, "RemoteParams", rp, "RemoteUnitID", "", "RemoteStarted", 0,

@@ -267,6 +267,77 @@ def test_adopt_a_unit_running_on_another_node(mesh):
     assert a.ctl().line("work adopt c ../x").startswith("ERROR: ")
 
 
+# ---- signing -----------------------------------------------------------------------------------
+
+def keypair(tmp_path, name):
+    key, pub = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True,
+                   capture_output=True)
+    return str(key), str(pub)
+
+
+def signing_mesh(mesh, tmp_path, expiration="5m", signer_key=None):
+    key, pub = keypair(tmp_path, "signer")
+    other_key, _ = keypair(tmp_path, "other")
+    a = work_node(mesh, "a", extra=[{"work-signing": {"privatekey": signer_key and other_key or key,
+                                                      "tokenexpiration": expiration}}])
+    b = work_node(mesh, "b", peers=["a"], mesh_control=False)
+    c = work_node(mesh, "c", peers=["b"], extra=[{"work-verification": {"publickey": pub}},
+                                                 echo_type(verifysignature=True),
+                                                 echo_type("plain", "cat")])
+    for n in (a, b, c):
+        n.start()
+    wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
+    wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
+                         for ad in a.status()["Advertisements"]), 30, "c's control service")
+    return a, b, c
+
+
+def test_signed_work(mesh, tmp_path):
+    a, b, c = signing_mesh(mesh, tmp_path)
+    # the work type is advertised as secure
+    ad = next(ad for ad in a.status()["Advertisements"] if ad["NodeID"] == "c" and ad["Service"] == "control")
+    assert {"WorkType": "echo", "Secure": True} in ad["WorkCommands"]
+    r = ctl(a, "work", "submit", "echo", "--node", "c", "--signwork", "-l", "signed", "-f")
+    assert r.returncode == 0 and r.stdout == b"signed\n", r.stderr
+    # unsigned: refused by c (not a unix-socket client there)
+    _, reply = submit_raw(a, "work submit c echo", b"x\n")
+    assert reply.startswith("ERROR: ") and "could not verify signature: signature is empty" in reply
+    # a signature for a type that does not expect one
+    _, reply = submit_raw(a, '{"command":"work","subcommand":"submit","node":"c","worktype":"plain","signwork":"true"}',
+                          b"x\n")
+    assert "work type did not expect a signature" in reply
+    # the local unix socket is trusted on c itself
+    unit, reply = submit_raw(c, "work submit c echo", b"local\n")
+    assert "Job Started" in reply
+
+
+def test_signed_work_wrong_key(mesh, tmp_path):
+    a, b, c = signing_mesh(mesh, tmp_path, signer_key="other")
+    _, reply = submit_raw(a, '{"command":"work","subcommand":"submit","node":"c","worktype":"echo","signwork":"true"}',
+                          b"x\n")
+    assert reply.startswith("ERROR: ") and "could not verify signature" in reply
+
+
+def test_signed_work_expired_token(mesh, tmp_path):
+    a, b, c = signing_mesh(mesh, tmp_path, expiration="-1m")
+    _, reply = submit_raw(a, '{"command":"work","subcommand":"submit","node":"c","worktype":"echo","signwork":"true"}',
+                          b"x\n")
+    assert reply.startswith("ERROR: ") and "token is expired" in reply
+
+
+def test_signing_config_errors(tmp_path):
+    from conftest import RECEPTOR
+    r = subprocess.run([RECEPTOR, "--node", "id=x", "--local-only", "--work-command", "worktype=w",
+                        "command=cat", "verifysignature=true"], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "work-verification" in r.stderr
+    r = subprocess.run([RECEPTOR, "--node", "id=x", "--local-only", "--work-signing",
+                        f"privatekey={tmp_path}/missing.pem", "tokenexpiration=1m"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "could not load signing key file" in r.stderr
+
+
 # ---- resilience -------------------------------------------------------------------------------
 
 SLOW = "for i in $(seq 1 100); do echo line $i; sleep 0.1; done"

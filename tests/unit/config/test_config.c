@@ -157,7 +157,7 @@ static void test_table(void **state)
     };
     /* what the daemon cannot run yet; everything else must not be flagged */
     static const char *const not_yet[] = { "command-service", "ip-router", "work-kubernetes",
-                                           "work-python", "work-signing", "work-verification" };
+                                           "work-python" };
     static const char *const reloadable[] = { "tcp-listener", "tcp-peer", "udp-listener",
                                               "udp-peer", "ws-listener", "ws-peer",
                                               "local-only" };
