@@ -15,6 +15,7 @@ and the tls-client of remote work are used when this build of receptor
 supports them; feature probes decide, and test_signing_and_tls_client says
 precisely what is missing when one is not there yet.
 """
+import importlib.util
 import json
 import os
 import pathlib
@@ -23,14 +24,21 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import BUILD, ROOT, SANITIZED, SLOW, Mesh, Node, free_port, wait_for
+# tests/integration/conftest.py by path: `from conftest import` would get
+# runner/conftest.py when pytest has loaded that one first (both directories
+# given on the command line)
+_spec = importlib.util.spec_from_file_location(
+    "integration_conftest", os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py"))
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+BUILD, ROOT, SANITIZED, SLOW = _conftest.BUILD, _conftest.ROOT, _conftest.SANITIZED, _conftest.SLOW
+Node, free_port, wait_for = _conftest.Node, _conftest.free_port, _conftest.wait_for
 
 ARC = os.path.join(BUILD, "src", "cmd", "ansible-runner-c")
 RECEPTOR = os.path.join(BUILD, "src", "cmd", "receptor")
@@ -541,17 +549,16 @@ def test_same_events_and_stdout_as_local_ansible_runner(awx, tmp_path):
 
 # ---- the EE placement ----------------------------------------------------------------
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "runner"))
-
-
 @pytest.fixture(scope="module")
 def ee():
     """The EE of tests/integration/runner/isolation_env.py, in a local
     registry with htpasswd auth (built from Debian packages, cached)."""
-    try:
-        import isolation_env
-    except ImportError as e:
-        pytest.skip(f"tests/integration/runner/isolation_env.py is not available: {e}")
+    path = os.path.join(os.path.dirname(__file__), "runner", "isolation_env.py")
+    if not os.path.exists(path):
+        pytest.skip("tests/integration/runner/isolation_env.py is not available")
+    spec = importlib.util.spec_from_file_location("isolation_env", path)
+    isolation_env = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(isolation_env)
     if SANITIZED:
         pytest.skip("the EE test runs in the non-sanitized pass (container time dominates)")
     for tool in ("podman", "docker-registry", "debootstrap", "htpasswd", "openssl", "runc"):
