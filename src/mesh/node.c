@@ -446,6 +446,15 @@ void node_notify_restart(struct node *n, const char *node, uint64_t epoch)
     }
 }
 
+void node_notify_shutdown(struct node *n)
+{
+    struct node_observer *o = n->observers, *next;
+    for (; o; o = next) {
+        next = o->next;
+        o->cb(o->arg, NULL, 0);
+    }
+}
+
 void node_set_work_commands(struct node *n, json_t *work_commands)
 {
     json_decref(n->work_commands);
@@ -481,6 +490,9 @@ void node_free(struct node *n)
         conn_free(c);
     }
     n->conns = NULL;
+    /* whatever still holds services of ours (streams lingering after
+     * their owners left) lets go now: node NULL means "this node stops" */
+    node_notify_shutdown(n);
     ping_free_all(n);
     while (n->services)
         node_unlisten(n, n->services);

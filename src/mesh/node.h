@@ -75,7 +75,8 @@ int node_send(struct node *n, const char *from_service, const char *to_node,
 /* Observers of other nodes restarting (a routing update with a newer
  * epoch): streams to that node opened before it started are dead, whatever
  * QUIC's timers think.  started_s is the new process's start time (Unix
- * seconds, from its epoch, by its clock). */
+ * seconds, from its epoch, by its clock).  When this node itself is being
+ * freed, observers are called once with node NULL. */
 struct node_observer;
 struct node_observer *node_observe_restarts(struct node *n,
                                             void (*cb)(void *arg, const char *node, int64_t started_s),

@@ -65,6 +65,10 @@ struct node_ping {
     void *arg;
     int64_t start;
     const char *pending_err;   /* a local send error reported on the next tick */
+    int starting;              /* inside node_ping(): results wait for the loop */
+    int have_result;
+    char result_from[256];
+    char result_err[128];      /* "" = success */
     int done;
     struct node_ping *next;
 };
@@ -110,6 +114,7 @@ void node_schedule_flood(struct node *n);
 void node_schedule_routes(struct node *n);
 
 void node_notify_restart(struct node *n, const char *node, uint64_t epoch);
+void node_notify_shutdown(struct node *n);
 
 /* flood.c */
 int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);

@@ -8,6 +8,7 @@
 #include "mesh/node_internal.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -25,10 +26,22 @@ static void ping_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void on_timer(uv_timer_t *t);
+
 static void ping_finish(struct node_ping *p, const char *from, const char *err)
 {
     if (p->done)
         return;
+    if (p->starting) {
+        /* a ping to ourselves answers inside node_ping(): report it from the
+         * loop, so the caller never gets a callback before node_ping returns */
+        if (!p->have_result) {
+            p->have_result = 1;
+            snprintf(p->result_from, sizeof p->result_from, "%s", from ? from : "");
+            snprintf(p->result_err, sizeof p->result_err, "%s", err ? err : "");
+        }
+        return;
+    }
     p->done = 1;
     int64_t elapsed = util_mono_ns() - p->start;
     struct node *n = p->node;
@@ -63,7 +76,9 @@ static void on_unreach(void *arg, const struct msg_unreach *u, const char *repor
 static void on_timer(uv_timer_t *t)
 {
     struct node_ping *p = t->data;
-    if (p->pending_err)
+    if (p->have_result)
+        ping_finish(p, p->result_from, p->result_err[0] ? p->result_err : NULL);
+    else if (p->pending_err)
         ping_finish(p, p->node->id, p->pending_err);
     else
         ping_finish(p, p->node->id, "timeout");
@@ -84,15 +99,19 @@ struct node_ping *node_ping(struct node *n, const char *target, int hops, node_p
     n->pings = p;
     p->svc = node_listen(n, NULL, 0, CONN_DATAGRAM, NULL, on_reply, on_unreach, p, err, sizeof err);
     p->start = util_mono_ns();
+    p->starting = 1;
     const char *serr = NULL;
     if (!p->svc)
         serr = "cannot open a service";
     else if (node_send(n, node_service_name(p->svc), target, "ping", NULL, 0, hops, &serr) < 0 && !serr)
         serr = "send failed";
-    if (serr && !p->done) {
+    p->starting = 0;
+    if (p->have_result) {
+        uv_timer_start(&p->timer, on_timer, 0, 0);
+    } else if (serr) {
         p->pending_err = serr;
         uv_timer_start(&p->timer, on_timer, 0, 0);
-    } else if (!p->done) {
+    } else {
         uv_timer_start(&p->timer, on_timer, PING_TIMEOUT_MS, 0);
     }
     return p;

@@ -16,7 +16,8 @@ struct uvstream {
     int closing;
     int shut;
     int eof;
-    uint8_t rbuf[65536];
+    uint8_t *rbuf;      /* grows from 4 KiB to 64 KiB when reads fill it */
+    size_t rcap;
 };
 
 struct wreq {
@@ -31,6 +32,7 @@ static void on_closed(uv_handle_t *h)
     struct uvstream *u = h->data;
     if (u->s.on_close)
         u->s.on_close(&u->s);
+    free(u->rbuf);
     free(u);
 }
 
@@ -96,7 +98,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     (void)suggested;
     struct uvstream *u = h->data;
-    *out = uv_buf_init((char *)u->rbuf, sizeof u->rbuf);
+    if (!u->rbuf) {
+        u->rcap = 4096;
+        u->rbuf = malloc(u->rcap);
+    }
+    *out = uv_buf_init((char *)u->rbuf, u->rbuf ? (unsigned)u->rcap : 0);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
@@ -119,6 +125,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     }
     if (n > 0 && u->s.on_read)
         u->s.on_read(&u->s, u->rbuf, (size_t)n);
+    if ((size_t)n == u->rcap && u->rcap < 65536) { /* a busy stream: read more at once */
+        uint8_t *bigger = malloc(u->rcap * 4);
+        if (bigger) {
+            free(u->rbuf);
+            u->rbuf = bigger;
+            u->rcap *= 4;
+        }
+    }
 }
 
 static void us_read_start(struct bstream *s)

@@ -477,8 +477,10 @@ static void fill_settings(ngtcp2_settings *s, ngtcp2_transport_params *p, int is
     s->max_tx_udp_payload_size = QUIC_PKT_BIG;
     s->no_tx_udp_payload_size_shaping = 1; /* the buffer size we pass decides */
     s->no_pmtud = 1;
-    s->max_window = 4 * QUIC_CONN_WINDOW;
-    s->max_stream_window = 4 * QUIC_STREAM_WINDOW;
+    /* no window auto-tuning: the receive queue may hold exactly one window,
+     * which is what bounds a stream's memory when its reader stops */
+    s->max_window = QUIC_CONN_WINDOW;
+    s->max_stream_window = QUIC_STREAM_WINDOW;
     ngtcp2_transport_params_default(p);
     p->initial_max_stream_data_bidi_local = QUIC_STREAM_WINDOW;
     p->initial_max_stream_data_bidi_remote = QUIC_STREAM_WINDOW;
@@ -746,6 +748,15 @@ static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
 static void on_remote_restart(void *arg, const char *node, int64_t started_s)
 {
     struct qconn *c = arg;
+    if (!node) {
+        if (c->app_closed) { /* a lingering stream: nobody to tell */
+            qconn_destroy(c);
+            qconn_release(c);
+        } else {
+            qconn_fail(c, "node shutting down");
+        }
+        return;
+    }
     if (strcmp(node, c->remote_node) == 0 && !c->closing && c->created_s + 2 < started_s) {
         snprintf(c->fail_buf, sizeof c->fail_buf, "node %s restarted", node);
         c->fail_reason = c->fail_buf;
