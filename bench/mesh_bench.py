@@ -17,31 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from conftest import Mesh, wait_for  # noqa: E402
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def mem_kb(pid):
-    """RSS, anonymous RSS and PSS (shared library pages divided among users)."""
-    out = {"rss": rss_kb(pid), "anon": 0, "pss": 0}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                out["anon"] = int(line.split()[1])
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    out["pss"] = int(line.split()[1])
-    except OSError:
-        pass
-    return out
+from benchlib import mem_kb, rss_kb  # noqa: E402,F401
 
 
 def fmt_mem(m):

@@ -17,17 +17,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from conftest import Mesh, wait_for  # noqa: E402
+from benchlib import mem_kb, rss_kb  # noqa: E402,F401
+
 
 SIZE = int(os.environ.get("BENCH_BYTES", 1 << 30))
 CHUNK = b"\x5a" * (1 << 20)
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def sink():
