@@ -326,6 +326,7 @@ def test_failing_playbook_rc_and_status(awx, tmp_path):
 BROKEN = """- work-command:
     worktype: broken
     command: /bin/sh
+    verifysignature: true
     params: %s
 """ % json.dumps("""-c 'cat >/dev/null; echo "Traceback (most recent call last): boom" >&2; exit 3'""")
 
