@@ -89,7 +89,7 @@ static const char help_job_options[] =
     "      --artifact-dir D, --project-dir D, --rotate-artifacts N\n"
     "  -j, --json, -q, --quiet, --omit-event-data, --only-failed-event-data, --omit-env-files\n"
     "process isolation (the job runs in a container on the node that runs the worker):\n"
-    "      --process-isolation                   enable (podman unless told otherwise)\n"
+    "      --process-isolation                   enable (submit: podman unless told otherwise)\n"
     "      --process-isolation-executable X      podman or docker\n"
     "      --container-image IMAGE               the execution environment\n"
     "      --container-option OPT                an engine option (repeatable)\n"
