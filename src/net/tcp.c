@@ -20,12 +20,11 @@
 
 #include "core/bstream.h"
 #include "core/log.h"
+#include "net/dialer.h"
 #include "net/framer.h"
 #include "net/tls.h"
 #include "net/uvstream.h"
 
-#define DIAL_FIRST_WAIT 5000
-#define DIAL_MAX_WAIT 20000
 #define CLOSE_FLUSH_MS 2000
 #define LISTENER_HANDSHAKE_MS 15000
 #define LISTENER_MAX_HANDSHAKES 256   /* TLS sessions not yet verified, per listener */
@@ -56,28 +55,19 @@ struct tcp_listener {
     char desc[80];
 };
 
+/* dl.timer: the next dial; during a TLS dial, its deadline.  dl.busy: a
+ * resolve or connect is in flight; dl.session: the tcp_link (open or in its
+ * TLS handshake). */
 struct tcp_dialer {
-    uv_loop_t *loop;
-    uv_timer_t timer;           /* next dial; during a TLS dial, its deadline */
+    struct dialer dl;
     struct bstream *pending;    /* socket being connected */
     uv_connect_t connect;
-    uv_getaddrinfo_t resolve;
     struct tls_config *tls;
     char host[256], port[16];
-    int redial;
-    int stopped;
-    int busy;                   /* resolve or connect in flight */
+    char target[300];           /* "tcp host:port" */
     int timed_out;
-    uint64_t wait_ms;
     uint64_t dial_start;
-    link_new_cb cb;
-    void *arg;
-    struct tcp_link *link;      /* session (open or in its TLS handshake) */
 };
-
-static void dialer_schedule(struct tcp_dialer *d, uint64_t ms);
-static void dialer_maybe_free(struct tcp_dialer *d);
-static void dial_failed(struct tcp_dialer *d, const char *why);
 
 /* ---- links -------------------------------------------------------------- */
 
@@ -99,16 +89,7 @@ static void link_dialer_done(struct tcp_link *tl)
     struct tcp_dialer *d = tl->dialer;
     if (!d)
         return;
-    d->link = NULL;
-    if (!tl->open) {
-        dial_failed(d, tl->why[0] ? tl->why : "connection closed");
-    } else if (d->redial && !d->stopped) {
-        d->wait_ms = DIAL_FIRST_WAIT;
-        dialer_schedule(d, d->wait_ms);
-    } else {
-        d->stopped = 1;
-        dialer_maybe_free(d);
-    }
+    dialer_end_session(&d->dl, tl->open ? NULL : tl->why[0] ? tl->why : "connection closed");
 }
 
 static void link_maybe_free(struct tcp_link *tl)
@@ -307,17 +288,9 @@ static void on_listener_tls_ready(struct bstream *bs)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct tcp_listener *ls = server->data;
-    if (status < 0) {
-        log_error("%s: accept failed: %s", ls->desc, uv_strerror(status));
-        return;
-    }
-    struct bstream *bs = uvstream_new(ls->loop, 0);
+    struct bstream *bs = uvstream_accept(server, status, ls->desc);
     if (!bs)
         return;
-    if (uv_accept(server, uvstream_handle(bs)) != 0) {
-        bstream_close(bs);
-        return;
-    }
     uvstream_start(bs);
     if (ls->tls && ls->handshakes >= LISTENER_MAX_HANDSHAKES) {
         log_warning("%s: refusing %s: %d TLS handshakes already in progress", ls->desc, bs->desc,
@@ -391,59 +364,17 @@ void tcp_listener_stop(struct tcp_listener *ls)
 
 int tcp_split_address(const char *address, char *host, size_t hostlen, char *port, size_t portlen)
 {
-    const char *colon = strrchr(address, ':');
-    if (!colon || colon == address || !colon[1])
-        return -1;
-    const char *h = address;
-    size_t hl = (size_t)(colon - address);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl >= hostlen || strlen(colon + 1) >= portlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    strcpy(port, colon + 1);
-    return 0;
-}
-
-static void dialer_freed(uv_handle_t *h) { free(h->data); }
-
-static void dialer_maybe_free(struct tcp_dialer *d)
-{
-    if (d->stopped && !d->busy && !d->link && !d->pending) {
-        if (!uv_is_closing((uv_handle_t *)&d->timer))
-            uv_close((uv_handle_t *)&d->timer, dialer_freed);
-    }
-}
-
-static void dial_failed(struct tcp_dialer *d, const char *why)
-{
-    if (d->stopped) {
-        dialer_maybe_free(d);
-        return;
-    }
-    log_warning("Backend connection failed (will retry): dial tcp %s:%s: %s", d->host, d->port, why);
-    if (!d->redial) {
-        d->stopped = 1;
-        dialer_maybe_free(d);
-        return;
-    }
-    dialer_schedule(d, d->wait_ms);
-    d->wait_ms = d->wait_ms * 3 / 2;
-    if (d->wait_ms > DIAL_MAX_WAIT)
-        d->wait_ms = DIAL_MAX_WAIT;
+    return dialer_split_address(address, host, hostlen, port, portlen, NULL, 0);
 }
 
 static void on_dialer_tls_ready(struct bstream *bs)
 {
     struct tcp_link *tl = bs->data;
     struct tcp_dialer *d = tl->dialer;
-    if (!d || d->stopped)
+    if (!d || d->dl.stopped)
         return;
-    d->wait_ms = DIAL_FIRST_WAIT;
-    link_open(tl, d->cb, d->arg);
+    dialer_reset_backoff(&d->dl);
+    link_open(tl, d->dl.cb, d->dl.arg);
 }
 
 /* The socket is connected: plain links open at once, TLS ones after the
@@ -452,26 +383,26 @@ static void dial_connected(struct tcp_dialer *d, struct bstream *bs)
 {
     uvstream_start(bs);
     if (d->tls) {
-        uint64_t spent = uv_now(d->loop) - d->dial_start;
+        uint64_t spent = uv_now(d->dl.loop) - d->dial_start;
         unsigned left = spent >= TLS_DIAL_TIMEOUT_MS ? 1 : (unsigned)(TLS_DIAL_TIMEOUT_MS - spent);
-        if (!(bs = wrap_tls(bs, d->tls, 0, d->host, d->loop, left))) {
-            dial_failed(d, "TLS setup failed");
+        if (!(bs = wrap_tls(bs, d->tls, 0, d->host, d->dl.loop, left))) {
+            dialer_fail_dial(&d->dl, "TLS setup failed");
             return;
         }
     }
-    struct tcp_link *tl = link_new(d->loop, bs, d->tls != NULL);
+    struct tcp_link *tl = link_new(d->dl.loop, bs, d->tls != NULL);
     if (!tl) {
         bstream_close(bs);
-        dial_failed(d, "out of memory");
+        dialer_fail_dial(&d->dl, "out of memory");
         return;
     }
     tl->dialer = d;
-    d->link = tl;
+    d->dl.session = tl;
     if (d->tls) {
         tls_set_ready_cb(bs, on_dialer_tls_ready);
     } else {
-        d->wait_ms = DIAL_FIRST_WAIT;
-        link_open(tl, d->cb, d->arg);
+        dialer_reset_backoff(&d->dl);
+        link_open(tl, d->dl.cb, d->dl.arg);
     }
 }
 
@@ -479,12 +410,12 @@ static void on_connect(uv_connect_t *req, int status)
 {
     struct tcp_dialer *d = req->data;
     struct bstream *bs = d->pending;
-    d->busy = 0;
+    d->dl.busy = 0;
     d->pending = NULL;
-    uv_timer_stop(&d->timer);
-    if (status < 0 || d->stopped) {
+    uv_timer_stop(&d->dl.timer);
+    if (status < 0 || d->dl.stopped) {
         bstream_close(bs);
-        dial_failed(d, d->timed_out ? "i/o timeout" : uv_strerror(status < 0 ? status : UV_ECANCELED));
+        dialer_fail_dial(&d->dl, d->timed_out ? "i/o timeout" : uv_strerror(status < 0 ? status : UV_ECANCELED));
         return;
     }
     dial_connected(d, bs);
@@ -492,65 +423,44 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void on_dial_timeout(uv_timer_t *t)
 {
-    struct tcp_dialer *d = t->data;
+    struct tcp_dialer *d = ((struct dialer *)t->data)->owner;
     if (d->pending) {
         d->timed_out = 1;
         bstream_close(d->pending); /* on_connect follows with ECANCELED */
     }
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void on_address(struct dialer *dl, const struct sockaddr *addr)
 {
-    struct tcp_dialer *d = req->data;
-    if (status < 0 || d->stopped) {
-        d->busy = 0;
-        if (res)
-            uv_freeaddrinfo(res);
-        dial_failed(d, uv_strerror(status < 0 ? status : UV_ECANCELED));
-        return;
-    }
-    struct bstream *bs = uvstream_new(d->loop, 0);
+    struct tcp_dialer *d = dl->owner;
+    struct bstream *bs = uvstream_new(dl->loop, 0);
     if (!bs) {
-        d->busy = 0;
-        uv_freeaddrinfo(res);
-        dial_failed(d, "out of memory");
+        dl->busy = 0;
+        dialer_fail_dial(dl, "out of memory");
         return;
     }
     d->pending = bs;
     d->timed_out = 0;
     d->connect.data = d;
-    int rc = uv_tcp_connect(&d->connect, (uv_tcp_t *)uvstream_handle(bs), res->ai_addr, on_connect);
-    uv_freeaddrinfo(res);
+    int rc = uv_tcp_connect(&d->connect, (uv_tcp_t *)uvstream_handle(bs), addr, on_connect);
     if (rc < 0) {
-        d->busy = 0;
+        dl->busy = 0;
         d->pending = NULL;
         bstream_close(bs);
-        dial_failed(d, uv_strerror(rc));
+        dialer_fail_dial(dl, uv_strerror(rc));
         return;
     }
     if (d->tls)
-        uv_timer_start(&d->timer, on_dial_timeout, TLS_DIAL_TIMEOUT_MS, 0);
+        uv_timer_start(&dl->timer, on_dial_timeout, TLS_DIAL_TIMEOUT_MS, 0);
 }
 
-static void dial_now(uv_timer_t *t)
+/* One attempt (the dialer is idle): resolve, connect (on_connect), then
+ * TLS if configured. */
+static void dial_now(struct dialer *dl)
 {
-    struct tcp_dialer *d = t->data;
-    if (d->stopped || d->busy || d->link)
-        return;
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-    d->busy = 1;
-    d->dial_start = uv_now(d->loop);
-    d->resolve.data = d;
-    int rc = uv_getaddrinfo(d->loop, &d->resolve, on_resolved, d->host, d->port, &hints);
-    if (rc < 0) {
-        d->busy = 0;
-        dial_failed(d, uv_strerror(rc));
-    }
-}
-
-static void dialer_schedule(struct tcp_dialer *d, uint64_t ms)
-{
-    uv_timer_start(&d->timer, dial_now, ms, 0);
+    struct tcp_dialer *d = dl->owner;
+    d->dial_start = uv_now(dl->loop);
+    dialer_resolve_target(dl, d->host, d->port, SOCK_STREAM, on_address);
 }
 
 struct tcp_dialer *tcp_dialer_start(uv_loop_t *loop, const char *address, int redial,
@@ -560,34 +470,28 @@ struct tcp_dialer *tcp_dialer_start(uv_loop_t *loop, const char *address, int re
     struct tcp_dialer *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
-    if (tcp_split_address(address, d->host, sizeof d->host, d->port, sizeof d->port) < 0) {
-        snprintf(err, errlen, "address %s: expected host:port", address);
+    if (dialer_split_address(address, d->host, sizeof d->host, d->port, sizeof d->port, err,
+                             errlen) < 0) {
         free(d);
         return NULL;
     }
-    d->loop = loop;
+    snprintf(d->target, sizeof d->target, "tcp %s:%s", d->host, d->port);
     d->tls = tls;
-    d->redial = redial;
-    d->cb = cb;
-    d->arg = arg;
-    d->wait_ms = DIAL_FIRST_WAIT;
-    uv_timer_init(loop, &d->timer);
-    d->timer.data = d;
-    dialer_schedule(d, 0);
+    dialer_start_dialing(&d->dl, loop, redial, cb, arg, d->target, dial_now, d);
     return d;
 }
 
 void tcp_dialer_stop(struct tcp_dialer *d)
 {
-    d->stopped = 1;
-    uv_timer_stop(&d->timer);
-    if (d->link) {
-        if (d->link->open)
-            tcp_link_close(&d->link->link);
+    struct tcp_link *tl = d->dl.session;
+    dialer_stop_dialing(&d->dl);
+    if (tl) {
+        if (tl->open)
+            tcp_link_close(&tl->link);
         else
-            link_close_now(d->link);
+            link_close_now(tl);
     }
     if (d->pending)
         bstream_close(d->pending); /* on_connect follows with ECANCELED */
-    dialer_maybe_free(d);
+    dialer_free_if_idle(&d->dl);
 }

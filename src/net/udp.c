@@ -30,10 +30,8 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "net/tcp.h"
+#include "net/dialer.h"
 
-#define DIAL_FIRST_WAIT 5000
-#define DIAL_MAX_WAIT 20000
 #define TABLE_BUCKETS 256
 #define DROP_REPORT_MS 5000
 #define MSG_TYPE_ROUTING 1
@@ -65,18 +63,11 @@ struct udp_listener {
     uint8_t rbuf[UDP_RECV_BUFFER];
 };
 
+/* dl.busy: resolving; dl.session: the udp_link. */
 struct udp_dialer {
-    uv_loop_t *loop;
-    uv_timer_t timer;
-    uv_getaddrinfo_t resolve;
+    struct dialer dl;
     char host[256], port[16];
-    int redial;
-    int stopped;
-    int resolving;
-    uint64_t wait_ms;
-    link_new_cb cb;
-    void *arg;
-    struct udp_link *link;
+    char target[300];         /* "udp host:port" */
     uint8_t rbuf[UDP_RECV_BUFFER];
 };
 
@@ -88,8 +79,6 @@ struct send_req {
     uint8_t data[];
 };
 
-static void dialer_session_ended(struct udp_dialer *d);
-static void dialer_maybe_free(struct udp_dialer *d);
 
 /* ---- addresses and the session table ------------------------------------ */
 
@@ -192,7 +181,7 @@ static void link_handle_closed(uv_handle_t *h)
     struct udp_dialer *d = ul->d;
     ul->d = NULL;
     if (d)
-        dialer_session_ended(d);
+        dialer_end_session(&d->dl, NULL);
     link_maybe_free(ul);
 }
 
@@ -471,52 +460,12 @@ static void dialer_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct 
     link_deliver(ul, ul->d->rbuf, (size_t)n);
 }
 
-static void dialer_freed(uv_handle_t *h) { free(h->data); }
-
-static void dialer_maybe_free(struct udp_dialer *d)
-{
-    if (d->stopped && !d->resolving && !d->link && !uv_is_closing((uv_handle_t *)&d->timer))
-        uv_close((uv_handle_t *)&d->timer, dialer_freed);
-}
-
-static void dialer_schedule(struct udp_dialer *d, uint64_t ms);
-
-static void dial_failed(struct udp_dialer *d, const char *why)
-{
-    if (d->stopped) {
-        dialer_maybe_free(d);
-        return;
-    }
-    log_warning("Backend connection failed (will retry): dial udp %s:%s: %s", d->host, d->port, why);
-    if (!d->redial) {
-        d->stopped = 1;
-        dialer_maybe_free(d);
-        return;
-    }
-    dialer_schedule(d, d->wait_ms);
-    d->wait_ms = d->wait_ms * 3 / 2;
-    if (d->wait_ms > DIAL_MAX_WAIT)
-        d->wait_ms = DIAL_MAX_WAIT;
-}
-
-static void dialer_session_ended(struct udp_dialer *d)
-{
-    d->link = NULL;
-    if (d->redial && !d->stopped) {
-        d->wait_ms = DIAL_FIRST_WAIT;
-        dialer_schedule(d, d->wait_ms);
-        return;
-    }
-    d->stopped = 1;
-    dialer_maybe_free(d);
-}
-
 static int dialer_open(struct udp_dialer *d, const struct sockaddr *to)
 {
-    struct udp_link *ul = link_new(d->loop, to);
+    struct udp_link *ul = link_new(d->dl.loop, to);
     if (!ul)
         return UV_ENOMEM;
-    uv_udp_init(d->loop, &ul->sock);
+    uv_udp_init(d->dl.loop, &ul->sock);
     ul->sock.data = ul;
     ul->handles = 2;
     ul->d = d;
@@ -530,47 +479,26 @@ static int dialer_open(struct udp_dialer *d, const struct sockaddr *to)
         uv_close((uv_handle_t *)&ul->closer, link_handle_closed);
         return rc;
     }
-    d->link = ul;
-    d->wait_ms = DIAL_FIRST_WAIT;
-    ul->link.backend_arg = d->arg;
-    d->cb(d->arg, &ul->link);
+    d->dl.session = ul;
+    dialer_reset_backoff(&d->dl);
+    ul->link.backend_arg = d->dl.arg;
+    d->dl.cb(d->dl.arg, &ul->link);
     return 0;
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void on_address(struct dialer *dl, const struct sockaddr *addr)
 {
-    struct udp_dialer *d = req->data;
-    d->resolving = 0;
-    if (status < 0 || d->stopped) {
-        if (res)
-            uv_freeaddrinfo(res);
-        dial_failed(d, uv_strerror(status < 0 ? status : UV_ECANCELED));
-        return;
-    }
-    int rc = dialer_open(d, res->ai_addr);
-    uv_freeaddrinfo(res);
+    dl->busy = 0;
+    int rc = dialer_open(dl->owner, addr);
     if (rc < 0)
-        dial_failed(d, uv_strerror(rc));
+        dialer_fail_dial(dl, uv_strerror(rc));
 }
 
-static void dial_now(uv_timer_t *t)
+/* One attempt (the dialer is idle): resolve, then open the session. */
+static void dial_now(struct dialer *dl)
 {
-    struct udp_dialer *d = t->data;
-    if (d->stopped || d->resolving || d->link)
-        return;
-    struct addrinfo hints = { .ai_socktype = SOCK_DGRAM };
-    d->resolving = 1;
-    d->resolve.data = d;
-    int rc = uv_getaddrinfo(d->loop, &d->resolve, on_resolved, d->host, d->port, &hints);
-    if (rc < 0) {
-        d->resolving = 0;
-        dial_failed(d, uv_strerror(rc));
-    }
-}
-
-static void dialer_schedule(struct udp_dialer *d, uint64_t ms)
-{
-    uv_timer_start(&d->timer, dial_now, ms, 0);
+    struct udp_dialer *d = dl->owner;
+    dialer_resolve_target(dl, d->host, d->port, SOCK_DGRAM, on_address);
 }
 
 struct udp_dialer *udp_dialer_start(uv_loop_t *loop, const char *address, int redial,
@@ -581,27 +509,21 @@ struct udp_dialer *udp_dialer_start(uv_loop_t *loop, const char *address, int re
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (tcp_split_address(address, d->host, sizeof d->host, d->port, sizeof d->port) < 0) {
-        snprintf(err, errlen, "address %s: expected host:port", address);
+    if (dialer_split_address(address, d->host, sizeof d->host, d->port, sizeof d->port, err,
+                             errlen) < 0) {
         free(d);
         return NULL;
     }
-    d->loop = loop;
-    d->redial = redial;
-    d->cb = cb;
-    d->arg = arg;
-    d->wait_ms = DIAL_FIRST_WAIT;
-    uv_timer_init(loop, &d->timer);
-    d->timer.data = d;
-    dialer_schedule(d, 0);
+    snprintf(d->target, sizeof d->target, "udp %s:%s", d->host, d->port);
+    dialer_start_dialing(&d->dl, loop, redial, cb, arg, d->target, dial_now, d);
     return d;
 }
 
 void udp_dialer_stop(struct udp_dialer *d)
 {
-    d->stopped = 1;
-    uv_timer_stop(&d->timer);
-    if (d->link)
-        udp_link_close(&d->link->link); /* dialer_session_ended follows */
-    dialer_maybe_free(d);
+    struct udp_link *ul = d->dl.session;
+    dialer_stop_dialing(&d->dl);
+    if (ul)
+        udp_link_close(&ul->link); /* dialer_end_session follows */
+    dialer_free_if_idle(&d->dl);
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 struct uvstream {
     struct bstream s;
     union { uv_pipe_t pipe; uv_tcp_t tcp; uv_stream_t stream; } h;
@@ -192,6 +194,22 @@ struct bstream *uvstream_new(uv_loop_t *loop, int is_pipe)
 }
 
 uv_stream_t *uvstream_handle(struct bstream *s) { return &((struct uvstream *)s)->h.stream; }
+
+struct bstream *uvstream_accept(uv_stream_t *server, int status, const char *desc)
+{
+    if (status < 0) {
+        log_error("%s: accept failed: %s", desc, uv_strerror(status));
+        return NULL;
+    }
+    struct bstream *s = uvstream_new(server->loop, 0);
+    if (!s)
+        return NULL;
+    if (uv_accept(server, uvstream_handle(s)) != 0) {
+        bstream_close(s);
+        return NULL;
+    }
+    return s;
+}
 
 void uvstream_start(struct bstream *s)
 {

@@ -11,6 +11,10 @@
  * into it, then uvstream_start() once it is connected. */
 struct bstream *uvstream_new(uv_loop_t *loop, int is_pipe);
 uv_stream_t *uvstream_handle(struct bstream *s);
+/* A listener's connection callback: accepts into a new stream (not yet
+ * started), or NULL (logged as "<desc>: accept failed: ..." when status is
+ * an error). */
+struct bstream *uvstream_accept(uv_stream_t *server, int status, const char *desc);
 /* Fills desc from the peer address and starts reading. */
 void uvstream_start(struct bstream *s);
 

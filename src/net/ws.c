@@ -50,12 +50,11 @@
 #include "core/bstream.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/dialer.h"
 #include "net/tls.h"
 #include "net/uvstream.h"
 #include "net/ws_http.h"
 
-#define DIAL_FIRST_WAIT 5000
-#define DIAL_MAX_WAIT 20000
 #define CLOSE_FLUSH_MS 2000
 #define LIMIT_REPORT_MS 5000
 #define OUT_GATHER_MAX (WS_MAX_MESSAGE + 16)
@@ -108,25 +107,17 @@ struct ws_proxy {
     char auth[448];
 };
 
+/* dl.busy: resolving; dl.session: the ws_conn (open or in its handshake). */
 struct ws_dialer {
-    uv_loop_t *loop;
-    uv_timer_t timer;
-    uv_getaddrinfo_t resolve;
+    struct dialer dl;
     uv_connect_t connect;
     struct ws_url url;
     struct ws_proxy proxy;
     struct tls_config *tls;   /* wss:// */
     char address[2100];
     char extraheader[1100];
-    int redial, stopped, resolving;
-    uint64_t wait_ms;
-    link_new_cb cb;
-    void *arg;
-    struct ws_conn *conn;
 };
 
-static void dial_failed(struct ws_dialer *d, const char *why);
-static void dialer_session_ended(struct ws_dialer *d);
 static void conn_begin_close(struct ws_conn *c);
 static void conn_feed(struct ws_conn *c, const uint8_t *data, size_t len);
 
@@ -146,13 +137,10 @@ static void conn_freed(uv_handle_t *h)
             c->ls->nhandshakes--;
     }
     struct ws_dialer *d = c->d;
-    if (d) {
-        d->conn = NULL;
-        if (c->adopted)
-            dialer_session_ended(d);
-        else
-            dial_failed(d, c->why[0] ? c->why : "connection closed during the handshake");
-    }
+    if (d)
+        dialer_end_session(&d->dl, c->adopted ? NULL
+                                   : c->why[0] ? c->why
+                                               : "connection closed during the handshake");
     wslay_event_context_free(c->ctx);
     buf_free(&c->head);
     buf_free(&c->out);
@@ -597,17 +585,9 @@ static void listener_report(struct ws_listener *ls)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ws_listener *ls = server->data;
-    if (status < 0) {
-        log_error("%s: accept failed: %s", ls->desc, uv_strerror(status));
-        return;
-    }
-    struct bstream *s = uvstream_new(server->loop, 0);
+    struct bstream *s = uvstream_accept(server, status, ls->desc);
     if (!s)
         return;
-    if (uv_accept(server, uvstream_handle(s)) != 0) {
-        bstream_close(s);
-        return;
-    }
     if (ls->nconns >= WS_MAX_SESSIONS || ls->nhandshakes >= WS_MAX_HANDSHAKES) {
         listener_report(ls);
         bstream_close(s);
@@ -852,7 +832,7 @@ static void client_secure_and_upgrade(struct ws_conn *c)
     struct ws_dialer *d = c->d;
     if (d->url.tls) {
         char err[256];
-        struct bstream *w = tls_wrap(c->s, d->tls, 0, d->url.host, NULL, d->loop,
+        struct bstream *w = tls_wrap(c->s, d->tls, 0, d->url.host, NULL, d->dl.loop,
                                      WS_TLS_DIAL_TIMEOUT_MS, err, sizeof err);
         if (!w) {
             conn_fail(c, err);
@@ -903,11 +883,11 @@ static void client_read(struct ws_conn *c, const uint8_t *data, size_t len)
         conn_fail(c, why);
         return;
     }
-    if (conn_open(c, 0, c->d->cb, c->d->arg) < 0) {
+    if (conn_open(c, 0, c->d->dl.cb, c->d->dl.arg) < 0) {
         conn_fail(c, "out of memory");
         return;
     }
-    c->d->wait_ms = DIAL_FIRST_WAIT;
+    dialer_reset_backoff(&c->d->dl);
     log_debug("%s: websocket connected to %s", c->link.desc, c->d->address);
     conn_feed_leftover(c, headlen, data + used, len - used);
 }
@@ -932,95 +912,36 @@ static void on_connect(uv_connect_t *req, int status)
 
 /* ---- dialer: redial ----------------------------------------------------- */
 
-static void dialer_freed(uv_handle_t *h) { free(h->data); }
-
-static void dialer_maybe_free(struct ws_dialer *d)
+static void on_address(struct dialer *dl, const struct sockaddr *addr)
 {
-    if (d->stopped && !d->resolving && !d->conn && !uv_is_closing((uv_handle_t *)&d->timer))
-        uv_close((uv_handle_t *)&d->timer, dialer_freed);
-}
-
-static void dial_now(uv_timer_t *t);
-
-static void dialer_schedule(struct ws_dialer *d, uint64_t ms)
-{
-    uv_timer_start(&d->timer, dial_now, ms, 0);
-}
-
-static void dial_failed(struct ws_dialer *d, const char *why)
-{
-    if (d->stopped) {
-        dialer_maybe_free(d);
-        return;
-    }
-    log_warning("Backend connection failed (will retry): dial %s: %s", d->address, why);
-    if (!d->redial) {
-        d->stopped = 1;
-        dialer_maybe_free(d);
-        return;
-    }
-    dialer_schedule(d, d->wait_ms);
-    d->wait_ms = d->wait_ms * 3 / 2;
-    if (d->wait_ms > DIAL_MAX_WAIT)
-        d->wait_ms = DIAL_MAX_WAIT;
-}
-
-static void dialer_session_ended(struct ws_dialer *d)
-{
-    if (d->redial && !d->stopped) {
-        d->wait_ms = DIAL_FIRST_WAIT;
-        dialer_schedule(d, d->wait_ms);
-        return;
-    }
-    d->stopped = 1;
-    dialer_maybe_free(d);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    struct ws_dialer *d = req->data;
-    d->resolving = 0;
-    if (status < 0 || d->stopped) {
-        if (res)
-            uv_freeaddrinfo(res);
-        dial_failed(d, uv_strerror(status < 0 ? status : UV_ECANCELED));
-        return;
-    }
-    struct bstream *s = uvstream_new(d->loop, 0);
-    struct ws_conn *c = s ? conn_new(d->loop, s) : NULL;
+    struct ws_dialer *d = dl->owner;
+    dl->busy = 0;
+    struct bstream *s = uvstream_new(dl->loop, 0);
+    struct ws_conn *c = s ? conn_new(dl->loop, s) : NULL;
     if (!c) {
         if (s)
             bstream_close(s);
-        uv_freeaddrinfo(res);
-        dial_failed(d, "out of memory");
+        dialer_fail_dial(dl, "out of memory");
         return;
     }
     c->d = d;
     c->state = WS_CONNECTING;
     snprintf(c->link.desc, sizeof c->link.desc, "ws %.80s", d->address);
-    d->conn = c;
+    dl->session = c;
     d->connect.data = c;
-    int rc = uv_tcp_connect(&d->connect, (uv_tcp_t *)uvstream_handle(s), res->ai_addr, on_connect);
-    uv_freeaddrinfo(res);
+    int rc = uv_tcp_connect(&d->connect, (uv_tcp_t *)uvstream_handle(s), addr, on_connect);
     if (rc < 0)
         conn_fail(c, uv_strerror(rc));
 }
 
-static void dial_now(uv_timer_t *t)
+/* One attempt (the dialer is idle): resolve the server or the proxy, then
+ * connect (on_connect). */
+static void dial_now(struct dialer *dl)
 {
-    struct ws_dialer *d = t->data;
-    if (d->stopped || d->resolving || d->conn)
-        return;
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    struct ws_dialer *d = dl->owner;
     const char *host = d->proxy.on ? d->proxy.host : d->url.host;
     const char *port = d->proxy.on ? d->proxy.port : d->url.port;
-    d->resolving = 1;
-    d->resolve.data = d;
-    int rc = uv_getaddrinfo(d->loop, &d->resolve, on_resolved, host, port, &hints);
-    if (rc < 0) {
-        d->resolving = 0;
-        dial_failed(d, uv_strerror(rc));
-    }
+    dialer_resolve_target(dl, host, port, SOCK_STREAM, on_address);
 }
 
 struct ws_dialer *ws_dialer_start(uv_loop_t *loop, const struct ws_dialer_config *cfg,
@@ -1053,27 +974,19 @@ struct ws_dialer *ws_dialer_start(uv_loop_t *loop, const struct ws_dialer_config
         return NULL;
     }
     d->tls = cfg->tls;
-    d->loop = loop;
-    d->redial = cfg->redial;
-    d->cb = cb;
-    d->arg = arg;
-    d->wait_ms = DIAL_FIRST_WAIT;
-    uv_timer_init(loop, &d->timer);
-    d->timer.data = d;
-    dialer_schedule(d, 0);
+    dialer_start_dialing(&d->dl, loop, cfg->redial, cb, arg, d->address, dial_now, d);
     return d;
 }
 
 void ws_dialer_stop(struct ws_dialer *d)
 {
-    d->stopped = 1;
-    uv_timer_stop(&d->timer);
-    struct ws_conn *c = d->conn;
+    struct ws_conn *c = d->dl.session;
+    dialer_stop_dialing(&d->dl);
     if (c) {
         if (c->state == WS_OPEN && !c->in_feed)
             conn_close_with(c, WSLAY_CODE_GOING_AWAY);
         else
             conn_abort(c);
     }
-    dialer_maybe_free(d);
+    dialer_free_if_idle(&d->dl);
 }
