@@ -1,5 +1,8 @@
 /* uvstream.c - see uvstream.h.  Writes are copied into one malloc'ed block
- * per write call; the queued byte count drives back-pressure (on_drain). */
+ * per write call; the queued byte count drives back-pressure (on_drain).
+ * close() never drops queued bytes: it half-closes, lets libuv flush, and
+ * closes when the shutdown completes (at most LINGER_MS later, for a peer
+ * that stopped reading).  Only failures close at once. */
 #include "net/uvstream.h"
 
 #include <stdio.h>
@@ -7,6 +10,8 @@
 #include <string.h>
 
 #include "core/log.h"
+
+#define LINGER_MS 30000
 
 struct uvstream {
     struct bstream s;
@@ -18,6 +23,8 @@ struct uvstream {
     int closing;
     int shut;
     int eof;
+    int handle_closing;  /* uv_close called */
+    uv_timer_t *linger;  /* while flushing before a close */
     uint8_t *rbuf;      /* grows from 4 KiB to 64 KiB when reads fill it */
     size_t rcap;
 };
@@ -38,22 +45,64 @@ static void on_closed(uv_handle_t *h)
     free(u);
 }
 
+static void timer_freed(uv_handle_t *h) { free(h); }
+
+static void close_now(struct uvstream *u)
+{
+    u->closing = 1;
+    if (u->handle_closing)
+        return;
+    u->handle_closing = 1;
+    if (u->linger) {
+        uv_close((uv_handle_t *)u->linger, timer_freed);
+        u->linger = NULL;
+    }
+    uv_close((uv_handle_t *)&u->h, on_closed);
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    close_now(t->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status);
+
 static void us_close(struct bstream *s)
 {
     struct uvstream *u = (struct uvstream *)s;
     if (u->closing)
         return;
     u->closing = 1;
-    uv_close((uv_handle_t *)&u->h, on_closed);
+    if (u->queued == 0 || !uv_is_writable(&u->h.stream)) {
+        close_now(u);
+        return;
+    }
+    /* flush what is queued first: a half-close completes after it */
+    if (u->reading) {
+        uv_read_stop(&u->h.stream);
+        u->reading = 0;
+    }
+    u->linger = malloc(sizeof *u->linger);
+    if (u->linger) {
+        uv_timer_init(u->h.stream.loop, u->linger);
+        u->linger->data = u;
+        uv_timer_start(u->linger, on_linger_timeout, LINGER_MS, 0);
+    }
+    if (!u->shut) {
+        u->shut = 1;
+        u->shutdown_req.data = u;
+        if (uv_shutdown(&u->shutdown_req, &u->h.stream, on_shutdown) < 0)
+            close_now(u);
+    }
 }
 
 static void fail(struct uvstream *u, const char *msg)
 {
-    if (u->closing)
+    if (u->handle_closing)
         return;
-    if (u->s.on_error)
+    if (u->s.on_error && !u->closing)
         u->s.on_error(&u->s, msg);
-    us_close(&u->s);
+    close_now(u);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -158,7 +207,9 @@ static void us_read_stop(struct bstream *s)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     struct uvstream *u = req->data;
-    if (status < 0 && status != UV_ECANCELED)
+    if (u->closing)
+        close_now(u); /* everything queued before the close is out */
+    else if (status < 0 && status != UV_ECANCELED)
         fail(u, uv_strerror(status));
 }
 
