@@ -66,10 +66,14 @@ void node_schedule_flood(struct node *n)
         timer_start_once(&n->flood_timer, on_flood_timer, 100);
 }
 
+/* Upstream recomputes 100 ms after a change; a node that already routes
+ * towards a peer while the peer cannot route back yet drops the replies, so
+ * we keep that window short: the computation is cheap and bursts of
+ * updates within 10 ms still coalesce. */
 void node_schedule_routes(struct node *n)
 {
     if (!n->freeing)
-        timer_start_once(&n->route_timer, on_route_timer, 100);
+        timer_start_once(&n->route_timer, on_route_timer, 10);
 }
 
 /* Token bucket per link for control-plane messages (routing updates and
