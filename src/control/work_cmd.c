@@ -377,8 +377,7 @@ static void results_on_watch(void *arg, int gone)
 {
     struct results_op *op = arg;
     if (gone) {
-        op->watch = NULL; /* the unit is being deleted: finish */
-        results_end(op);
+        results_end(op); /* the unit is being deleted: finish (and unwatch) */
         return;
     }
     if (!op->waiting_drain)

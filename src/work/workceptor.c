@@ -66,19 +66,36 @@ struct unit_watch {
     struct unit *u;
     void (*cb)(void *arg, int gone);
     void *arg;
+    int dead;
     struct unit_watch *next;
 };
 
+/* Watchers removed while callbacks run are only marked; they are unlinked
+ * and freed once no notification is on the stack, so a callback may remove
+ * any watcher, itself or another. */
+static void sweep_watchers(struct unit *u)
+{
+    struct unit_watch **pp = &u->watchers;
+    while (*pp) {
+        struct unit_watch *w = *pp;
+        if (w->dead) {
+            *pp = w->next;
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
 void unit_notify(struct unit *u, int gone)
 {
-    /* a watcher may remove itself (or others) from its callback */
     u->refs++;
-    struct unit_watch *w = u->watchers;
-    while (w) {
-        struct unit_watch *next = w->next;
-        w->cb(w->arg, gone);
-        w = next;
-    }
+    u->notifying++;
+    for (struct unit_watch *w = u->watchers; w; w = w->next)
+        if (!w->dead)
+            w->cb(w->arg, gone);
+    if (--u->notifying == 0)
+        sweep_watchers(u);
     u->refs--;
     unit_maybe_free(u);
 }
@@ -171,12 +188,16 @@ struct unit_watch *unit_watch_add(struct unit *u, void (*cb)(void *arg, int gone
 void unit_watch_remove(struct unit_watch *w)
 {
     struct unit *u = w->u;
-    struct unit_watch **pp = &u->watchers;
-    while (*pp && *pp != w)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = w->next;
-    free(w);
+    if (u->notifying) {
+        w->dead = 1; /* freed by the notification loop */
+    } else {
+        struct unit_watch **pp = &u->watchers;
+        while (*pp && *pp != w)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = w->next;
+        free(w);
+    }
     u->refs--;
     unit_arm_poll(u);
     unit_maybe_free(u);

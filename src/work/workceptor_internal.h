@@ -27,6 +27,7 @@ struct unit {
     uv_fs_event_t fsev;               /* inotify on the unit directory */
     int fs_inited, fs_active;
     int check_pending, status_dirty;
+    int notifying;                    /* unit_notify() on the stack */
     pid_t runner_pid;                 /* > 0 while a runner may be alive */
     int runner_is_child;
     int cancel_requested;
