@@ -68,7 +68,7 @@ void command_reap(struct workceptor *wc)
 {
     for (struct unit **pp = &wc->children; *pp;) {
         struct unit *u = *pp;
-        int status;
+        int status = 0;
         if (u->runner_pid > 0 && waitpid(u->runner_pid, &status, WNOHANG) != u->runner_pid) {
             pp = &u->next_child;
             continue;
