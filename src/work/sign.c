@@ -35,9 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
+#include "core/gnutls_lib.h"
 #include <jansson.h>
 #include <locale.h>
 #include <math.h>
@@ -1377,11 +1375,23 @@ static int field_is(const char *key, size_t len, const char *name)
     return i == len;
 }
 
+/* math.Modf: the integer part (toward zero) in *whole, the rest returned.
+ * Written out so that the daemon does not map libm for this one call. */
+static double split_float(double f, double *whole)
+{
+    if (f != f || f >= 0x1p52 || f <= -0x1p52) { /* NaN, or integral (inf too) */
+        *whole = f;
+        return f != f ? f : 0.0;
+    }
+    *whole = (double)(int64_t)f;
+    return f - *whole;
+}
+
 /* Go's float64 seconds -> time as NumericDate does it (math.Modf, time.Unix,
  * truncation to seconds), with Go's amd64 overflow results. */
 static int64_t go_seconds(double f)
 {
-    double whole, frac = modf(f, &whole);
+    double whole, frac = split_float(f, &whole);
     int64_t sec = INT64_MIN;
     if (whole < 9223372036854775808.0 && whole >= -9223372036854775808.0)
         sec = (int64_t)whole;
