@@ -1,9 +1,9 @@
 /* log.h - upstream-compatible log lines.
  *
  * Lines look like Receptor's: "LEVEL YYYY/MM/DD HH:MM:SS message", written to
- * stdout, so operators' greps keep working.  The level is the one piece of
- * process-wide state in the project: a process has one log stream, and every
- * layer (including src/runner, which has no node) writes to it. */
+ * stdout, so operators' greps keep working.  The level is process-wide (with
+ * the loaded-library tables of gnutls_lib.c): a process has one log stream,
+ * and every layer (including src/runner, which has no node) writes to it. */
 #ifndef CORE_LOG_H
 #define CORE_LOG_H
 

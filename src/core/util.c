@@ -1,8 +1,7 @@
 /* util.c - see util.h. */
 #include "core/util.h"
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,7 @@ void util_random_id(char *out, size_t n)
     unsigned char rnd[64];
     size_t done = 0;
     while (done < n) {
-        if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof rnd) != 0)
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
             abort();
         for (size_t i = 0; i < sizeof rnd && done < n; i++)
             if (rnd[i] < 248) /* 248 = 4 * 62: no modulo bias */
@@ -27,7 +26,7 @@ void util_random_id(char *out, size_t n)
 uint64_t util_random_u64(void)
 {
     uint64_t v;
-    if (gnutls_rnd(GNUTLS_RND_NONCE, &v, sizeof v) != 0)
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
         abort();
     return v;
 }

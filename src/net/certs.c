@@ -9,15 +9,13 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/gnutls_lib.h"
 #include "core/util.h"
 #include "net/tls_pem.h"
 #include "net/tls_san.h"

@@ -9,8 +9,9 @@
 #ifndef NET_TLS_PEM_H
 #define NET_TLS_PEM_H
 
-#include <gnutls/gnutls.h>
 #include <stddef.h>
+
+#include "core/gnutls_lib.h"
 
 struct tls_pem_block {
     char type[64];        /* "CERTIFICATE", "RSA PRIVATE KEY", ... */

@@ -17,14 +17,13 @@
 #include "net/tlsconf.h"
 
 #include <arpa/inet.h>
-#include <gnutls/crypto.h>
-#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "core/gnutls_lib.h"
 #include "net/tls_pem.h"
 #include "net/tls_san.h"
 

@@ -67,8 +67,9 @@
 #ifndef NET_TLSCONF_H
 #define NET_TLSCONF_H
 
-#include <gnutls/gnutls.h>
 #include <stddef.h>
+
+#include "core/gnutls_lib.h"
 
 #define TLSCONF_MAX_FILE (16u << 20)
 #define TLSCONF_MAX_CHAIN 64          /* certificates accepted from a peer */

@@ -44,11 +44,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <gnutls/crypto.h>
 #include <wslay/wslay.h>
 
 #include "core/bstream.h"
 #include "core/buf.h"
+#include "core/gnutls_lib.h"
 #include "core/log.h"
 #include "net/dialer.h"
 #include "net/tls.h"

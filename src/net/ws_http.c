@@ -14,8 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
+#include "core/gnutls_lib.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

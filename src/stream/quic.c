@@ -21,10 +21,6 @@
 #include <errno.h>
 #include <stddef.h>
 #include <strings.h>
-#include <gnutls/crypto.h>
-#include <ngtcp2/ngtcp2.h>
-#include <ngtcp2/ngtcp2_crypto.h>
-#include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +29,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/tlsconf.h"
+#include "stream/quic_crypto_lib.h"
 #include "stream/quic_tls.h"
 
 #define QUIC_PKT_GO 1452
@@ -940,7 +937,10 @@ static struct qconn *listener_accept(struct stream_listener *l, const char *from
     if (!c)
         return NULL;
     char err[256];
-    if (qconn_setup_tls(c, l->has_tls ? &l->tls : NULL, l->creds, err, sizeof err) < 0) {
+    /* The insecure certificate is made on the first connection, not at
+     * startup: a node nobody dials never maps GnuTLS (core/gnutls_lib.h). */
+    if ((!l->has_tls && !l->creds && quic_tls_insecure_server_creds(&l->creds, err, sizeof err) < 0) ||
+        qconn_setup_tls(c, l->has_tls ? &l->tls : NULL, l->creds, err, sizeof err) < 0) {
         log_warning("Stream listener %s: %s", node_service_name(l->svc), err);
         qconn_destroy(c);
         qconn_release(c);
@@ -1010,15 +1010,10 @@ struct stream_listener *stream_listen(struct node *n, const char *service, int a
     if (tls && tls->setup) {
         l->tls = *tls;
         l->has_tls = 1;
-    } else if (quic_tls_insecure_server_creds(&l->creds, err, errlen) < 0) {
-        free(l);
-        return NULL;
     }
     l->svc = node_listen(n, service, advertise, l->has_tls ? CONN_STREAM_TLS : CONN_STREAM, tags,
                          listen_on_data, listen_on_unreach, l, err, errlen);
     if (!l->svc) {
-        if (l->creds)
-            gnutls_certificate_free_credentials(l->creds);
         free(l);
         return NULL;
     }

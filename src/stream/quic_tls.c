@@ -1,10 +1,11 @@
 /* quic_tls.c - see quic_tls.h. */
 #include "stream/quic_tls.h"
 
-#include <gnutls/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "core/gnutls_lib.h"
 
 static const char priority[] =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:%DISABLE_TLS13_COMPAT_MODE";

@@ -4,8 +4,9 @@
 #ifndef STREAM_QUIC_TLS_H
 #define STREAM_QUIC_TLS_H
 
-#include <gnutls/gnutls.h>
 #include <stddef.h>
+
+#include "core/gnutls_lib.h"
 
 #define QUIC_INSECURE_CN "netceptor-insecure-common-name"
 

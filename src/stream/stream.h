@@ -17,10 +17,10 @@
 #ifndef STREAM_STREAM_H
 #define STREAM_STREAM_H
 
-#include <gnutls/gnutls.h>
 #include <jansson.h>
 
 #include "core/bstream.h"
+#include "core/gnutls_lib.h"
 #include "mesh/node.h"
 
 /* A TLS policy for one listener or dial.  NULL everywhere = insecure mode. */

@@ -35,7 +35,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include "core/gnutls_lib.h"
 #include <jansson.h>
 #include <locale.h>
 #include <math.h>
@@ -47,6 +46,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/gnutls_lib.h"
 #include "core/godur.h"
 #include "core/gojson.h"
 #include "core/util.h"
