@@ -166,6 +166,17 @@ static void on_mesh_accept(void *arg, struct bstream *in, const char *remote_nod
     }
 }
 
+/* The bindaddr:port a tcp-server or udp-server proxy listens on. */
+static int local_addr(const struct proxy *p, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    if (uv_ip4_addr(p->spec.bindaddr, p->spec.port, (struct sockaddr_in *)ss) != 0 &&
+        uv_ip6_addr(p->spec.bindaddr, p->spec.port, (struct sockaddr_in6 *)ss) != 0) {
+        snprintf(err, errlen, "invalid bind address %s", p->spec.bindaddr);
+        return -1;
+    }
+    return 0;
+}
+
 static int start_local_listener(struct proxy *p, char *err, size_t errlen)
 {
     uv_loop_t *loop = node_loop(p->node);
@@ -180,11 +191,8 @@ static int start_local_listener(struct proxy *p, char *err, size_t errlen)
             rc = UV_EPERM;
     } else {
         struct sockaddr_storage ss;
-        if (uv_ip4_addr(p->spec.bindaddr, p->spec.port, (struct sockaddr_in *)&ss) != 0 &&
-            uv_ip6_addr(p->spec.bindaddr, p->spec.port, (struct sockaddr_in6 *)&ss) != 0) {
-            snprintf(err, errlen, "invalid bind address %s", p->spec.bindaddr);
+        if (local_addr(p, &ss, err, errlen) < 0)
             return -1;
-        }
         uv_tcp_init(loop, &p->h.tcp);
         p->h.tcp.data = p;
         p->has_handle = 1;
@@ -399,11 +407,8 @@ static int start_udp(struct proxy *p, char *err, size_t errlen)
         return p->dgram ? 0 : -1;
     }
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(p->spec.bindaddr, p->spec.port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(p->spec.bindaddr, p->spec.port, (struct sockaddr_in6 *)&ss) != 0) {
-        snprintf(err, errlen, "invalid bind address %s", p->spec.bindaddr);
+    if (local_addr(p, &ss, err, errlen) < 0)
         return -1;
-    }
     uv_udp_init(loop, &p->h.udp);
     p->h.udp.data = p;
     p->has_handle = 1;
