@@ -448,6 +448,36 @@ static int check_inventory(struct cli *c, const char *pdd)
     return -1;
 }
 
+/* A random ident (uuid4 hex, as ansible-runner) unless one was given. */
+static void random_ident(struct cli *c)
+{
+    if (!json_is_null(json_object_get(c->kw, "ident")))
+        return;
+    char u[37], hex[33];
+    size_t k = 0;
+    event_uuid4(u);
+    for (size_t i = 0; u[i]; i++)
+        if (u[i] != '-')
+            hex[k++] = u[i];
+    hex[k] = 0;
+    set_str(c->kw, "ident", hex);
+}
+
+/* ansible-runner's checks of what the job runs: a playbook, a module or a role. */
+static int check_job_kind(struct cli *c)
+{
+    int module = json_is_string(json_object_get(c->kw, "module"));
+    if (c->hosts && !module && !c->role) {
+        fprintf(stderr, "The --hosts option can only be used with -m or -r\n");
+        return -1;
+    }
+    if (!module && !c->role && !json_is_string(json_object_get(c->kw, "playbook"))) {
+        fprintf(stderr, "The -p option must be specified when not using -m or -r\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
 {
     for (int i = start; i < argc; i++) {
@@ -471,15 +501,8 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
         return 2;
     }
     finish_run_kwargs(c);
-    if (c->hosts && !json_is_string(json_object_get(c->kw, "module")) && !c->role) {
-        fprintf(stderr, "The --hosts option can only be used with -m or -r\n");
+    if (check_job_kind(c) < 0)
         return 1;
-    }
-    if (!json_is_string(json_object_get(c->kw, "module")) && !c->role &&
-        !json_is_string(json_object_get(c->kw, "playbook"))) {
-        fprintf(stderr, "The -p option must be specified when not using -m or -r\n");
-        return 1;
-    }
     char *pdd = abs_dir(c->pdd);
     mkdir_p(pdd);
     if (c->role)
@@ -491,16 +514,7 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
     char err[2048] = "";
     int rc;
     if (!strcmp(c->command, "transmit")) {
-        if (json_is_null(json_object_get(c->kw, "ident"))) {
-            char u[37], hex[33];
-            size_t k = 0;
-            event_uuid4(u);
-            for (size_t i = 0; u[i]; i++)
-                if (u[i] != '-')
-                    hex[k++] = u[i];
-            hex[k] = 0;
-            set_str(c->kw, "ident", hex);
-        }
+        random_ident(c);
         transmit_prepare_kwargs(pdd, c->kw, err, sizeof err);
         struct transmit_opts o = { pdd, c->kw, false };
         rc = transmit_run(&o, STDOUT_FILENO, err, sizeof err) < 0 ? 1 : 0;
@@ -633,20 +647,6 @@ static int cmd_process(struct cli *c, int argc, char **argv, int start)
     return process_run(&o);
 }
 
-static void random_ident(struct cli *c)
-{
-    if (!json_is_null(json_object_get(c->kw, "ident")))
-        return;
-    char u[37], hex[33];
-    size_t k = 0;
-    event_uuid4(u);
-    for (size_t i = 0; u[i]; i++)
-        if (u[i] != '-')
-            hex[k++] = u[i];
-    hex[k] = 0;
-    set_str(c->kw, "ident", hex);
-}
-
 /* Reads a JSON value given inline or as @file. */
 static json_t *json_arg(const char *v, const char *opt)
 {
@@ -758,15 +758,8 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
     if (json_is_true(json_object_get(c->kw, "process_isolation")) &&
         json_is_null(json_object_get(c->kw, "process_isolation_executable")))
         set_str(c->kw, "process_isolation_executable", "podman");
-    if (c->hosts && !json_is_string(json_object_get(c->kw, "module")) && !c->role) {
-        fprintf(stderr, "The --hosts option can only be used with -m or -r\n");
+    if (check_job_kind(c) < 0)
         return 1;
-    }
-    if (!json_is_string(json_object_get(c->kw, "module")) && !c->role &&
-        !json_is_string(json_object_get(c->kw, "playbook"))) {
-        fprintf(stderr, "The -p option must be specified when not using -m or -r\n");
-        return 1;
-    }
     char *pdd = abs_dir(c->pdd);
     struct stat st;
     if (stat(pdd, &st) < 0 || !S_ISDIR(st.st_mode)) {
