@@ -76,8 +76,9 @@ static void reply_unknown_unit(struct ctl_session *s, const char *id)
     ctl_reply_error(s, "unknown work unit %s", id);
 }
 
-/* The unit named by the command, or NULL after replying. */
-static struct unit *get_unit(struct ctl_session *s, struct work_args *a, const char *usage)
+/* The unit named by the command, or NULL after replying; its status is
+ * re-read unless !fresh (the caller then refreshes it itself). */
+static struct unit *get_unit_ex(struct ctl_session *s, struct work_args *a, const char *usage, int fresh)
 {
     const char *id;
     if (a->cmd) {
@@ -91,10 +92,15 @@ static struct unit *get_unit(struct ctl_session *s, struct work_args *a, const c
         }
         id = a->words[0];
     }
-    struct unit *u = workceptor_find(wc_of(s), id);
+    struct unit *u = fresh ? workceptor_find(wc_of(s), id) : workceptor_lookup(wc_of(s), id);
     if (!u)
         reply_unknown_unit(s, id);
     return u;
+}
+
+static struct unit *get_unit(struct ctl_session *s, struct work_args *a, const char *usage)
+{
+    return get_unit_ex(s, a, usage, 1);
 }
 
 /* Spec 11: 0 to go on; replies the error otherwise. */
@@ -121,6 +127,8 @@ struct submit_op {
 
 static void submit_finish(struct submit_op *op, const char *line)
 {
+    if (!op->bs)
+        return; /* the client left while the unit was starting */
     op->bs->data = NULL;
     op->bs->on_close = NULL;
     bstream_write(op->bs, line, strlen(line));
@@ -198,6 +206,8 @@ static void submit_on_close(struct bstream *bs)
         close(op->fd);
         unit_set_status(op->u, UNIT_FAILED, "Client disconnected before sending all stdin data", -1);
         free(op);
+    } else {
+        op->bs = NULL; /* the start is in flight; its callback frees op */
     }
 }
 
@@ -278,7 +288,9 @@ static void work_submit(struct ctl_session *s, struct work_args *a)
     struct submit_op *op = calloc(1, sizeof *op);
     char path[4200];
     snprintf(path, sizeof path, "%s/stdin", unit_dir(u));
-    int fd = op ? open(path, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
+    /* the file was just created empty; no O_TRUNC: on ext4 a truncate to 0
+     * makes close() start writeback, and release's unlink then waits for it */
+    int fd = op ? open(path, O_WRONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
         free(op);
         unit_set_status(u, UNIT_FAILED, "cannot open stdin", -1);
@@ -320,10 +332,14 @@ struct results_op {
     int missing;            /* stdout absent checks */
     uv_timer_t timer;
     int timer_inited;
-    uint8_t buf[RESULTS_CHUNK];
 };
 
-static void results_pump(struct results_op *op);
+static void results_pump(struct results_op *op, int reload);
+
+/* One read buffer for every results stream: bstream_write() copies, and the
+ * loop is single-threaded (a 64 KiB buffer per stream cost 16 page faults
+ * per `work results`). */
+static uint8_t pump_buf[RESULTS_CHUNK];
 
 static void results_timer_closed(uv_handle_t *h) { free(h->data); }
 
@@ -364,7 +380,7 @@ static void results_on_drain(struct bstream *bs)
     struct results_op *op = bs->data;
     if (op && op->waiting_drain) {
         op->waiting_drain = 0;
-        results_pump(op);
+        results_pump(op, 0);
     }
 }
 
@@ -381,19 +397,22 @@ static void results_on_watch(void *arg, int gone)
         return;
     }
     if (!op->waiting_drain)
-        results_pump(op);
+        results_pump(op, 0); /* the unit's status was just brought up to date */
 }
 
 static void results_on_timer(uv_timer_t *t)
 {
     struct results_op *op = t->data;
     if (!op->waiting_drain)
-        results_pump(op);
+        results_pump(op, 1);
 }
 
 /* Sends what the file has from pos; finishes when the unit is complete and
- * everything was sent; otherwise waits for the next change. */
-static void results_pump(struct results_op *op)
+ * everything was sent; otherwise waits for the next change.  The unit's
+ * cached status is current when the unit's watcher calls (it is re-read on
+ * every change of the status file, and the daemon's own writes update it),
+ * so only the fallback timer re-reads the file (reload). */
+static void results_pump(struct results_op *op, int reload)
 {
     if (op->done)
         return;
@@ -412,13 +431,13 @@ static void results_pump(struct results_op *op)
         }
     }
     while (bstream_queued(op->bs) < BSTREAM_HIGH_WATER) {
-        ssize_t n = pread(op->fd, op->buf, sizeof op->buf, op->pos);
+        ssize_t n = pread(op->fd, pump_buf, sizeof pump_buf, op->pos);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         op->pos += n;
-        if (bstream_write(op->bs, op->buf, (size_t)n) < 0) {
+        if (bstream_write(op->bs, pump_buf, (size_t)n) < 0) {
             results_end(op);
             return;
         }
@@ -427,7 +446,8 @@ static void results_pump(struct results_op *op)
         op->waiting_drain = 1;
         return;
     }
-    unit_refresh(op->u);
+    if (reload)
+        unit_refresh(op->u);
     const struct unit_status *st = unit_status(op->u);
     struct stat sb;
     if (unit_state_complete(st->state) && op->pos >= st->stdout_size &&
@@ -473,7 +493,8 @@ static void work_results(struct ctl_session *s, struct work_args *a)
         ctl_reply_error(s, "invalid start position %lld", (long long)startpos);
         return;
     }
-    struct unit *u = get_unit(s, a, "work results requires a unit ID");
+    /* the status is read once the unit is watched (below) */
+    struct unit *u = get_unit_ex(s, a, "work results requires a unit ID", 0);
     if (!u || check_signature(s, a, unit_needs_signature(u)) < 0)
         return;
     struct results_op *op = calloc(1, sizeof *op);
@@ -501,7 +522,7 @@ static void work_results(struct ctl_session *s, struct work_args *a)
     op->bs->on_close = results_on_close;
     op->watch = unit_watch_add(u, results_on_watch, op);
     bstream_read_start(op->bs); /* to notice the client going away */
-    results_pump(op);
+    results_pump(op, 1); /* watched now: no change can fall between */
 }
 
 /* ---- list, status, cancel, release ----------------------------------------- */

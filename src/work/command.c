@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "work/runner.h"
 
@@ -46,43 +48,90 @@ static void finish_cancel(struct unit *u)
     }
 }
 
-/* The runner is gone: settle the unit's final state. */
+struct gone_args {
+    int cancel;
+    const char *why;
+};
+
+static void apply_gone(struct unit_status *st, void *arg)
+{
+    const struct gone_args *g = arg;
+    if (g->cancel) {
+        st->state = UNIT_CANCELED;
+        free(st->detail);
+        st->detail = strdup("Canceled");
+    } else if (!unit_state_complete(st->state) && st->state != UNIT_CANCELED) {
+        free(st->detail);
+        st->detail = NULL;
+        st->state = UNIT_FAILED;
+        char detail[256];
+        snprintf(detail, sizeof detail, "command runner exited unexpectedly (%s)", g->why);
+        st->detail = strdup(detail);
+    }
+    json_decref(st->extra);
+    st->extra = NULL;
+}
+
+/* The runner is gone: settle the unit's final state and drop its Pid, in
+ * one read-modify-write of the status file. */
 static void runner_gone(struct unit *u, const char *why)
 {
     u->runner_pid = 0;
-    unit_refresh(u);
-    if (u->cancel_requested) {
-        finish_cancel(u);
-    } else if (!unit_state_complete(u->st.state) && u->st.state != UNIT_CANCELED) {
-        char detail[256];
-        snprintf(detail, sizeof detail, "command runner exited unexpectedly (%s)", why);
-        unit_set_status(u, UNIT_FAILED, detail, -1);
+    if (u->released)
+        return; /* the directory is gone (released once the job completed) */
+    struct gone_args g = { u->cancel_requested, why };
+    struct unit_status st;
+    char err[256];
+    if (unit_status_update(unit_dir(u), apply_gone, &g, &st, err, sizeof err) == 0) {
+        unit_status_free(&u->st);
+        u->st = st;
+    } else {
+        log_error("Work unit %s: %s", unit_id(u), err);
     }
-    unit_set_extra(u, NULL);
     unit_notify(u, 0);
+    if (u->cancel_requested && u->cancel_done) {
+        unit_done_cb cb = u->cancel_done; /* may release (delete) the unit */
+        u->cancel_done = NULL;
+        cb(u->cancel_arg, "cancelled", NULL);
+    }
     unit_arm_poll(u);
 }
 
-/* SIGCHLD: reap the runners this daemon forked. */
+static void child_exited(struct unit **pp, int status)
+{
+    struct unit *u = *pp;
+    *pp = u->next_child;
+    u->runner_is_child = 0;
+    u->runner_spawned = 0;
+    char why[64];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "signal %d", WTERMSIG(status));
+    else
+        snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+    runner_gone(u, why);
+    u->refs--;
+    unit_maybe_free(u);
+}
+
+static void spawner_lost(struct workceptor *wc);
+
+/* SIGCHLD: reap the runners this daemon forked, and the spawner. */
 void command_reap(struct workceptor *wc)
 {
+    int status = 0;
+    if (wc->spawner_pid > 0 && waitpid(wc->spawner_pid, &status, WNOHANG) == wc->spawner_pid) {
+        wc->spawner_pid = 0;
+        spawner_lost(wc);
+    }
     for (struct unit **pp = &wc->children; *pp;) {
         struct unit *u = *pp;
-        int status = 0;
-        if (u->runner_pid > 0 && waitpid(u->runner_pid, &status, WNOHANG) != u->runner_pid) {
+        status = 0;
+        if (u->runner_spawned ||
+            (u->runner_pid > 0 && waitpid(u->runner_pid, &status, WNOHANG) != u->runner_pid)) {
             pp = &u->next_child;
             continue;
         }
-        *pp = u->next_child;
-        u->runner_is_child = 0;
-        char why[64];
-        if (WIFSIGNALED(status))
-            snprintf(why, sizeof why, "signal %d", WTERMSIG(status));
-        else
-            snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
-        runner_gone(u, why);
-        u->refs--;
-        unit_maybe_free(u);
+        child_exited(pp, status);
     }
 }
 
@@ -94,6 +143,164 @@ void command_check_runner(struct unit *u)
         runner_gone(u, "not running");
 }
 
+/* The runner of u was started (pid > 0) or could not be (err). */
+static void launched(struct unit *u, pid_t pid, int err, int spawned, unit_done_cb done, void *arg,
+                     const char *params)
+{
+    struct workceptor *wc = u->wc;
+    if (pid <= 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Error starting worker: %s", strerror(err));
+        if (!u->released)
+            unit_set_status(u, UNIT_FAILED, msg, -1);
+        done(arg, NULL, strerror(err));
+        return;
+    }
+    u->refs++; /* held until the runner exits */
+    u->runner_pid = pid;
+    u->runner_is_child = 1;
+    u->runner_spawned = spawned;
+    u->next_child = wc->children;
+    wc->children = u;
+    if (u->released || u->cancel_requested) {
+        kill(pid, SIGKILL); /* released or cancelled while the spawner was starting it */
+    } else {
+        json_t *extra = json_pack("{s:i,s:s}", "Pid", (int)pid, "Params", params);
+        unit_set_extra(u, extra);
+        json_decref(extra);
+    }
+    unit_arm_poll(u);
+    done(arg, "Job Started", NULL);
+}
+
+struct spawn_wait {
+    struct unit *u;
+    unit_done_cb done;
+    void *arg;
+    struct spawn_wait *next;
+    char params[];
+};
+
+static struct spawn_wait *spawn_pop(struct workceptor *wc)
+{
+    struct spawn_wait *w = wc->spawn_head;
+    if (w) {
+        wc->spawn_head = w->next;
+        if (!wc->spawn_head)
+            wc->spawn_tail = &wc->spawn_head;
+    }
+    return w;
+}
+
+static void spawn_finish(struct spawn_wait *w, pid_t pid, int err)
+{
+    struct unit *u = w->u;
+    launched(u, pid, err, pid > 0, w->done, w->arg, w->params);
+    u->refs--;
+    unit_maybe_free(u);
+    free(w);
+}
+
+static void free_poll(uv_handle_t *h) { free(h); }
+
+/* The spawner is gone: requests in flight fail (it may have started them,
+ * so they are not started again), and the ends of the runners it started
+ * are noticed by polling, as for runners found at a restart. */
+static void spawner_lost(struct workceptor *wc)
+{
+    if (wc->spawner_fd < 0)
+        return;
+    log_warning("The command runner spawner is gone; the daemon forks runners itself from now on");
+    uv_close((uv_handle_t *)wc->spawner_poll, free_poll);
+    wc->spawner_poll = NULL;
+    close(wc->spawner_fd);
+    wc->spawner_fd = -1;
+    struct spawn_wait *w;
+    while ((w = spawn_pop(wc)))
+        spawn_finish(w, 0, EPIPE);
+    for (struct unit **pp = &wc->children; *pp;) {
+        struct unit *u = *pp;
+        if (!u->runner_spawned) {
+            pp = &u->next_child;
+            continue;
+        }
+        *pp = u->next_child;
+        u->runner_spawned = 0;
+        u->runner_is_child = 0;
+        unit_arm_poll(u);
+        u->refs--;
+        unit_maybe_free(u);
+    }
+}
+
+static void on_spawner(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct workceptor *wc = h->data;
+    while (wc->spawner_fd >= 0) {
+        struct runner_spawn_msg m;
+        ssize_t n = recv(wc->spawner_fd, &m, sizeof m, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && status >= 0)
+            return;
+        if (n != (ssize_t)sizeof m) {
+            spawner_lost(wc);
+            return;
+        }
+        if (m.kind == RUNNER_SPAWN_STARTED) {
+            struct spawn_wait *w = spawn_pop(wc);
+            if (w)
+                spawn_finish(w, m.pid, m.value);
+        } else if (m.kind == RUNNER_SPAWN_EXITED) {
+            for (struct unit **pp = &wc->children; *pp; pp = &(*pp)->next_child)
+                if ((*pp)->runner_spawned && (*pp)->runner_pid == m.pid) {
+                    child_exited(pp, m.value);
+                    break;
+                }
+        }
+    }
+}
+
+void command_spawner_start(struct workceptor *wc)
+{
+    if (wc->spawner_fd >= 0 || wc->spawner_pid != 0)
+        return; /* running, or it died: not again */
+    uv_poll_t *p = malloc(sizeof *p);
+    pid_t pid;
+    int fd = p ? runner_spawner_start(&pid) : -1;
+    if (fd < 0) {
+        free(p);
+        log_warning("Cannot start the command runner spawner: %s", strerror(errno));
+        return;
+    }
+    if (uv_poll_init(wc->loop, p, fd) < 0) {
+        free(p);
+        close(fd); /* it leaves on EOF */
+        return;
+    }
+    p->data = wc;
+    uv_poll_start(p, UV_READABLE, on_spawner);
+    wc->spawner_poll = p;
+    wc->spawner_fd = fd;
+    wc->spawner_pid = pid;
+}
+
+void command_spawner_stop(struct workceptor *wc)
+{
+    struct spawn_wait *w;
+    while ((w = spawn_pop(wc))) {
+        w->u->refs--;
+        free(w);
+    }
+    if (wc->spawner_fd < 0)
+        return;
+    uv_close((uv_handle_t *)wc->spawner_poll, free_poll);
+    wc->spawner_poll = NULL;
+    close(wc->spawner_fd); /* the spawner leaves on EOF; its runners stay */
+    wc->spawner_fd = -1;
+}
+
 void command_start(struct unit *u, unit_done_cb done, void *arg)
 {
     const struct work_type *wt = u->wt;
@@ -102,29 +309,29 @@ void command_start(struct unit *u, unit_done_cb done, void *arg)
     const char *p = json_string_value(json_object_get(u->st.extra, "Params"));
     snprintf(params, sizeof params, "%s", p ? p : ""); /* st is reloaded below */
     unit_set_status(u, UNIT_PENDING, "Launching command runner", -1);
-    pid_t pid = runner_launch(wt->command, params, u->dir);
-    if (pid < 0) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "Error starting worker: %s", strerror(errno));
-        unit_set_status(u, UNIT_FAILED, msg, -1);
-        done(arg, NULL, strerror(errno));
-        return;
+    if (wc->spawner_fd >= 0) {
+        size_t plen = strlen(params) + 1;
+        struct spawn_wait *w = malloc(sizeof *w + plen);
+        if (w && runner_spawner_request(wc->spawner_fd, wt->command, params, u->dir) == 0) {
+            w->u = u;
+            w->done = done;
+            w->arg = arg;
+            w->next = NULL;
+            memcpy(w->params, params, plen);
+            u->refs++; /* until the spawner answers */
+            *wc->spawn_tail = w;
+            wc->spawn_tail = &w->next;
+            return;
+        }
+        free(w); /* the spawner is busy or gone: fork here */
     }
-    u->refs++; /* held until the runner exits */
-    u->runner_pid = pid;
-    u->runner_is_child = 1;
-    u->next_child = wc->children;
-    wc->children = u;
-    json_t *extra = json_pack("{s:i,s:s}", "Pid", (int)u->runner_pid, "Params", params);
-    unit_set_extra(u, extra);
-    json_decref(extra);
-    unit_arm_poll(u);
-    done(arg, "Job Started", NULL);
+    pid_t pid = runner_launch(wt->command, params, u->dir);
+    launched(u, pid, errno, 0, done, arg, params);
 }
 
+/* Callers found u with workceptor_find(), which has just read its status. */
 void command_cancel(struct unit *u, unit_done_cb done, void *arg)
 {
-    unit_refresh(u);
     if (unit_state_complete(u->st.state) || u->st.state == UNIT_CANCELED || u->cancel_done) {
         done(arg, "cancelled", NULL);
         return;

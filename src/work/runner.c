@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,19 +53,36 @@ static int64_t file_size(const char *path)
     return stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
 }
 
+struct runner_set {
+    int state;
+    const char *detail;
+    int64_t size;
+};
+
+static void apply_runner_set(struct unit_status *st, void *arg)
+{
+    const struct runner_set *a = arg;
+    if (a->state >= 0)
+        st->state = a->state;
+    if (a->detail) {
+        free(st->detail);
+        st->detail = strdup(a->detail);
+    }
+    st->stdout_size = a->size;
+}
+
+/* One read-modify-write under one lock: the daemon adds ExtraData (Pid)
+ * while the runner starts, and neither may lose the other's change. */
 static void set_status(const char *dir, const char *stdout_path, int state, const char *detail)
 {
-    struct unit_status st;
+    struct runner_set a = { state, detail, file_size(stdout_path) };
     char err[256];
-    if (unit_status_load(dir, &st, err, sizeof err) < 0)
-        unit_status_init(&st, "");
-    if (state >= 0)
-        st.state = state;
-    if (detail) {
-        free(st.detail);
-        st.detail = strdup(detail);
-    }
-    st.stdout_size = file_size(stdout_path);
+    if (unit_status_update(dir, apply_runner_set, &a, NULL, err, sizeof err) == 0)
+        return;
+    /* no readable status file: write a fresh one */
+    struct unit_status st;
+    unit_status_init(&st, "");
+    apply_runner_set(&st, &a);
     if (unit_status_save(dir, &st, err, sizeof err) < 0)
         log_error("command runner: %s", err);
     unit_status_free(&st);
@@ -221,9 +240,9 @@ int work_runner_main(const char *command, const char *params, const char *unitdi
     return 0;
 }
 
-/* Closes every descriptor but 0-2 (the child must not hold the daemon's
- * sockets, listeners or lock files). */
-static void close_inherited(void)
+/* Closes every descriptor from `first` on, 0-2 excepted (the child must not
+ * hold the daemon's sockets, listeners or lock files). */
+static void close_inherited(int first)
 {
     int fd = open("/dev/null", O_RDWR);
     if (fd >= 0) {
@@ -231,9 +250,13 @@ static void close_inherited(void)
         if (fd > 2)
             close(fd);
     }
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)first, ~0u, 0u) == 0)
+        return;
+#endif
     DIR *d = opendir("/proc/self/fd");
     if (!d) {
-        for (int i = 3; i < 65536; i++)
+        for (int i = first; i < 65536; i++)
             close(i);
         return;
     }
@@ -243,7 +266,7 @@ static void close_inherited(void)
     struct dirent *de;
     while ((de = readdir(d)) && n < 1024) {
         int v = atoi(de->d_name);
-        if (de->d_name[0] != '.' && v > 2 && v != dfd)
+        if (de->d_name[0] != '.' && v >= first && v != dfd)
             fds[n++] = v;
     }
     closedir(d);
@@ -251,16 +274,135 @@ static void close_inherited(void)
         close(fds[i]);
 }
 
-pid_t runner_launch(const char *command, const char *params, const char *unitdir)
+static void runner_child(const char *command, const char *params, const char *unitdir)
 {
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid; /* the daemon, or -1 */
-    close_inherited();
+    close_inherited(3);
     setsid();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
     _exit(work_runner_main(command, params, unitdir));
+}
+
+pid_t runner_launch(const char *command, const char *params, const char *unitdir)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid; /* the daemon, or -1 */
+    runner_child(command, params, unitdir);
+    return -1; /* not reached */
+}
+
+/* ---- the spawner ------------------------------------------------------------ */
+
+static void spawner_send(int sock, int kind, pid_t pid, int value)
+{
+    struct runner_spawn_msg m = { kind, (int32_t)pid, value };
+    while (send(sock, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+/* The spawner process: forks a runner per request and reports the exits of
+ * its runners.  Every signal is blocked (it is in a session of its own and
+ * leaves when the daemon's end of the socket closes); SIGCHLD is read from
+ * a signalfd. */
+static void spawner_main(int sock)
+{
+    setsid();
+    sigset_t all, chld;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    char *buf = malloc(RUNNER_SPAWN_REQ_MAX + 1);
+    if (sfd < 0 || !buf)
+        _exit(1);
+    for (;;) {
+        struct pollfd p[2] = { { sock, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                ;
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+                spawner_send(sock, RUNNER_SPAWN_EXITED, pid, status);
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        ssize_t n = recv(sock, buf, RUNNER_SPAWN_REQ_MAX, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* the daemon is gone */
+        buf[n] = 0;
+        /* command \0 params \0 unitdir \0 */
+        const char *cmd = buf, *params = NULL, *dir = NULL;
+        size_t l1 = strnlen(cmd, (size_t)n);
+        if (l1 + 1 < (size_t)n) {
+            params = cmd + l1 + 1;
+            size_t l2 = strnlen(params, (size_t)n - l1 - 1);
+            if (l1 + l2 + 2 < (size_t)n)
+                dir = params + l2 + 1;
+        }
+        if (!dir) {
+            spawner_send(sock, RUNNER_SPAWN_STARTED, 0, EINVAL);
+            continue;
+        }
+        pid_t pid = fork();
+        if (pid == 0)
+            runner_child(cmd, params, dir);
+        spawner_send(sock, RUNNER_SPAWN_STARTED, pid < 0 ? 0 : pid, pid < 0 ? errno : 0);
+    }
+    _exit(0);
+}
+
+int runner_spawner_start(pid_t *pid)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    pid_t p = fork();
+    if (p < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (p == 0) {
+        if (sv[1] != 3 && dup2(sv[1], 3) < 0)
+            _exit(1);
+        close_inherited(4);
+        spawner_main(3);
+    }
+    close(sv[1]);
+    *pid = p;
+    return sv[0];
+}
+
+int runner_spawner_request(int fd, const char *command, const char *params, const char *unitdir)
+{
+    size_t a = strlen(command) + 1, b = strlen(params) + 1, c = strlen(unitdir) + 1;
+    if (a + b + c > RUNNER_SPAWN_REQ_MAX) {
+        errno = E2BIG;
+        return -1;
+    }
+    char *buf = malloc(a + b + c);
+    if (!buf)
+        return -1;
+    memcpy(buf, command, a);
+    memcpy(buf + a, params, b);
+    memcpy(buf + a + b, unitdir, c);
+    ssize_t n;
+    while ((n = send(fd, buf, a + b + c, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    free(buf);
+    return n == (ssize_t)(a + b + c) ? 0 : -1;
 }

@@ -136,19 +136,49 @@ static int read_locked(const char *dir, struct unit_status *st, char *err, size_
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    char *text = malloc(STATUS_MAX_SIZE);
-    ssize_t n = text ? read(fd, text, STATUS_MAX_SIZE) : -1;
-    close(fd);
-    if (n < 0 || (size_t)n >= STATUS_MAX_SIZE) {
-        snprintf(err, errlen, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "file too large");
-        free(text);
+    /* status files are ~120 bytes: read into the stack, the heap only for
+     * a big ExtraData */
+    char small[4096];
+    char *text = small;
+    size_t cap = sizeof small, n = 0;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && sb.st_size >= (off_t)cap)
+        cap = sb.st_size < (off_t)STATUS_MAX_SIZE ? (size_t)sb.st_size + 1 : STATUS_MAX_SIZE;
+    if (cap > sizeof small && !(text = malloc(cap))) {
+        close(fd);
+        snprintf(err, errlen, "cannot read %s: out of memory", path);
         return -1;
     }
-    int rc = unit_status_decode(text, (size_t)n, st, err, errlen);
-    free(text);
+    ssize_t r = 0;
+    while (n < cap && (r = read(fd, text + n, cap - n)) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    if (r < 0 || n >= STATUS_MAX_SIZE || (n == cap && cap < STATUS_MAX_SIZE)) {
+        /* n == cap: the file grew past fstat's size, which the lock forbids */
+        snprintf(err, errlen, "cannot read %s: %s", path, r < 0 ? strerror(errno) : "file too large");
+        if (text != small)
+            free(text);
+        return -1;
+    }
+    int rc = unit_status_decode(text, n, st, err, errlen);
+    if (text != small)
+        free(text);
     return rc;
 }
 
+/* Rewrites the file in place: the new text at offset 0, then the file cut
+ * to its length if the old text was longer.  Never truncating to zero
+ * matters on ext4: a truncate to 0 arms auto_da_alloc, whose close starts
+ * the data's writeback, and the next rewrite or the unlink at release then
+ * waits for the disk (0.3-0.6 ms each).  Readers hold the lock, so they
+ * never see the file between the write and the cut (upstream's O_TRUNC
+ * rewrite is as little crash-safe). */
 static int write_locked(const char *dir, const struct unit_status *st, char *err, size_t errlen)
 {
     char path[4096];
@@ -159,10 +189,20 @@ static int write_locked(const char *dir, const struct unit_status *st, char *err
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    size_t len = strlen(text);
-    int rc = -1;
-    if (fd >= 0 && ftruncate(fd, 0) == 0 && write(fd, text, len) == (ssize_t)len)
-        rc = 0;
+    size_t len = strlen(text), off = 0;
+    int rc = fd < 0 ? -1 : 0;
+    while (rc == 0 && off < len) {
+        ssize_t n = pwrite(fd, text + off, len - off, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = -1;
+        else
+            off += (size_t)n;
+    }
+    struct stat sb;
+    if (rc == 0 && (fstat(fd, &sb) < 0 || (sb.st_size > (off_t)len && ftruncate(fd, (off_t)len) < 0)))
+        rc = -1;
     if (rc < 0)
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     if (fd >= 0)
@@ -192,7 +232,7 @@ int unit_status_save(const char *dir, const struct unit_status *st, char *err, s
 }
 
 int unit_status_update(const char *dir, void (*fn)(struct unit_status *st, void *arg), void *arg,
-                       char *err, size_t errlen)
+                       struct unit_status *result, char *err, size_t errlen)
 {
     int lk = lock_dir(dir, err, errlen);
     if (lk < 0)
@@ -202,7 +242,10 @@ int unit_status_update(const char *dir, void (*fn)(struct unit_status *st, void 
     if (rc == 0) {
         fn(&st, arg);
         rc = write_locked(dir, &st, err, errlen);
-        unit_status_free(&st);
+        if (rc == 0 && result)
+            *result = st; /* the caller owns it now */
+        else
+            unit_status_free(&st);
     }
     close(lk);
     return rc;

@@ -39,10 +39,11 @@ int unit_status_decode(const char *text, size_t len, struct unit_status *st, cha
 /* Locked file access on <dir>/status (+ status.lock). */
 int unit_status_load(const char *dir, struct unit_status *st, char *err, size_t errlen);
 int unit_status_save(const char *dir, const struct unit_status *st, char *err, size_t errlen);
-/* Read-modify-write under one lock: fn edits st; a missing or corrupt file
- * starts from `fallback` when given (else fails). */
+/* Read-modify-write under one lock: fn edits st; fails on a missing or
+ * corrupt file.  With result, the status written is returned there (the
+ * caller frees it), which saves re-reading the file. */
 int unit_status_update(const char *dir, void (*fn)(struct unit_status *st, void *arg), void *arg,
-                       char *err, size_t errlen);
+                       struct unit_status *result, char *err, size_t errlen);
 
 /* The control-service form: sorted keys plus StateName; redact applies
  * upstream's secret_ filtering of remote units' RemoteParams. */

@@ -295,11 +295,13 @@ int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdou
 {
     struct set_args a = { state, detail, stdout_size };
     char err[256];
-    if (unit_status_update(u->dir, apply_set, &a, err, sizeof err) < 0) {
+    struct unit_status st;
+    if (unit_status_update(u->dir, apply_set, &a, &st, err, sizeof err) < 0) {
         log_error("Work unit %s: %s", u->id, err);
         return -1;
     }
-    unit_refresh(u);
+    unit_status_free(&u->st);
+    u->st = st;
     unit_notify(u, 0);
     return 0;
 }
@@ -313,11 +315,13 @@ static void apply_extra(struct unit_status *st, void *arg)
 int unit_set_extra(struct unit *u, json_t *extra)
 {
     char err[256];
-    if (unit_status_update(u->dir, apply_extra, extra, err, sizeof err) < 0) {
+    struct unit_status st;
+    if (unit_status_update(u->dir, apply_extra, extra, &st, err, sizeof err) < 0) {
         log_error("Work unit %s: %s", u->id, err);
         return -1;
     }
-    unit_refresh(u);
+    unit_status_free(&u->st);
+    u->st = st;
     return 0;
 }
 
@@ -354,6 +358,14 @@ static struct unit *unit_load(struct workceptor *wc, const char *id)
     u->wt = workceptor_type(wc, u->st.work_type);
     table_add(wc, u);
     return u;
+}
+
+struct unit *workceptor_lookup(struct workceptor *wc, const char *id)
+{
+    if (!util_safe_component(id, 64))
+        return NULL;
+    struct unit *u = table_get(wc, id);
+    return u ? u : unit_load(wc, id);
 }
 
 struct unit *workceptor_find(struct workceptor *wc, const char *id)
@@ -671,6 +683,8 @@ struct workceptor *workceptor_new(struct node *n, const char *datadir, const cha
     wc->dir = malloc(len);
     snprintf(wc->dir, len, "%s/%s", datadir, node_id(n));
     wc->tombstones = json_object();
+    wc->spawner_fd = -1;
+    wc->spawn_tail = &wc->spawn_head;
     if (!util_safe_component(node_id(n), 255) || mkdir_p(wc->dir, 0700) < 0) {
         snprintf(err, errlen, "cannot create the data directory %s: %s", wc->dir,
                  errno ? strerror(errno) : "node ID is not a safe directory name");
@@ -719,6 +733,7 @@ int workceptor_add_command(struct workceptor *wc, const char *name, const char *
     t->allow_runtime_params = allow_runtime_params;
     t->verify_signature = verify_signature;
     advertise_types(wc);
+    command_spawner_start(wc); /* now, while the daemon is small */
     return 0;
 }
 
@@ -772,6 +787,7 @@ static void free_on_close(uv_handle_t *h) { free(h->data); }
 
 void workceptor_free(struct workceptor *wc)
 {
+    command_spawner_stop(wc);
     for (int b = 0; b < UNIT_BUCKETS; b++)
         while (wc->buckets[b]) {
             struct unit *u = wc->buckets[b];

@@ -59,7 +59,12 @@ struct node *workceptor_node(struct workceptor *wc);
 
 /* ---- units ----------------------------------------------------------------- */
 
+/* The unit with this ID (loaded from disk if need be), its status re-read. */
 struct unit *workceptor_find(struct workceptor *wc, const char *id);
+/* The same without re-reading the status of a unit already known: for a
+ * caller that starts watching the unit first and then calls unit_refresh(),
+ * so no change can fall between the read and the watch. */
+struct unit *workceptor_lookup(struct workceptor *wc, const char *id);
 /* Every known unit (memory + disk), in ID order; returns a new array. */
 json_t *workceptor_list(struct workceptor *wc, const char *only_id, char *err, size_t errlen);
 

@@ -29,7 +29,8 @@ struct unit {
     int check_pending, status_dirty;
     int notifying;                    /* unit_notify() on the stack */
     pid_t runner_pid;                 /* > 0 while a runner may be alive */
-    int runner_is_child;
+    int runner_is_child;              /* its end is reported: SIGCHLD or the spawner */
+    int runner_spawned;               /* started by the spawner (runner.h) */
     int cancel_requested;
     unit_done_cb cancel_done;         /* command cancel waiting for the runner */
     void *cancel_arg;
@@ -51,6 +52,10 @@ struct workceptor {
     size_t nunits;
     json_t *tombstones;               /* released unit -> time */
     struct unit *children;            /* units whose runner we forked */
+    int spawner_fd;                   /* runner.h's spawner; -1: none */
+    pid_t spawner_pid;
+    uv_poll_t *spawner_poll;
+    struct spawn_wait *spawn_head, **spawn_tail; /* requests awaiting their pid */
     uv_signal_t sigchld;
     struct work_signer *signer;
     struct work_verifier *verifier;
@@ -73,6 +78,8 @@ void command_cancel(struct unit *u, unit_done_cb done, void *arg);
 void command_restart(struct unit *u);
 void command_check_runner(struct unit *u);
 void command_reap(struct workceptor *wc);
+void command_spawner_start(struct workceptor *wc);
+void command_spawner_stop(struct workceptor *wc);
 
 /* remote.c */
 int remote_check_params(struct workceptor *wc, const char *node, const char *worktype, json_t *params,
