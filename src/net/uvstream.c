@@ -73,7 +73,9 @@ static void us_close(struct bstream *s)
     if (u->closing)
         return;
     u->closing = 1;
-    if (u->queued == 0 || !uv_is_writable(&u->h.stream)) {
+    /* libuv clears "writable" as soon as a shutdown is requested, so after
+     * our own shutdown the queued bytes are still on their way: wait for them */
+    if (u->queued == 0 || (!u->shut && !uv_is_writable(&u->h.stream))) {
         close_now(u);
         return;
     }

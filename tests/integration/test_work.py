@@ -209,6 +209,26 @@ def test_remote_one_gib_payload_through_cat(mesh, tmp_path):
     os.unlink(path)
 
 
+def test_results_reach_a_slow_reader_whole(mesh):
+    """A complete unit's results are written at once; what the socket could
+    not take yet is still queued in the daemon when it ends the stream, and
+    must reach a reader that only starts reading later."""
+    size = 250000  # more than a unix socket buffer, less than the daemon's high-water mark
+    a = work_node(mesh, "a", extra=[echo_type("big", "head", params=f"-c {size} /dev/urandom")])
+    a.start()
+    unit, reply = submit_raw(a, "work submit a big")
+    wait_for(lambda: status(a, unit)["State"] == 2, 20, "unit complete")
+    expected = open(os.path.join(mesh.dir, "a", "data", "a", unit, "stdout"), "rb").read()
+    assert len(expected) == size
+    c = a.ctl()
+    c.sock.sendall(f"work results {unit} 0\n".encode())
+    assert c.f.readline() == f"Streaming results for work unit {unit}\n".encode()
+    time.sleep(0.5)  # the daemon has sent, queued the rest and ended the stream
+    got = c.f.read()
+    c.close()
+    assert len(got) == size and got == expected
+
+
 def test_remote_cancel_and_runtime_params(mesh):
     a, b, c = line3(mesh, c_extra=[echo_type("sleep", "sleep", allowruntimeparams=True)])
     unit, reply = submit_raw(a, "work submit c sleep 60")
