@@ -114,6 +114,8 @@ int gojson_string(const char *s, size_t n, struct buf *out)
             } else if (c == '\n') rc = buf_append_str(out, "\\n");
             else if (c == '\r') rc = buf_append_str(out, "\\r");
             else if (c == '\t') rc = buf_append_str(out, "\\t");
+            else if (c == '\b') rc = buf_append_str(out, "\\b"); /* Go >= 1.22 */
+            else if (c == '\f') rc = buf_append_str(out, "\\f");
             else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
                 memcpy(esc, "\\u00", 4);
                 esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];

@@ -56,6 +56,11 @@ static void test_go_strings(void **state)
     assert_int_equal(gojson_string("a\xff" "b", 3, &b), 0);
     assert_int_equal(buf_size(&b), strlen("\"a\\ufffdb\""));
     assert_memory_equal(buf_head(&b), "\"a\\ufffdb\"", buf_size(&b));
+    buf_reset(&b);
+    /* Go 1.22 and later write \b and \f short, the other controls as \u00XX */
+    assert_int_equal(gojson_string("\b\f\x0b", 3, &b), 0);
+    assert_int_equal(buf_size(&b), strlen("\"\\b\\f\\u000b\""));
+    assert_memory_equal(buf_head(&b), "\"\\b\\f\\u000b\"", buf_size(&b));
     buf_free(&b);
 }
 
