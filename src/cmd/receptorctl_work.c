@@ -244,11 +244,13 @@ static int stream_results(struct ctl *c, const char *unit_id)
     if (ctl_shutdown_write(c) < 0)
         return -1;
     char *chunk = malloc(CHUNK);
-    ssize_t n;
+    ssize_t n = 0;
     while (chunk && (n = ctl_read_raw(c, chunk, CHUNK)) > 0)
         out_write(1, chunk, (size_t)n);
     free(chunk);
     ctl_close(c);
+    if (n < 0)
+        return -1; /* cut off (a reset): an error, not short results (c->err says why) */
 
     buf_init(&line, CTL_LINE_MAX);
     buf_printf(&line, "work status %s", unit_id);

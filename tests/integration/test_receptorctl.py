@@ -546,6 +546,22 @@ def test_work_results(fake):
         1, "", "ERROR: Failed to get results: unknown work unit nonexistent\n")
 
 
+def test_work_results_cut_by_a_reset_fails(tmp_path):
+    """A results stream that ends in a connection reset is an error, not a
+    short success (upstream's Python client raises)."""
+    srv = FakeControl("A", VERSION)
+    srv.listen_tcp()
+    try:
+        address = f"tcp://127.0.0.1:{srv.address}"
+        run_ctl(["work", "submit", "echo", "-l", "x" * 100000], address)
+        srv.results_reset = True
+        rc, out, err = run_ctl(["work", "results", "sUHen3zS"], address)
+        assert rc != 0 and len(out) < 100000, (rc, len(out), err)
+        assert "Connection reset" in err, err
+    finally:
+        srv.close()
+
+
 def test_work_cancel_release(fake):
     srv = fake()
     run_ctl(["work", "submit", "echo", "-l", "hello"], srv.address)

@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import threading
 
 CLOSE = object()
@@ -123,6 +124,7 @@ class FakeControl:
         self.unit_state = 2
         self.unit_detail = "exit status 0"
         self.submit_error = None
+        self.results_reset = False  # end results streams with a TCP reset, part way
         self.remote_nodes = {}   # node -> FakeControl reached by "connect N control"
         self.lines = []          # every command line received, in order
         self.connections = 0
@@ -273,6 +275,10 @@ class FakeControl:
             conn.sendall(f"ERROR: unknown work unit {unit_id}\n".encode())
             return None
         conn.sendall(f"Streaming results for work unit {unit_id}\n".encode())
+        if self.results_reset:
+            conn.sendall(unit.stdout[:len(unit.stdout) // 2])
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return CLOSE  # close() now sends a reset instead of a FIN
         conn.sendall(unit.stdout)
         return CLOSE
 
