@@ -35,6 +35,8 @@ const char *ctl_version(void) { return RECEPTOR_VERSION; }
 
 /* ---------------------------------------------------------------- output */
 
+/* Output that cannot be written (a full disk, a closed pipe) ends the
+ * program with status 1: results must not look complete when they are not. */
 void out_write(int fd, const void *p, size_t n)
 {
     const char *s = p;
@@ -42,8 +44,17 @@ void out_write(int fd, const void *p, size_t n)
         ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            return;
+        if (w <= 0) {
+            if (fd != 2) {
+                char msg[160];
+                int len = snprintf(msg, sizeof msg, "ERROR: cannot write the output: %s\n",
+                                   w < 0 ? strerror(errno) : "nothing written");
+                if (write(2, msg, (size_t)len) < 0) {
+                    /* nowhere left to say it */
+                }
+            }
+            _exit(1);
+        }
         s += w;
         n -= (size_t)w;
     }

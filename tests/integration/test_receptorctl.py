@@ -562,6 +562,16 @@ def test_work_results_cut_by_a_reset_fails(tmp_path):
         srv.close()
 
 
+def test_results_to_a_full_disk_fail(fake):
+    srv = fake()
+    run_ctl(["work", "submit", "echo", "-l", "hello"], srv.address)
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([CTL, "--socket", srv.address, "work", "results", "sUHen3zS"],
+                           stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 1
+    assert p.stderr == b"ERROR: cannot write the output: No space left on device\n"
+
+
 def test_work_cancel_release(fake):
     srv = fake()
     run_ctl(["work", "submit", "echo", "-l", "hello"], srv.address)
