@@ -70,9 +70,7 @@ def main():
         names = ["n0", "n1", "n2", "n3"]
         nodes = [m.node(n, peers=[names[i - 1]] if i else [], log="error") for i, n in enumerate(names)]
         for nd in nodes:  # the control service on the mesh too, as upstream's default config has it
-            for item in nd.config:
-                if "control-service" in item:
-                    item["control-service"]["service"] = "control"
+            nd.serve_control_on_mesh()
         for nd in nodes:
             nd.start()
         for nd in nodes:

@@ -118,10 +118,7 @@ def through_mesh(tmp, hops, size):
 def handshake_ms(tmp):
     m = Mesh(os.path.join(tmp, "hs"))
     a = m.node("a", log="error")
-    b = m.node("b", peers=["a"], log="error")
-    for item in b.config:
-        if "control-service" in item:
-            item["control-service"]["service"] = "control"
+    b = m.node("b", peers=["a"], log="error").serve_control_on_mesh()
     try:
         a.start()
         b.start()

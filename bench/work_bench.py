@@ -112,10 +112,7 @@ def node_with_work(m, name, **kw):
                extra=[{"work-command": {"worktype": "echo", "command": "cat"}},
                       {"work-command": {"worktype": "big", "command": "head",
                                         "params": f"-c {BIG} /dev/zero"}}], **kw)
-    for item in n.config:
-        if "control-service" in item:
-            item["control-service"]["service"] = "control"
-    return n
+    return n.serve_control_on_mesh()
 
 
 def main():
@@ -128,8 +125,7 @@ def main():
         for n in (a, b, c):
             n.start()
         wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 30, "routes")
-        wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
-                             for ad in a.status()["Advertisements"]), 30, "c's control ad")
+        a.wait_advert("c")
         for _ in range(20):
             one_unit(a, "a")
         t0 = time.perf_counter()

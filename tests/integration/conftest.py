@@ -118,6 +118,22 @@ class Node:
     def routes(self):
         return self.status()["RoutingTable"]
 
+    def serve_control_on_mesh(self):
+        """Also offer the control service on the mesh (service "control"), as
+        upstream's default config does; call before start()."""
+        for item in self.config:
+            if "control-service" in item:
+                item["control-service"]["service"] = "control"
+        return self
+
+    def advert(self, node, service):
+        """node's advertisement of service as this node sees it, or None."""
+        return next((ad for ad in self.status()["Advertisements"]
+                     if ad["NodeID"] == node and ad["Service"] == service), None)
+
+    def wait_advert(self, node, service="control", timeout=30):
+        wait_for(lambda: self.advert(node, service), timeout, f"{node}'s {service} advert")
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)

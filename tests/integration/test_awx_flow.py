@@ -157,8 +157,7 @@ class AwxMesh:
     def converge(self):
         c = self.nodes["controller"]
         wait_for(lambda: "execution" in c.routes(), 20, "route to execution")
-        wait_for(lambda: any(ad["NodeID"] == "execution" and ad["Service"] == "control"
-                             for ad in c.status()["Advertisements"]), 30, "execution's control service")
+        c.wait_advert("execution")
 
     def probe_tls_client(self):
         """Does the controller's work layer know its tls-client configs?"""

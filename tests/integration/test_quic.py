@@ -54,9 +54,9 @@ def tls_items(ca, node, rootcas=None):
 
 
 def tls_control(node):
+    node.serve_control_on_mesh()
     for item in node.config:
         if "control-service" in item:
-            item["control-service"]["service"] = "control"
             item["control-service"]["tls"] = "srv"
 
 
@@ -75,14 +75,13 @@ def three(mesh, ca, c_cert_node="c", rootcas=None):
     for n in (a, b, c):
         n.start()
     wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
-    wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
-                         for ad in a.status()["Advertisements"]), 30, "c's control ad")
+    a.wait_advert("c")
     return a, b, c
 
 
 def test_control_service_over_quic_with_node_id_tls(mesh, ca):
     a, b, c = three(mesh, ca)
-    ad = next(ad for ad in a.status()["Advertisements"] if ad["NodeID"] == "c" and ad["Service"] == "control")
+    ad = a.advert("c", "control")
     assert ad["ConnType"] == 2   # StreamTLS
     ctl = a.ctl()
     assert ctl.line("connect c control cli") == "Connecting\n"
@@ -180,10 +179,7 @@ def test_quic_garbage_half_open_handshakes_and_dial_floods(mesh):
     packets from distinct services (half-open handshakes), and floods a service
     nobody listens on: the node stays up, memory stays bounded, the mesh works."""
     from test_hostile import FakePeer
-    a = mesh.node("A")
-    for item in a.config:
-        if "control-service" in item:
-            item["control-service"]["service"] = "control"
+    a = mesh.node("A").serve_control_on_mesh()
     bnode = mesh.node("B", peers=["A"])
     a.start()
     bnode.start()
@@ -225,14 +221,10 @@ def test_gnutls_is_mapped_on_first_use(mesh):
     """An idle node without TLS does not map GnuTLS (it costs ~2.5 MB of RSS);
     the first QUIC stream maps it, and the stream works."""
     a = mesh.node("a")
-    b = mesh.node("b", peers=["a"])
-    for item in b.config:
-        if "control-service" in item:
-            item["control-service"]["service"] = "control"
+    b = mesh.node("b", peers=["a"]).serve_control_on_mesh()
     a.start()
     b.start()
-    wait_for(lambda: any(ad["NodeID"] == "b" and ad["Service"] == "control"
-                         for ad in a.status()["Advertisements"]), 30, "b's control ad")
+    a.wait_advert("b")
     assert not maps_gnutls(a) and not maps_gnutls(b)
     ctl = a.ctl()
     assert ctl.line("connect b control") == "Connecting\n"

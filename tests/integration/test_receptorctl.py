@@ -23,7 +23,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 
 import pytest
 
@@ -784,10 +783,8 @@ class TestRealDaemon:
             pytest.skip("receptor daemon not built")
         a = mesh.node("A").start()
         work = [{"work-command": {"worktype": "echo", "command": "cat"}}]
-        b = mesh.node("B", listen=False, peers=["A"], extra=work)
-        for item in b.config:  # remote work reaches B's control service over the mesh
-            if "control-service" in item:
-                item["control-service"]["service"] = "control"
+        # remote work reaches B's control service over the mesh
+        b = mesh.node("B", listen=False, peers=["A"], extra=work).serve_control_on_mesh()
         b.start()
         wait_for(lambda: "B" in a.routes() and "A" in b.routes(), 20, "routes")
         return a, b

@@ -7,9 +7,7 @@ import subprocess
 import threading
 import time
 
-import pytest
-
-from conftest import BUILD, SANITIZED, Control, wait_for
+from conftest import BUILD, SANITIZED, wait_for
 
 RECEPTORCTL = os.path.join(BUILD, "src", "cmd", "receptorctl")
 
@@ -25,24 +23,16 @@ def three_line(mesh, extra_a=(), extra_c=()):
     return a, b, c
 
 
-def with_mesh_control(node):
-    """Node options: the control service also on the mesh (service control)."""
-    for item in node.config:
-        if "control-service" in item:
-            item["control-service"]["service"] = "control"
-
-
 def test_connect_to_remote_control_service_through_a_hop(mesh):
     a = mesh.node("a")
     b = mesh.node("b", peers=["a"])
     c = mesh.node("c", peers=["b"])
-    with_mesh_control(c)
+    c.serve_control_on_mesh()
     for n in (a, b, c):
         n.start()
     wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
     # c's control service is advertised and shows up in a's status
-    wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
-                         for ad in a.status()["Advertisements"]), 20, "advert of c's control service")
+    a.wait_advert("c", timeout=20)
     ctl = a.ctl()
     assert ctl.line("connect c control") == "Connecting\n"
     assert ctl.f.readline() == b"Receptor Control, node c\n"
@@ -65,7 +55,7 @@ def test_connect_to_remote_control_service_through_a_hop(mesh):
 
 def test_receptorctl_connect(mesh):
     a, b, c = three_line(mesh)
-    with_mesh_control(c)
+    c.serve_control_on_mesh()
     c.stop()
     c.start()
     wait_for(lambda: "c" in a.routes(), 20, "c back")

@@ -7,7 +7,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -22,9 +21,7 @@ def work_node(mesh, name, peers=(), listen=True, extra=(), mesh_control=True):
     n = mesh.node(name, peers=peers, listen=listen, extra=items,
                   node_opts={"datadir": os.path.join(mesh.dir, name, "data")})
     if mesh_control:
-        for item in n.config:
-            if "control-service" in item:
-                item["control-service"]["service"] = "control"
+        n.serve_control_on_mesh()
     return n
 
 
@@ -76,8 +73,7 @@ def line3(mesh, c_extra=(), a_extra=()):
     for n in (a, b, c):
         n.start()
     wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
-    wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
-                         for ad in a.status()["Advertisements"]), 30, "c's control service advertised")
+    a.wait_advert("c")
     return a, b, c
 
 
@@ -309,15 +305,14 @@ def signing_mesh(mesh, tmp_path, expiration="5m", signer_key=None):
     for n in (a, b, c):
         n.start()
     wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
-    wait_for(lambda: any(ad["NodeID"] == "c" and ad["Service"] == "control"
-                         for ad in a.status()["Advertisements"]), 30, "c's control service")
+    a.wait_advert("c")
     return a, b, c
 
 
 def test_signed_work(mesh, tmp_path):
     a, b, c = signing_mesh(mesh, tmp_path)
     # the work type is advertised as secure
-    ad = next(ad for ad in a.status()["Advertisements"] if ad["NodeID"] == "c" and ad["Service"] == "control")
+    ad = a.advert("c", "control")
     assert {"WorkType": "echo", "Secure": True} in ad["WorkCommands"]
     r = ctl(a, "work", "submit", "echo", "--node", "c", "--signwork", "-l", "signed", "-f")
     assert r.returncode == 0 and r.stdout == b"signed\n", r.stderr
