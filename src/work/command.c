@@ -80,14 +80,7 @@ static void runner_gone(struct unit *u, const char *why)
     if (u->released)
         return; /* the directory is gone (released once the job completed) */
     struct gone_args g = { u->cancel_requested, why };
-    struct unit_status st;
-    char err[256];
-    if (unit_status_update(unit_dir(u), apply_gone, &g, &st, err, sizeof err) == 0) {
-        unit_status_free(&u->st);
-        u->st = st;
-    } else {
-        log_error("Work unit %s: %s", unit_id(u), err);
-    }
+    unit_update(u, apply_gone, &g);
     unit_notify(u, 0);
     if (u->cancel_requested && u->cancel_done) {
         unit_done_cb cb = u->cancel_done; /* may release (delete) the unit */

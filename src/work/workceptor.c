@@ -291,17 +291,24 @@ static void apply_set(struct unit_status *st, void *arg)
         st->stdout_size = a->size;
 }
 
-int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdout_size)
+int unit_update(struct unit *u, void (*fn)(struct unit_status *st, void *arg), void *arg)
 {
-    struct set_args a = { state, detail, stdout_size };
     char err[256];
     struct unit_status st;
-    if (unit_status_update(u->dir, apply_set, &a, &st, err, sizeof err) < 0) {
+    if (unit_status_update(u->dir, fn, arg, &st, err, sizeof err) < 0) {
         log_error("Work unit %s: %s", u->id, err);
         return -1;
     }
     unit_status_free(&u->st);
-    u->st = st;
+    u->st = st; /* what was written: no need to read it back */
+    return 0;
+}
+
+int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdout_size)
+{
+    struct set_args a = { state, detail, stdout_size };
+    if (unit_update(u, apply_set, &a) < 0)
+        return -1;
     unit_notify(u, 0);
     return 0;
 }
@@ -314,15 +321,7 @@ static void apply_extra(struct unit_status *st, void *arg)
 
 int unit_set_extra(struct unit *u, json_t *extra)
 {
-    char err[256];
-    struct unit_status st;
-    if (unit_status_update(u->dir, apply_extra, extra, &st, err, sizeof err) < 0) {
-        log_error("Work unit %s: %s", u->id, err);
-        return -1;
-    }
-    unit_status_free(&u->st);
-    u->st = st;
-    return 0;
+    return unit_update(u, apply_extra, extra);
 }
 
 int unit_needs_signature(struct unit *u)

@@ -70,6 +70,9 @@ void unit_maybe_free(struct unit *u);
 void unit_forget(struct unit *u);
 void unit_delete(struct unit *u);
 int unit_set_extra(struct unit *u, json_t *extra);
+/* Read-modify-write of u's status file under its lock (fn edits it); the
+ * cached status becomes what was written.  Failures are logged. */
+int unit_update(struct unit *u, void (*fn)(struct unit_status *st, void *arg), void *arg);
 
 /* command.c */
 int command_check_params(const struct work_type *wt, json_t *params, json_t **extra, char *err, size_t errlen);
