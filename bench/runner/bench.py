@@ -27,7 +27,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("RECEPTOR_BUILD", REPO / "build"))
 OURS = str(BUILD / "src/cmd/ansible-runner-c")
 REAL = shutil.which("ansible-runner") or "/usr/bin/ansible-runner"
-VECTORS = REPO.parent / "shared/vectors/runner"
+VECTORS = REPO / "tests/vectors/runner"
 ENV = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
 TICK = os.sysconf("SC_CLK_TCK")
 

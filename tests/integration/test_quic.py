@@ -160,7 +160,7 @@ def frame(payload):
 
 def names_hash_of(name):
     import csv
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "vectors", "receptor",
+    path = os.path.join(os.path.dirname(__file__), "..", "vectors", "receptor",
                         "names-hash.tsv")
     with open(path) as f:
         for row in csv.reader(f, delimiter="\t"):

@@ -2,7 +2,7 @@
 
 Design: receptorctl must print what upstream's Python receptorctl prints, so
 the expected stdout/stderr/exit status come from upstream itself: every
-receptorctl run recorded in shared/vectors/receptor/events-*.jsonl is
+receptorctl run recorded in tests/vectors/receptor/events-*.jsonl is
 replayed (same argv, socket path swapped), and the rest of the expectations
 are upstream's output strings (cli.py) and click 8's help pages and error
 messages.
@@ -31,7 +31,10 @@ from test_receptorctl_fake import STATUS_ORDER, FakeControl, go_json, make_tls_f
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("RECEPTOR_BUILD", os.path.join(ROOT, "build"))
 CTL = os.path.join(BUILD, "src", "cmd", "receptorctl")
-VECTORS = os.environ.get("RECEPTOR_VECTORS", os.path.join(ROOT, "..", "shared", "vectors", "receptor"))
+VECTORS = os.environ.get("RECEPTOR_VECTORS", os.path.join(ROOT, "tests", "vectors", "receptor"))
+for _name in ("control-transcripts.md", "events-2node.jsonl", os.path.join("3node", "events-3node.jsonl")):
+    if not os.path.exists(os.path.join(VECTORS, _name)):  # a missing vector fails, never skips
+        raise FileNotFoundError(f"test vector missing: {os.path.join(VECTORS, _name)}")
 TRANSCRIPTS = os.path.join(VECTORS, "control-transcripts.md")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CTL), reason=f"{CTL} not built")
@@ -65,7 +68,7 @@ def fake(tmp_path):
     servers = []
 
     def make(node_id="A", transcripts=TRANSCRIPTS):
-        srv = FakeControl(node_id, VERSION, transcripts if os.path.exists(transcripts) else None)
+        srv = FakeControl(node_id, VERSION, transcripts)
         srv.listen_unix(str(tmp_path / f"{node_id}-{len(servers)}.sock"))
         servers.append(srv)
         return srv
@@ -115,9 +118,8 @@ def prepare_fake_for(srv, event):
 def golden_events():
     cases = []
     for name in ("events-2node.jsonl", os.path.join("3node", "events-3node.jsonl")):
-        if os.path.exists(os.path.join(VECTORS, name)):
-            for i, e in enumerate(load_events(name)):
-                cases.append(pytest.param(e, id=f"{os.path.basename(name)}:{i}:{' '.join(e['argv'][3:])}"))
+        for i, e in enumerate(load_events(name)):
+            cases.append(pytest.param(e, id=f"{os.path.basename(name)}:{i}:{' '.join(e['argv'][3:])}"))
     return cases
 
 

@@ -4,7 +4,7 @@ receptorctl's integration tests talk to this server instead of a daemon: it
 listens on a unix socket (or TCP, optionally TLS), greets every connection
 with ``Receptor Control, node <id>``, reads command lines one byte at a time
 as upstream does, and answers with the exact replies captured from upstream
-receptor (shared/vectors/receptor/control-transcripts.md) or with replies a
+receptor (tests/vectors/receptor/control-transcripts.md) or with replies a
 test sets up.  It models just enough state for the work commands: submit (with
 the stdin phase that ends at the client's half-close), results streaming
 (then close), status, list, cancel, release.

@@ -8,7 +8,7 @@
  *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined
  *   ninja -C build-fuzz tests/fuzz/config/fuzz_config
  *   mkdir -p corpus && build-fuzz/tests/fuzz/config/fuzz_config corpus \
- *       ../shared/vectors/receptor/configs/2node -max_len=4096 -max_total_time=60 */
+ *       tests/vectors/receptor/configs/2node -max_len=4096 -max_total_time=60 */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

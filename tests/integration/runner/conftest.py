@@ -1,7 +1,7 @@
 """Fixtures for the ansible-runner-c integration tests.
 
 The binary is taken from the meson build dir in $RECEPTOR_BUILD (default
-<repo>/build); vectors from ../shared/vectors/runner.  Every command runs
+<repo>/build); vectors from tests/vectors/runner.  Every command runs
 under a scrubbed environment like the vector captures."""
 import os
 import pathlib
@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-VECTORS = pathlib.Path(os.environ.get("RUNNER_VECTORS", REPO.parent / "shared" / "vectors" / "runner"))
+VECTORS = pathlib.Path(os.environ.get("RUNNER_VECTORS", REPO / "tests" / "vectors" / "runner"))
 
 
 def build_dir():
@@ -28,8 +28,8 @@ def arc():
 
 @pytest.fixture(scope="session")
 def vectors():
-    if not VECTORS.is_dir():
-        pytest.skip(f"vectors not found at {VECTORS}")
+    if not VECTORS.is_dir():  # the project carries its vectors: missing is a failure
+        pytest.fail(f"test vectors missing: {VECTORS}")
     return VECTORS
 
 

@@ -3,7 +3,7 @@
  * the cross-item checks and their messages, and hostile input (aliases,
  * deep nesting, oversize files, random bytes).
  *
- * Usage: test_config VECTORS_CONFIG_DIR  (../shared/vectors/receptor/configs)
+ * Usage: test_config VECTORS_CONFIG_DIR  (tests/vectors/receptor/configs)
  * The group fixture holds a scratch directory for the YAML files written by
  * the tests and the vectors path, so the tests share no globals. */
 #include <setjmp.h>

@@ -276,7 +276,7 @@ static void test_bad_inputs(void **state)
 
 int main(int argc, char **argv)
 {
-    vectors = argc > 1 ? argv[1] : "../shared/vectors/receptor";
+    vectors = argc > 1 ? argv[1] : "tests/vectors/receptor";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_2node), cmocka_unit_test(test_frames_3node_and_rejects),
         cmocka_unit_test(test_name_hashes), cmocka_unit_test(test_framer_splits),
