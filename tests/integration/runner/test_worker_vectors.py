@@ -42,6 +42,17 @@ def test_garbage_that_works(arc, vectors, have_ansible, name):
     assert ours == real
 
 
+def assert_timeout_stream_matches(ours, real):
+    def split(view):
+        events = [k for k in view if k[0] not in ("status", "zip", "eof")]
+        rest = [k if k[0] != "zip" else ("zip", k[2], k[3]) for k in view if k[0] in ("status", "zip", "eof")]
+        return events, rest
+    our_events, our_rest = split(ours)
+    real_events, real_rest = split(real)
+    assert our_rest == real_rest
+    assert our_events == real_events[:len(our_events)]
+
+
 @pytest.mark.parametrize("scenario", ["", "-fail", "-missing", "-nobinary", "-timeout"])
 def test_worker_matches_vector(arc, vectors, have_ansible, scenario):
     p = run([arc, "worker"], stdin=(vectors / f"transmit{scenario}.stream").read_bytes())
@@ -49,6 +60,13 @@ def test_worker_matches_vector(arc, vectors, have_ansible, scenario):
     assert p.returncode == int((vectors / f"worker{scenario}.rc").read_text())
     ours = split_stream(p.stdout)
     real = split_stream((vectors / f"worker{scenario}.stream").read_bytes())
+    if scenario == "-timeout":
+        # job_timeout is 2 s: how far ansible-playbook gets before it is killed
+        # depends on the machine's load (on a loaded machine it may not reach
+        # its first task), so the events are a prefix of the capture's; the
+        # statuses, the artifacts' status and rc, and eof are the same.
+        assert_timeout_stream_matches(event_keys(ours), event_keys(real))
+        return
     assert event_keys(ours) == event_keys(real)
     # stdout text equal except the timings inside the failing task's result
     if scenario != "-fail":
