@@ -19,6 +19,15 @@
  * Limits: messages and frames <= 65535 bytes (wslay closes with 1009 above
  * that), text frames close with 1003, queued output <= LINK_WRITE_BACKLOG.
  *
+ * Back-pressure: wslay answers every ping with a pong and every close with
+ * a close, whatever is already queued, so the mesh's send check cannot stop
+ * them.  Everything wslay writes while it digests one read is gathered into
+ * one write (one allocation per read, not one per pong); when the stream's
+ * queue is then over LINK_WRITE_BACKLOG the session stops reading from the
+ * peer until the queue drains (on_drain), as Go's blocking pong write does.
+ * A peer that pings and never reads thus costs at most the backlog plus one
+ * read, and its pings wait in the kernel.
+ *
  * Calls from the mesh that arrive while wslay is inside a receive (a reply
  * sent, or the link closed, from on_message) are queued and acted on once
  * wslay_event_recv() has returned; wslay is never re-entered.
@@ -71,6 +80,8 @@ struct ws_conn {
     int adopted;          /* the mesh has the link: on_close is owed */
     int in_feed;          /* inside wslay_event_recv() */
     int close_wanted;     /* link_close() arrived during a feed */
+    int gather;           /* inside conn_feed(): every output piece goes to out */
+    int paused;           /* reading stopped until the write queue drains */
     int in_handshake_count;
     const char *fail;     /* why the session must end (set in callbacks) */
     uint16_t fail_code;
@@ -196,18 +207,28 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return (ssize_t)n;
 }
 
-static int out_flush(struct ws_conn *c, const uint8_t *data, size_t len)
+/* Writes what was gathered in out as one write. */
+static int out_write(struct ws_conn *c)
 {
-    int rc;
-    if (buf_size(&c->out) == 0)
-        return bstream_write(c->s, data, len);
-    if (buf_append(&c->out, data, len) < 0)
-        return -1;
-    rc = bstream_write(c->s, buf_head(&c->out), buf_size(&c->out));
+    if (buf_size(&c->out) == 0 || !c->s)
+        return 0;
+    int rc = bstream_write(c->s, buf_head(&c->out), buf_size(&c->out));
     if (c->out.cap > 16384)
         buf_free(&c->out);
     else
         buf_reset(&c->out);
+    return rc;
+}
+
+/* Gathers a piece; writes the gathered bytes when the piece ends a frame
+ * outside a feed, or when out is full (then the piece follows them). */
+static int out_put(struct ws_conn *c, const uint8_t *data, size_t len, int more)
+{
+    if (buf_append(&c->out, data, len) == 0)
+        return more || c->gather ? 0 : out_write(c);
+    int rc = out_write(c);
+    if (rc == 0 && buf_append(&c->out, data, len) < 0)
+        rc = bstream_write(c->s, data, len);
     return rc;
 }
 
@@ -216,11 +237,8 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
 {
     struct ws_conn *c = user;
     int rc = -1;
-    if (c->s) {
-        if ((flags & WSLAY_MSG_MORE) && buf_append(&c->out, data, len) == 0)
-            return (ssize_t)len;
-        rc = out_flush(c, data, len);
-    }
+    if (c->s)
+        rc = out_put(c, data, len, (flags & WSLAY_MSG_MORE) != 0);
     if (rc < 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
@@ -316,6 +334,27 @@ static void conn_check_ended(struct ws_conn *c, int rc)
     conn_begin_close(c);
 }
 
+/* Stops reading from a peer that does not read what we queue for it
+ * (pongs it asked for included); on_stream_drain resumes. */
+static void conn_check_backlog(struct ws_conn *c)
+{
+    if (c->paused || c->state != WS_OPEN || !c->s || bstream_queued(c->s) <= LINK_WRITE_BACKLOG)
+        return;
+    c->paused = 1;
+    bstream_read_stop(c->s);
+    log_debug("%s: the peer is not reading (%zu bytes queued for it); not reading from it "
+              "until it does", c->link.desc, bstream_queued(c->s));
+}
+
+static void on_stream_drain(struct bstream *s)
+{
+    struct ws_conn *c = s->data;
+    if (!c->paused || c->aborted || c->state != WS_OPEN)
+        return;
+    c->paused = 0;
+    bstream_read_start(s);
+}
+
 static void conn_feed(struct ws_conn *c, const uint8_t *data, size_t len)
 {
     if (c->state != WS_OPEN || len == 0)
@@ -323,14 +362,19 @@ static void conn_feed(struct ws_conn *c, const uint8_t *data, size_t len)
     c->in = data;
     c->inlen = len;
     c->in_feed = 1;
+    c->gather = 1;
     int rc = wslay_event_recv(c->ctx);
     c->in_feed = 0;
     c->in = NULL;
     c->inlen = 0;
     if (rc == 0 && c->state == WS_OPEN)
         rc = wslay_event_send(c->ctx);
+    c->gather = 0;
+    if (out_write(c) < 0 && rc == 0)
+        rc = WSLAY_ERR_CALLBACK_FAILURE;
     if (c->state == WS_OPEN)
         conn_check_ended(c, rc);
+    conn_check_backlog(c);
 }
 
 static int ws_link_send(struct link *l, const uint8_t *head, size_t hlen, const uint8_t *body,
@@ -473,6 +517,7 @@ static void conn_attach(struct ws_conn *c, struct bstream *s)
     s->on_read = on_stream_read;
     s->on_eof = on_stream_eof;
     s->on_error = on_stream_error;
+    s->on_drain = on_stream_drain;
     s->on_close = on_stream_close;
 }
 

@@ -388,6 +388,41 @@ def test_ws_too_many_handshakes_are_refused(wspair):
             s.close()
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    raise ValueError("no VmRSS")
+
+
+def test_ws_pings_from_a_peer_that_never_reads_keep_memory_bounded(wspair):
+    """Every ping is answered with a pong; a client that pings and never reads
+    must not make the node queue pongs without limit (it stops reading it)."""
+    a, b, port = wspair
+    before = rss_kib(a.proc.pid)
+    s, resp = upgrade(port)
+    assert resp.startswith(b"HTTP/1.1 101 ")
+    ping = struct.pack("!BB4s", 0x89, 0x80 | 100, b"\0\0\0\0") + b"p" * 100  # zero mask
+    burst = ping * 1000
+    s.settimeout(5 * SLOW)
+    sent = 0
+    try:
+        for _ in range(200):                       # 200,000 pings, 21 MB
+            s.sendall(burst)
+            sent += len(burst)
+    except socket.timeout:
+        pass                                       # the node stopped reading from us
+    # the node is alive and serving while the client still hangs there unread
+    assert a.proc.poll() is None
+    a.status()
+    still_works(a, b)
+    grown = rss_kib(a.proc.pid) - before
+    s.close()
+    if not os.environ.get("RECEPTOR_SANITIZED"):
+        assert grown < 16 * 1024, f"RSS grew by {grown} KiB after {sent} bytes of pings"
+
+
 def test_ws_listener_path_rules(mesh):
     a = mesh.node("a", listen=False, extra=[{"ws-listener": {
         "port": mesh.port("a"), "bindaddr": "127.0.0.1", "path": "/mesh/"}}])
