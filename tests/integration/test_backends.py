@@ -548,7 +548,8 @@ def test_wss_with_mutual_tls(mesh, wss_pki):
 def test_wss_wrong_ca_fails_with_a_clear_reason(mesh, wss_pki):
     n1, n2 = wss_pair(mesh, wss_pki, rootcas="other")
     wait_for(lambda: "certificate signed by unknown authority" in n2.logtext(), 20, "TLS failure log")
-    assert "Backend connection failed (will retry): dial wss://localhost:" in n2.logtext()
+    wait_for(lambda: "Backend connection failed (will retry): dial wss://localhost:" in n2.logtext(),
+             10, "dial failure log")
     assert n1.proc.poll() is None and n2.proc.poll() is None
     assert "node1" not in n2.routes()
 
