@@ -337,7 +337,7 @@ void msg_ad_free(struct msg_ad *a)
 
 int msg_unreach_decode(const uint8_t *json, size_t n, struct msg_unreach *out)
 {
-    char err[128];
+    char err[32 + JSON_ERROR_TEXT_LENGTH]; /* room for parse_object's "invalid JSON: <text>" */
     memset(out, 0, sizeof *out);
     json_t *o = parse_object(json, n, err, sizeof err);
     if (!o)
