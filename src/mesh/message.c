@@ -65,7 +65,9 @@ void msg_data_header(const struct msg_data *d, uint8_t out[MSG_DATA_HEADER])
 
 /* ---- JSON field helpers ------------------------------------------------ */
 
-static int get_string(json_t *o, const char *key, char **out, char *err, size_t errlen)
+/* A string field of at most max bytes (absent or null: ""). */
+static int get_string(json_t *o, const char *key, size_t max, char **out, char *err,
+                      size_t errlen)
 {
     json_t *v = gojson_get(o, key);
     if (!v || json_is_null(v)) {
@@ -74,6 +76,11 @@ static int get_string(json_t *o, const char *key, char **out, char *err, size_t 
     }
     if (!json_is_string(v)) {
         snprintf(err, errlen, "field %s: expected a string", key);
+        return -1;
+    }
+    if (json_string_length(v) > max) {
+        snprintf(err, errlen, "field %s: %zu bytes long (limit %zu)", key, json_string_length(v),
+                 max);
         return -1;
     }
     *out = strndup(json_string_value(v), json_string_length(v));
@@ -120,11 +127,11 @@ int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char 
     if (!o)
         return -1;
     int rc = -1;
-    if (get_string(o, "NodeID", &out->node_id, err, errlen) < 0 ||
-        get_string(o, "UpdateID", &out->update_id, err, errlen) < 0 ||
+    if (get_string(o, "NodeID", MSG_NODE_ID_MAX, &out->node_id, err, errlen) < 0 ||
+        get_string(o, "UpdateID", MSG_UPDATE_ID_MAX, &out->update_id, err, errlen) < 0 ||
         get_u64(o, "UpdateEpoch", &out->epoch, err, errlen) < 0 ||
         get_u64(o, "UpdateSequence", &out->sequence, err, errlen) < 0 ||
-        get_string(o, "ForwardingNode", &out->forwarding_node, err, errlen) < 0 ||
+        get_string(o, "ForwardingNode", MSG_NODE_ID_MAX, &out->forwarding_node, err, errlen) < 0 ||
         get_u64(o, "SuspectedDuplicate", &out->suspected_dup, err, errlen) < 0)
         goto done;
     json_t *c = gojson_get(o, "Connections");
@@ -142,6 +149,11 @@ int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char 
         const char *k;
         json_t *v;
         json_object_foreach(c, k, v) {
+            if (strlen(k) > MSG_NODE_ID_MAX) {
+                snprintf(err, errlen, "field Connections: node ID of %zu bytes (limit %d)",
+                         strlen(k), MSG_NODE_ID_MAX);
+                goto done;
+            }
             if (!json_is_number(v)) {
                 snprintf(err, errlen, "field Connections: cost of %.64s is not a number", k);
                 goto done;
@@ -214,9 +226,9 @@ int msg_ad_decode(const uint8_t *json, size_t n, struct msg_ad *out, char *err, 
     if (!o)
         return -1;
     int rc = -1;
-    if (get_string(o, "NodeID", &out->node_id, err, errlen) < 0 ||
-        get_string(o, "Service", &out->service, err, errlen) < 0 ||
-        get_string(o, "Time", &out->time, err, errlen) < 0)
+    if (get_string(o, "NodeID", MSG_NODE_ID_MAX, &out->node_id, err, errlen) < 0 ||
+        get_string(o, "Service", MSG_SERVICE_MAX, &out->service, err, errlen) < 0 ||
+        get_string(o, "Time", MSG_TIME_MAX, &out->time, err, errlen) < 0)
         goto done;
     if (util_parse_rfc3339(out->time, &out->time_ns) < 0) {
         snprintf(err, errlen, "field Time: not an RFC 3339 time");
@@ -343,11 +355,11 @@ int msg_unreach_decode(const uint8_t *json, size_t n, struct msg_unreach *out)
     if (!o)
         return -1;
     int rc = 0;
-    if (get_string(o, "FromNode", &out->from_node, err, sizeof err) < 0 ||
-        get_string(o, "ToNode", &out->to_node, err, sizeof err) < 0 ||
-        get_string(o, "FromService", &out->from_service, err, sizeof err) < 0 ||
-        get_string(o, "ToService", &out->to_service, err, sizeof err) < 0 ||
-        get_string(o, "Problem", &out->problem, err, sizeof err) < 0) {
+    if (get_string(o, "FromNode", n, &out->from_node, err, sizeof err) < 0 ||
+        get_string(o, "ToNode", n, &out->to_node, err, sizeof err) < 0 ||
+        get_string(o, "FromService", n, &out->from_service, err, sizeof err) < 0 ||
+        get_string(o, "ToService", n, &out->to_service, err, sizeof err) < 0 ||
+        get_string(o, "Problem", n, &out->problem, err, sizeof err) < 0) {
         msg_unreach_free(out);
         rc = -1;
     }

@@ -19,6 +19,14 @@ enum msg_type { MSG_DATA = 0, MSG_ROUTE = 1, MSG_SERVICE_AD = 2, MSG_REJECT = 3 
 #define MSG_SERVICE_MAX 8
 #define MSG_MAX_HOPS 30
 #define MSG_ROUTE_MAX_CONNECTIONS 4096 /* our bound on one update's map */
+/* Field caps the decoders enforce, so a peer cannot make the node remember
+ * 64 KB strings.  Every upstream message satisfies them: UpdateID is 8
+ * random letters (randstr.RandomString(8)), service names are refused above
+ * 8 bytes when listening or advertising, Time is RFC 3339 (<= 35 bytes);
+ * node IDs have room for any host name (253) and then some. */
+#define MSG_NODE_ID_MAX 255
+#define MSG_UPDATE_ID_MAX 64
+#define MSG_TIME_MAX 64
 
 struct msg_data {
     uint8_t hops;

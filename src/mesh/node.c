@@ -369,6 +369,11 @@ static void on_tick(uv_timer_t *t)
 
 struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err, size_t errlen)
 {
+    if (strlen(cfg->id) > MSG_NODE_ID_MAX) {
+        snprintf(err, errlen, "node ID is %zu bytes long (limit %d: peers refuse longer ones)",
+                 strlen(cfg->id), MSG_NODE_ID_MAX);
+        return NULL;
+    }
     struct node *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;

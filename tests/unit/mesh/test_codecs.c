@@ -274,13 +274,77 @@ static void test_bad_inputs(void **state)
     assert_string_equal(e, "data too short to be a valid message");
 }
 
+/* One JSON object with field key set to a string of len bytes. */
+static void object_with(struct buf *b, const char *prefix, const char *key, size_t len,
+                        const char *suffix)
+{
+    buf_reset(b);
+    buf_printf(b, "{%s\"%s\":\"", prefix, key);
+    for (size_t i = 0; i < len; i++)
+        buf_append(b, "u", 1);
+    buf_printf(b, "\"%s}", suffix);
+}
+
+/* Every field a node remembers is capped: over-long ones are refused with an
+ * error naming the field; the longest allowed ones decode. */
+static void test_field_caps(void **state)
+{
+    (void)state;
+    char err[160];
+    struct msg_route r;
+    struct msg_ad a;
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    static const struct { const char *key; size_t max; } route_fields[] = {
+        { "UpdateID", MSG_UPDATE_ID_MAX }, { "NodeID", MSG_NODE_ID_MAX },
+        { "ForwardingNode", MSG_NODE_ID_MAX },
+    };
+    for (size_t i = 0; i < sizeof route_fields / sizeof route_fields[0]; i++) {
+        const char *key = route_fields[i].key;
+        object_with(&b, "", key, route_fields[i].max, "");
+        assert_int_equal(msg_route_decode(buf_head(&b), buf_size(&b), &r, err, sizeof err), 0);
+        msg_route_free(&r);
+        object_with(&b, "", key, 65000, "");
+        assert_int_equal(msg_route_decode(buf_head(&b), buf_size(&b), &r, err, sizeof err), -1);
+        assert_non_null(strstr(err, key));
+        assert_non_null(strstr(err, "65000 bytes"));
+        object_with(&b, "", key, route_fields[i].max + 1, "");
+        assert_int_equal(msg_route_decode(buf_head(&b), buf_size(&b), &r, err, sizeof err), -1);
+    }
+    /* a node ID inside Connections */
+    buf_reset(&b);
+    buf_append_str(&b, "{\"NodeID\":\"x\",\"Connections\":{\"");
+    for (int i = 0; i < MSG_NODE_ID_MAX + 1; i++)
+        buf_append(&b, "n", 1);
+    buf_append_str(&b, "\":1}}");
+    assert_int_equal(msg_route_decode(buf_head(&b), buf_size(&b), &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "Connections"));
+    static const struct { const char *key; size_t max; } ad_fields[] = {
+        { "NodeID", MSG_NODE_ID_MAX }, { "Service", MSG_SERVICE_MAX },
+    };
+    const char *t = "\"Time\":\"2026-11-25T08:44:11Z\",";
+    for (size_t i = 0; i < sizeof ad_fields / sizeof ad_fields[0]; i++) {
+        const char *key = ad_fields[i].key;
+        object_with(&b, t, key, ad_fields[i].max, "");
+        assert_int_equal(msg_ad_decode(buf_head(&b), buf_size(&b), &a, err, sizeof err), 0);
+        msg_ad_free(&a);
+        object_with(&b, t, key, ad_fields[i].max + 1, "");
+        assert_int_equal(msg_ad_decode(buf_head(&b), buf_size(&b), &a, err, sizeof err), -1);
+        assert_non_null(strstr(err, key));
+    }
+    object_with(&b, "", "Time", 60000, "");
+    assert_int_equal(msg_ad_decode(buf_head(&b), buf_size(&b), &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "field Time: 60000 bytes"));
+    buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     vectors = argc > 1 ? argv[1] : "tests/vectors/receptor";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_2node), cmocka_unit_test(test_frames_3node_and_rejects),
         cmocka_unit_test(test_name_hashes), cmocka_unit_test(test_framer_splits),
-        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_field_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
