@@ -6,7 +6,10 @@
  * cycle stops here, which upstream lacks; tombstones are not shown in status.
  * Our own services are advertised on every established link on creation,
  * every 60 s, and to each new connection at once, together with the ads we
- * know, so a new peer sees the mesh's services without waiting a minute. */
+ * know, so a new peer sees the mesh's services without waiting a minute.
+ * The stored ads are bounded in number (NODE_ADS_MAX) and in bytes
+ * (NODE_ADS_MAX_BYTES, raw bytes plus the decoded fields): an ad that does
+ * not fit is refused and not forwarded, with a log line. */
 #include "mesh/node_internal.h"
 
 #include <stdlib.h>
@@ -16,7 +19,11 @@
 #include "core/gojson.h"
 #include "core/util.h"
 
-#define ADS_MAX 16384
+/* Estimated memory of a stored ad besides its strings: the record, the
+ * jansson nodes of each tag and work command. */
+#define AD_COST 512
+#define AD_TAG_COST 160
+#define AD_WORK_COST 256
 
 static struct received_ad *find_ad(struct node *n, const char *node, const char *service)
 {
@@ -26,12 +33,38 @@ static struct received_ad *find_ad(struct node *n, const char *node, const char 
     return NULL;
 }
 
-static size_t count_ads(struct node *n)
+static size_t ad_cost(const struct msg_ad *ad, size_t rawlen)
 {
-    size_t k = 0;
-    for (struct received_ad *a = n->ads; a; a = a->next)
-        k++;
-    return k;
+    size_t c = AD_COST + rawlen + strlen(ad->node_id) + strlen(ad->service) + strlen(ad->time);
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (ad->tags)
+        json_object_foreach(ad->tags, k, v)
+            c += AD_TAG_COST + strlen(k) + json_string_length(v);
+    if (ad->work_commands)
+        json_array_foreach(ad->work_commands, i, v)
+            c += AD_WORK_COST + strlen(json_string_value(json_object_get(v, "WorkType")));
+    return c;
+}
+
+/* 1 if an ad costing cost fits in place of cur (NULL: a new one). */
+static int ads_fit(struct node *n, const struct msg_ad *ad, struct received_ad *cur, size_t cost)
+{
+    char why[128];
+    if (!cur && n->nads >= NODE_ADS_MAX)
+        snprintf(why, sizeof why, "already %d advertisements known", NODE_ADS_MAX);
+    else if (n->ads_bytes - (cur ? cur->cost : 0) + cost > NODE_ADS_MAX_BYTES)
+        snprintf(why, sizeof why, "the known advertisements would take more than %u bytes",
+                 NODE_ADS_MAX_BYTES);
+    else
+        return 1;
+    uint64_t more = 0;
+    if (node_cap_report_due(&n->ads_report, &more))
+        log_warning("Ignoring service advertisement from %s (service %s): %s (%llu more refused "
+                    "since the last report)", ad->node_id, ad->service, why,
+                    (unsigned long long)more);
+    return 0;
 }
 
 void advert_handle(struct conn *c, const uint8_t *msg, size_t len)
@@ -54,12 +87,12 @@ void advert_handle(struct conn *c, const uint8_t *msg, size_t len)
         msg_ad_free(&ad);
         return;
     }
+    size_t cost = ad_cost(&ad, len);
+    if (!ads_fit(n, &ad, cur, cost)) {
+        msg_ad_free(&ad);
+        return;
+    }
     if (!cur) {
-        if (count_ads(n) >= ADS_MAX) {
-            log_warning("Ignoring service advertisement from %s: too many known", ad.node_id);
-            msg_ad_free(&ad);
-            return;
-        }
         cur = calloc(1, sizeof *cur);
         if (!cur) {
             msg_ad_free(&ad);
@@ -67,15 +100,19 @@ void advert_handle(struct conn *c, const uint8_t *msg, size_t len)
         }
         cur->next = n->ads;
         n->ads = cur;
+        n->nads++;
     } else {
         msg_ad_free(&cur->ad);
         free(cur->raw);
+        n->ads_bytes -= cur->cost;
     }
     cur->ad = ad;
     cur->raw = malloc(len);
     cur->rawlen = cur->raw ? len : 0;
     if (cur->raw)
         memcpy(cur->raw, msg, len);
+    cur->cost = cost;
+    n->ads_bytes += cost;
     flood_to_all(n, msg, len, c);
 }
 
@@ -157,6 +194,8 @@ void advert_free_all(struct node *n)
         free(a->raw);
         free(a);
     }
+    n->nads = 0;
+    n->ads_bytes = 0;
 }
 
 json_t *advert_status(struct node *n)

@@ -1,8 +1,13 @@
 /* flood.c - routing updates: making our own, flooding, and processing the
  * ones peers send (spec 4.2-4.4).  The link-state database is
  * n->known_costs; freshness per originator is n->known_info; n->seen
- * de-duplicates UpdateIDs and is bounded (NODE_SEEN_MAX) so a flooding peer
- * cannot grow it without limit. */
+ * de-duplicates UpdateIDs.  Both are bounded in entries and in bytes so a
+ * flooding peer cannot grow them without limit: the seen table is forgotten
+ * when full (the freshness rules still drop replays), and an update whose
+ * row would take the known-nodes table past NODE_KNOWN_MAX_BYTES is
+ * refused and not forwarded.  known_bytes is kept up to date by the updates
+ * here; the connections made and lost locally change it a little, so it is
+ * counted afresh before it refuses anything. */
 #include "mesh/node_internal.h"
 
 #include <stdio.h>
@@ -11,6 +16,34 @@
 
 #include "core/log.h"
 #include "core/util.h"
+
+/* Estimated memory per table entry, jansson's hashtable pair, value and
+ * bucket included. */
+#define SEEN_ENTRY_COST 144
+#define KNOWN_NODE_COST 320   /* known_info entry + [epoch,seq] + row object */
+#define KNOWN_ENTRY_COST 160  /* one peer -> cost in a row */
+
+static size_t seen_cost(const char *id) { return strlen(id) + SEEN_ENTRY_COST; }
+
+static size_t row_cost(const char *node, json_t *row)
+{
+    size_t c = KNOWN_NODE_COST + 2 * strlen(node);
+    const char *k;
+    json_t *v;
+    json_object_foreach(row, k, v)
+        c += strlen(k) + KNOWN_ENTRY_COST;
+    return c;
+}
+
+static size_t known_bytes_count(struct node *n)
+{
+    size_t total = 0;
+    const char *k;
+    json_t *row;
+    json_object_foreach(n->known_costs, k, row)
+        total += row_cost(k, row);
+    return total;
+}
 
 int flood_make_update(struct node *n, uint64_t suspected, struct buf *out)
 {
@@ -59,9 +92,12 @@ void flood_expire_seen(struct node *n, int64_t now)
     const char *k;
     json_t *v;
     void *tmp;
-    json_object_foreach_safe(n->seen, tmp, k, v)
-        if (now - json_integer_value(v) > SEEN_EXPIRY_NS)
+    json_object_foreach_safe(n->seen, tmp, k, v) {
+        if (now - json_integer_value(v) > SEEN_EXPIRY_NS) {
+            n->seen_bytes -= seen_cost(k);
             json_object_del(n->seen, k);
+        }
+    }
 }
 
 static void handle_own_id(struct node *n, const struct msg_route *r)
@@ -86,17 +122,49 @@ static int apply_connections(struct node *n, const struct msg_route *r)
     json_t *row = json_object_get(n->known_costs, r->node_id);
     if (row && json_equal(row, r->connections))
         return 0;
+    size_t old = row ? row_cost(r->node_id, row) : 0;
+    n->known_bytes += row_cost(r->node_id, r->connections);
+    n->known_bytes = n->known_bytes > old ? n->known_bytes - old : 0;
     json_object_set(n->known_costs, r->node_id, r->connections);
+    size_t gone = strlen(r->node_id) + KNOWN_ENTRY_COST;
     const char *k;
     json_t *other;
     json_object_foreach(n->known_costs, k, other) {
         if (strcmp(k, n->id) == 0 || strcmp(k, r->node_id) == 0)
             continue;
-        if (!json_object_get(r->connections, k))
+        if (!json_object_get(r->connections, k) && json_object_get(other, r->node_id)) {
             json_object_del(other, r->node_id);
+            n->known_bytes = n->known_bytes > gone ? n->known_bytes - gone : 0;
+        }
     }
     node_schedule_routes(n);
     return 1;
+}
+
+static void known_refuse(struct node *n, const struct msg_route *r, const char *why)
+{
+    uint64_t more = 0;
+    if (node_cap_report_due(&n->known_report, &more))
+        log_warning("Ignoring routing update from %s: %s (%llu more refused since the last "
+                    "report)", r->node_id, why, (unsigned long long)more);
+}
+
+/* 1 if the originator's new row fits in the known-nodes byte budget. */
+static int known_fits(struct node *n, const struct msg_route *r)
+{
+    json_t *row = json_object_get(n->known_costs, r->node_id);
+    size_t old = row ? row_cost(r->node_id, row) : 0;
+    size_t add = row_cost(r->node_id, r->connections);
+    if (add <= old || n->known_bytes + (add - old) <= NODE_KNOWN_MAX_BYTES)
+        return 1;
+    n->known_bytes = known_bytes_count(n);
+    if (n->known_bytes + (add - old) <= NODE_KNOWN_MAX_BYTES)
+        return 1;
+    char why[160];
+    snprintf(why, sizeof why, "the known nodes would take more than %u bytes (%zu now)",
+             NODE_KNOWN_MAX_BYTES, n->known_bytes);
+    known_refuse(n, r, why);
+    return 0;
 }
 
 /* 1 if the update is fresh and was recorded (then it is forwarded). */
@@ -109,25 +177,28 @@ static int accept_update(struct node *n, const struct msg_route *r)
                                 json_pack("[I,I]", (json_int_t)r->epoch, (json_int_t)r->sequence));
         return 1;
     }
+    uint64_t e = 0, s = 0;
     if (info) {
-        uint64_t e = (uint64_t)json_integer_value(json_array_get(info, 0));
-        uint64_t s = (uint64_t)json_integer_value(json_array_get(info, 1));
+        e = (uint64_t)json_integer_value(json_array_get(info, 0));
+        s = (uint64_t)json_integer_value(json_array_get(info, 1));
         if (r->epoch < e || (r->epoch == e && r->sequence <= s))
             return 0;
-        if (r->epoch > e) {
-            /* a restarted node knows nothing: tell it about us now rather
-             * than at our next periodic update (upstream waits up to 10 s,
-             * dropping the node's traffic meanwhile: "hash not found") */
-            node_notify_restart(n, r->node_id, r->epoch);
-            node_schedule_flood(n);
-        }
-    } else {
-        if (json_object_size(n->known_info) >= NODE_MAX_KNOWN) {
-            log_warning("Ignoring routing update from new node %s: already %d nodes known",
-                        r->node_id, NODE_MAX_KNOWN);
-            return 0;
-        }
+    } else if (json_object_size(n->known_info) >= NODE_MAX_KNOWN) {
+        char why[80];
+        snprintf(why, sizeof why, "a new node, and already %d nodes known", NODE_MAX_KNOWN);
+        known_refuse(n, r, why);
+        return 0;
+    }
+    if (!known_fits(n, r))
+        return 0;
+    if (!info) {
         names_add(&n->names, r->node_id);
+        node_schedule_flood(n);
+    } else if (r->epoch > e) {
+        /* a restarted node knows nothing: tell it about us now rather
+         * than at our next periodic update (upstream waits up to 10 s,
+         * dropping the node's traffic meanwhile: "hash not found") */
+        node_notify_restart(n, r->node_id, r->epoch);
         node_schedule_flood(n);
     }
     json_object_set_new(n->known_info, r->node_id,
@@ -140,9 +211,17 @@ static int remember_update_id(struct node *n, const char *id)
 {
     if (json_object_get(n->seen, id))
         return 0;
-    if (json_object_size(n->seen) >= NODE_SEEN_MAX)
-        json_object_clear(n->seen); /* bounded: forget, freshness rules still apply */
+    size_t cost = seen_cost(id);
+    if (json_object_size(n->seen) >= NODE_SEEN_MAX || n->seen_bytes + cost > NODE_SEEN_MAX_BYTES) {
+        /* bounded: forget; the freshness rules still drop old updates */
+        log_warning("Forgetting %zu remembered routing update IDs (%zu bytes): the table is full "
+                    "(limits %d IDs, %u bytes)", json_object_size(n->seen), n->seen_bytes,
+                    NODE_SEEN_MAX, NODE_SEEN_MAX_BYTES);
+        json_object_clear(n->seen);
+        n->seen_bytes = 0;
+    }
     json_object_set_new(n->seen, id, json_integer(util_mono_ns()));
+    n->seen_bytes += cost;
     return 1;
 }
 

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/util.h"
+
+#define NAME_COST(len) ((len) + 1 + 16 + 2 * sizeof(struct names_slot)) /* + malloc, load 1/2 */
 
 uint64_t names_hash(const char *name, size_t len)
 {
@@ -48,9 +51,17 @@ static int grow(struct names *t)
 
 uint64_t names_add(struct names *t, const char *name)
 {
-    uint64_t h = names_hash(name, strlen(name));
-    if (t->count >= NAMES_MAX)
+    size_t len = strlen(name);
+    uint64_t h = names_hash(name, len);
+    if (t->count >= NAMES_MAX || t->bytes + NAME_COST(len) > NAMES_MAX_BYTES) {
+        if (!t->full_logged && !names_lookup(t, h)) {
+            log_warning("Name table full (%zu names, %zu bytes; limits %d, %u): names seen "
+                        "from now on are not remembered, messages from them are dropped",
+                        t->count, t->bytes, NAMES_MAX, NAMES_MAX_BYTES);
+            t->full_logged = 1;
+        }
         return h;
+    }
     if ((t->count + 1) * 2 > t->cap && grow(t) < 0)
         return h;
     struct names_slot *s = find_slot(t->slots, t->cap, h);
@@ -60,6 +71,7 @@ uint64_t names_add(struct names *t, const char *name)
             return h;
         s->hash = h;
         t->count++;
+        t->bytes += NAME_COST(len);
     }
     return h;
 }

@@ -78,6 +78,19 @@ void node_schedule_routes(struct node *n)
 
 /* Token bucket per link for control-plane messages (routing updates and
  * advertisements): a peer flooding updates is slowed, never amplified. */
+int node_cap_report_due(struct cap_report *r, uint64_t *more)
+{
+    int64_t now = util_mono_ns();
+    if (r->last && now - r->last < CAP_REPORT_NS) {
+        r->refused++;
+        return 0;
+    }
+    *more = r->refused;
+    r->refused = 0;
+    r->last = now;
+    return 1;
+}
+
 int conn_allow_control_message(struct conn *c)
 {
     int64_t now = util_mono_ns();

@@ -14,6 +14,16 @@
 
 #define NODE_MAX_KNOWN 4096         /* most nodes one mesh may hold */
 #define NODE_SEEN_MAX 100000        /* de-dup table bound */
+/* Byte bounds of the tables peers fill (estimates of what each entry costs
+ * in memory, jansson's nodes included): a 4096-node mesh of honest nodes
+ * needs a fraction of each; a flooding peer meets them instead of growing
+ * the node by gigabytes (100,000 UpdateIDs, 4096 rows of 4096 connections,
+ * 16384 adverts of 64 KB). */
+#define NODE_SEEN_MAX_BYTES (16u << 20)
+#define NODE_KNOWN_MAX_BYTES (16u << 20)
+#define NODE_ADS_MAX 16384
+#define NODE_ADS_MAX_BYTES (16u << 20)
+#define CAP_REPORT_NS (10LL * 1000000000)
 #define ROUTE_INTERVAL_NS (10LL * 1000000000)
 #define AD_INTERVAL_NS (60LL * 1000000000)
 #define SEEN_EXPIRY_NS (3600LL * 1000000000)
@@ -54,6 +64,7 @@ struct received_ad {
     struct msg_ad ad;
     uint8_t *raw;      /* type byte + JSON as received, forwarded unchanged */
     size_t rawlen;
+    size_t cost;       /* counted in node.ads_bytes */
     struct received_ad *next;
 };
 
@@ -71,6 +82,12 @@ struct node_ping {
     char result_err[128];      /* "" = success */
     int done;
     struct node_ping *next;
+};
+
+/* A table refusing entries: one log line per CAP_REPORT_NS at most. */
+struct cap_report {
+    int64_t last;
+    uint64_t refused;   /* since the last line */
 };
 
 struct node_observer {
@@ -92,8 +109,13 @@ struct node {
     json_t *known_costs;    /* node -> {peer: cost} */
     json_t *known_info;     /* node -> [epoch, sequence] */
     json_t *seen;           /* UpdateID -> mono ns */
+    size_t seen_bytes;
+    size_t known_bytes;     /* known_costs + known_info, re-counted when near the cap */
+    struct cap_report known_report;
     json_t *routes;         /* dest -> next hop */
     struct received_ad *ads;
+    size_t nads, ads_bytes;
+    struct cap_report ads_report;
     struct node_service *services;
     struct node_ping *pings;
     json_t *work_commands;
@@ -143,5 +165,8 @@ void ping_handle_request(struct node *n, const struct msg_data *md, const char *
 void ping_free_all(struct node *n);
 
 int conn_allow_control_message(struct conn *c);
+/* Counts a refusal; 1 when a line should be logged now, *more = the
+ * refusals since the previous line that were not logged. */
+int node_cap_report_due(struct cap_report *r, uint64_t *more);
 
 #endif

@@ -24,6 +24,20 @@ def route_update(node, seq, connections=None, update_id=None, fwd=None, epoch=30
     return b"\x01" + json.dumps(body, separators=(",", ":")).encode()
 
 
+def advert(node, service, tags=None, when="2026-12-06T03:00:00Z"):
+    body = {"NodeID": node, "Service": service, "Time": when, "ConnType": 1, "Tags": tags,
+            "WorkCommands": None, "Cancel": False}
+    return b"\x02" + json.dumps(body, separators=(",", ":")).encode()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    raise ValueError("no VmRSS")
+
+
 class FakePeer:
     """A minimal hand-written peer speaking the wire protocol."""
 
@@ -124,6 +138,37 @@ def test_peer_flooding_updates(pair):
     assert "too many routing messages" in a.logtext()
     # b was not flooded with 20000 updates: a relayed at most its rate limit
     p.close()
+
+
+def test_peer_flooding_big_updates_and_adverts_keeps_memory_bounded(pair):
+    """One peer at its rate limit sends routing updates of 4000 connections
+    and adverts of 4000 tags (each ~50 KB) for new nodes: the node's tables
+    stop at their byte caps, say so, and honest routing goes on."""
+    mesh, a, b = pair
+    p = FakePeer(mesh.port("a"))
+    p.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
+    before = rss_kib(a.proc.pid)
+    conns = {f"c{j:05d}": 1 for j in range(4000)}
+    tags = {f"t{j:05d}": "v" for j in range(4000)}
+    k = 0
+    for burst in range(2):
+        msgs = []
+        for i in range(100):   # 200 messages: within the burst of 400 control messages
+            msgs.append(frame(route_update(f"ghost{k}", 1, conns, update_id=f"B{k:07d}", fwd="fake")))
+            msgs.append(frame(advert(f"ghost{k}", "svc", tags)))
+            k += 1
+        p.send(b"".join(msgs))
+        time.sleep(2.5)        # the allowance refills at 100 messages a second
+    still_healthy(a, b)
+    grown = rss_kib(a.proc.pid) - before
+    p.close()
+    if not os.environ.get("RECEPTOR_SANITIZED"):
+        assert grown < 64 * 1024, f"RSS grew by {grown} KiB"
+    log = a.logtext()
+    assert "Ignoring routing update from ghost" in log and "the known nodes would take more than" in log
+    assert "Ignoring service advertisement from ghost" in log
+    assert "the known advertisements would take more than" in log
 
 
 def test_control_client_long_line_and_vanishing(pair):
