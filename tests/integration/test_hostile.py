@@ -171,6 +171,27 @@ def test_peer_flooding_big_updates_and_adverts_keeps_memory_bounded(pair):
     assert "the known advertisements would take more than" in log
 
 
+def test_peer_flooding_huge_update_ids_keeps_memory_bounded(pair):
+    """UpdateIDs are remembered for an hour: 60 KB ones are refused by the
+    decoder (upstream's are 8 letters) instead of filling the node."""
+    mesh, a, b = pair
+    p = FakePeer(mesh.port("a"))
+    p.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
+    before = rss_kib(a.proc.pid)
+    for burst in range(2):
+        p.send(b"".join(frame(route_update("ghost", burst * 350 + i + 1, {"fake": 1}, fwd="fake",
+                                           update_id=f"{burst * 350 + i:07d}" + "u" * 60000))
+                        for i in range(350)))   # within the burst of 400 control messages
+        time.sleep(3.5)                         # the allowance refills at 100 messages a second
+    still_healthy(a, b)
+    grown = rss_kib(a.proc.pid) - before
+    p.close()
+    if not os.environ.get("RECEPTOR_SANITIZED"):
+        assert grown < 8 * 1024, f"RSS grew by {grown} KiB"
+    assert "bad routing update: field UpdateID: 60007 bytes long (limit 64)" in a.logtext()
+
+
 def test_control_client_long_line_and_vanishing(pair):
     mesh, a, b = pair
     s = socket.socket(socket.AF_UNIX)
