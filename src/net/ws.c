@@ -338,7 +338,8 @@ static void conn_check_ended(struct ws_conn *c, int rc)
  * (pongs it asked for included); on_stream_drain resumes. */
 static void conn_check_backlog(struct ws_conn *c)
 {
-    if (c->paused || c->state != WS_OPEN || !c->s || bstream_queued(c->s) <= LINK_WRITE_BACKLOG)
+    if (c->paused || c->aborted || c->state != WS_OPEN || !c->s ||
+        bstream_queued(c->s) <= LINK_WRITE_BACKLOG)
         return;
     c->paused = 1;
     bstream_read_stop(c->s);
