@@ -6,6 +6,7 @@ import os
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -396,31 +397,71 @@ def rss_kib(pid):
     raise ValueError("no VmRSS")
 
 
+def count_pongs(s, data, want, out):
+    """Reads server frames from s (data: bytes already read) until want pongs came."""
+    buf, i = bytes(data), 0
+    try:
+        while out["pongs"] < want:
+            while len(buf) - i >= 2:
+                op, ln, j = buf[i] & 0x0F, buf[i + 1] & 0x7F, i + 2
+                if ln == 126 and len(buf) - i >= 4:
+                    ln, j = struct.unpack("!H", buf[i + 2:i + 4])[0], i + 4
+                elif ln == 127 and len(buf) - i >= 10:
+                    ln, j = struct.unpack("!Q", buf[i + 2:i + 10])[0], i + 10
+                elif ln >= 126 or len(buf) < j + ln:
+                    break
+                if len(buf) < j + ln:
+                    break
+                out["pongs"] += op == 0xA
+                i = j + ln
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf, i = buf[i:] + chunk, 0
+    except OSError:
+        pass
+
+
 def test_ws_pings_from_a_peer_that_never_reads_keep_memory_bounded(wspair):
     """Every ping is answered with a pong; a client that pings and never reads
-    must not make the node queue pongs without limit (it stops reading it)."""
+    must not make the node queue pongs without limit (it stops reading it),
+    and once the client reads, every ping gets its pong."""
     a, b, port = wspair
     before = rss_kib(a.proc.pid)
     s, resp = upgrade(port)
     assert resp.startswith(b"HTTP/1.1 101 ")
+    leftover = resp.split(b"\r\n\r\n", 1)[1]
     ping = struct.pack("!BB4s", 0x89, 0x80 | 100, b"\0\0\0\0") + b"p" * 100  # zero mask
     burst = ping * 1000
-    s.settimeout(5 * SLOW)
+    s.settimeout(3)            # no progress for 3 s: the node stopped reading from us
     sent = 0
     try:
-        for _ in range(200):                       # 200,000 pings, 21 MB
-            s.sendall(burst)
-            sent += len(burst)
+        for _ in range(200):   # 200,000 pings, 21 MB
+            view = memoryview(burst)
+            while view:
+                n = s.send(view)
+                sent += n
+                view = view[n:]
     except socket.timeout:
-        pass                                       # the node stopped reading from us
+        pass
     # the node is alive and serving while the client still hangs there unread
     assert a.proc.poll() is None
     a.status()
     still_works(a, b)
     grown = rss_kib(a.proc.pid) - before
-    s.close()
     if not os.environ.get("RECEPTOR_SANITIZED"):
         assert grown < 16 * 1024, f"RSS grew by {grown} KiB after {sent} bytes of pings"
+    # the client reads now: the node reads again and answers every ping
+    pings = -(-sent // len(ping))
+    counter = {"pongs": 0}
+    s.settimeout(30 * SLOW)
+    reader = threading.Thread(target=count_pongs, args=(s, leftover, pings, counter))
+    reader.start()
+    if sent % len(ping):
+        s.sendall(ping[sent % len(ping):])
+    reader.join(60 * SLOW)
+    s.close()
+    assert counter["pongs"] == pings
 
 
 def test_ws_listener_path_rules(mesh):
