@@ -389,14 +389,6 @@ def test_ws_too_many_handshakes_are_refused(wspair):
             s.close()
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    raise ValueError("no VmRSS")
-
-
 def count_pongs(s, data, want, out):
     """Reads server frames from s (data: bytes already read) until want pongs came."""
     buf, i = bytes(data), 0
@@ -427,7 +419,7 @@ def test_ws_pings_from_a_peer_that_never_reads_keep_memory_bounded(wspair):
     must not make the node queue pongs without limit (it stops reading it),
     and once the client reads, every ping gets its pong."""
     a, b, port = wspair
-    before = rss_kib(a.proc.pid)
+    before = rss_kib(a)
     s, resp = upgrade(port)
     assert resp.startswith(b"HTTP/1.1 101 ")
     leftover = resp.split(b"\r\n\r\n", 1)[1]
@@ -448,7 +440,7 @@ def test_ws_pings_from_a_peer_that_never_reads_keep_memory_bounded(wspair):
     assert a.proc.poll() is None
     a.status()
     still_works(a, b)
-    grown = rss_kib(a.proc.pid) - before
+    grown = rss_kib(a) - before
     if not os.environ.get("RECEPTOR_SANITIZED"):
         assert grown < 16 * 1024, f"RSS grew by {grown} KiB after {sent} bytes of pings"
     # the client reads now: the node reads again and answers every ping
