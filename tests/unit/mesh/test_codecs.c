@@ -338,6 +338,31 @@ static void test_field_caps(void **state)
     buf_free(&b);
 }
 
+/* The name table stops at its byte cap: 20,000 names of 255 bytes would
+ * take 5 MB of strings alone. */
+static void test_names_byte_cap(void **state)
+{
+    (void)state;
+    struct names t;
+    names_init(&t);
+    char name[MSG_NODE_ID_MAX + 1];
+    memset(name, 'n', MSG_NODE_ID_MAX);
+    name[MSG_NODE_ID_MAX] = 0;
+    uint64_t first = 0, last = 0;
+    for (int i = 0; i < 20000; i++) {
+        snprintf(name, 8, "%07d", i);
+        name[7] = 'n';
+        last = names_add(&t, name);
+        if (i == 0)
+            first = last;
+    }
+    assert_true(t.count < 20000);
+    assert_true(t.bytes <= NAMES_MAX_BYTES);
+    assert_non_null(names_lookup(&t, first));
+    assert_null(names_lookup(&t, last));
+    names_free(&t);
+}
+
 int main(int argc, char **argv)
 {
     vectors = argc > 1 ? argv[1] : "tests/vectors/receptor";
@@ -345,6 +370,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_frames_2node), cmocka_unit_test(test_frames_3node_and_rejects),
         cmocka_unit_test(test_name_hashes), cmocka_unit_test(test_framer_splits),
         cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_field_caps),
+        cmocka_unit_test(test_names_byte_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
