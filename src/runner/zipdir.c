@@ -400,39 +400,170 @@ static int zr_link_inside(const char *rel, const char *target)
     return 1;
 }
 
-/* Creates the parent directories of dest/rel, refusing to pass through a
- * symlink (which could lead outside dest). */
-static int zr_make_parents(const char *dest, const char *rel, char *err, size_t errlen)
+/* ---- physical link resolution -------------------------------------------- */
+
+#define ZR_MAX_HOPS 40 /* symlinks followed per resolution, as the kernel's limit */
+
+/* Appends component c (len bytes) to the relative path in cur. */
+static int zr_path_push(char **cur, size_t *len, const char *c, size_t cl)
 {
-    char *path = path_join(dest, rel);
-    if (!path)
+    char *p = realloc(*cur, *len + cl + 2);
+    if (!p)
         return -1;
-    size_t base = strlen(dest);
-    for (char *p = path + base + 1; (p = strchr(p, '/')); p++) {
-        *p = 0;
+    if (*len)
+        p[(*len)++] = '/';
+    memcpy(p + *len, c, cl);
+    *len += cl;
+    p[*len] = 0;
+    *cur = p;
+    return 0;
+}
+
+static void zr_path_pop(char *cur, size_t *len)
+{
+    char *slash = strrchr(cur, '/');
+    *len = slash ? (size_t)(slash - cur) : 0;
+    cur[*len] = 0;
+}
+
+/* rest = target + "/" + rest (the expansion of a symlink met on the way). */
+static int zr_rest_expand(char **rest, const char *at, const char *target)
+{
+    size_t tl = strlen(target), rl = strlen(at);
+    char *n = malloc(tl + rl + 2);
+    if (!n)
+        return -1;
+    memcpy(n, target, tl);
+    n[tl] = '/';
+    memcpy(n + tl + 1, at, rl + 1);
+    free(*rest);
+    *rest = n;
+    return 0;
+}
+
+/* Reads the symlink at path (relative to rootfd) into buf; 0 or -1. */
+static int zr_readlinkat(int rootfd, const char *path, char *buf)
+{
+    ssize_t n = readlinkat(rootfd, path, buf, SYMLINK_MAX - 1);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    return 0;
+}
+
+/* Resolves the symlink at rel (relative to rootfd) whose text is target the
+ * way the kernel would, against what is on disk now: every symlink met on
+ * the way is expanded, ".." climbs physically.  A component that does not
+ * exist (yet) is taken for a plain directory, the lexical worst case.
+ * Returns 1 when the result stays beneath rootfd, 0 when it leaves it
+ * (absolute target, ".." above the root, more than ZR_MAX_HOPS links to
+ * follow), -1 when out of memory. */
+static int zr_link_resolves_inside(int rootfd, const char *rel, const char *target)
+{
+    size_t len = strlen(rel);
+    char *cur = strdup(rel), *rest = strdup(target);
+    char *link = malloc(SYMLINK_MAX);
+    int rc = cur && rest && link ? 1 : -1;
+    if (rc == 1)
+        zr_path_pop(cur, &len); /* a link is relative to its directory */
+    const char *p = rest;
+    int hops = 0;
+    if (rc == 1 && p[0] == '/')
+        rc = 0;
+    while (rc == 1 && *p) {
+        const char *e = strchr(p, '/');
+        size_t cl = e ? (size_t)(e - p) : strlen(p);
+        const char *next = p + cl + (e ? 1 : 0);
+        if (cl == 0 || (cl == 1 && p[0] == '.')) {
+            p = next;
+            continue;
+        }
+        if (cl == 2 && p[0] == '.' && p[1] == '.') {
+            if (len == 0)
+                rc = 0;
+            else
+                zr_path_pop(cur, &len);
+            p = next;
+            continue;
+        }
+        size_t keep = len;
+        if (zr_path_push(&cur, &len, p, cl) < 0) {
+            rc = -1;
+            break;
+        }
         struct stat st;
-        if (lstat(path, &st) == 0) {
-            if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
-                snprintf(err, errlen, "unsafe zip entry %s: parent %s is not a plain directory",
-                         rel, path);
-                free(path);
-                return -1;
-            }
-        } else if (mkdir(path, 0777) < 0 && errno != EEXIST) {
-            snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
-            free(path);
+        if (fstatat(rootfd, cur, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode)) {
+            p = next; /* a directory, a file or nothing: descend lexically */
+            continue;
+        }
+        if (++hops > ZR_MAX_HOPS || zr_readlinkat(rootfd, cur, link) < 0 || link[0] == '/') {
+            rc = 0;
+            break;
+        }
+        cur[len = keep] = 0;
+        size_t at = (size_t)(next - rest);
+        if (zr_rest_expand(&rest, rest + at, link) < 0) {
+            rc = -1;
+            break;
+        }
+        p = rest;
+    }
+    free(cur);
+    free(rest);
+    free(link);
+    return rc;
+}
+
+/* ---- extraction ------------------------------------------------------------ */
+
+/* Opens (creating it when missing) the directory holding rel's last
+ * component, one component at a time from rootfd with O_NOFOLLOW: a
+ * symlink or a file on the way is refused, so nothing is ever created
+ * through a link.  Returns a directory fd (rootfd itself duplicated for a
+ * top-level entry) or -1 with err set. */
+static int zr_open_parent(int rootfd, const char *rel, char *err, size_t errlen)
+{
+    int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+    const char *p = rel;
+    char comp[NAME_MAX + 1];
+    for (const char *e; fd >= 0 && (e = strchr(p, '/')); p = e + 1) {
+        size_t cl = (size_t)(e - p);
+        if (cl > NAME_MAX) {
+            snprintf(err, errlen, "unsafe zip entry %s: name too long", rel);
+            close(fd);
             return -1;
         }
-        *p = '/';
+        memcpy(comp, p, cl);
+        comp[cl] = 0;
+        int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0 && errno == ENOENT) {
+            if (mkdirat(fd, comp, 0777) < 0 && errno != EEXIST) {
+                snprintf(err, errlen, "mkdir %.*s: %s", (int)(e - rel), rel, strerror(errno));
+                close(fd);
+                return -1;
+            }
+            sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (sub < 0) {
+            if (errno == ELOOP || errno == ENOTDIR)
+                snprintf(err, errlen, "unsafe zip entry %s: parent %.*s is not a plain directory",
+                         rel, (int)(e - rel), rel);
+            else
+                snprintf(err, errlen, "open %.*s: %s", (int)(e - rel), rel, strerror(errno));
+        }
+        close(fd);
+        fd = sub;
     }
-    free(path);
-    return 0;
+    if (fd < 0 && !err[0])
+        snprintf(err, errlen, "open directory: %s", strerror(errno));
+    return fd;
 }
 
 struct zr {
     zip_t *za;
-    const char *dest;
+    int rootfd;
     uint64_t written, max;
+    struct names links; /* every symlink created, checked again at the end */
     char *err;
     size_t errlen;
 };
@@ -486,10 +617,94 @@ static int zr_read_link(struct zr *r, zip_uint64_t i, const char *name, char *ta
     return 0;
 }
 
-static void zr_set_times(const char *path, time_t t, int nofollow)
+/* Archive modes keep only the permission bits: setuid, setgid and sticky
+ * from a hostile archive are dropped. */
+static mode_t zr_perms(mode_t m) { return m & 0777; }
+
+static void zr_finish_fd(int fd, time_t t, mode_t perms)
 {
     struct timespec ts[2] = { { t, 0 }, { t, 0 } };
-    utimensat(AT_FDCWD, path, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+    futimens(fd, ts);
+    fchmod(fd, zr_perms(perms));
+}
+
+/* The lexical check first (cheap, and the message upstream users know),
+ * then the physical one against what is on disk. */
+static int zr_check_link(struct zr *r, const char *rel, const char *target, const char *name)
+{
+    int in = zr_link_inside(rel, target) ? zr_link_resolves_inside(r->rootfd, rel, target) : 0;
+    if (in < 0)
+        snprintf(r->err, r->errlen, "zip entry %s: out of memory", name);
+    else if (in == 0)
+        snprintf(r->err, r->errlen, "unsafe zip entry %s: symlink to %s leaves the directory",
+                 name, target);
+    return in == 1 ? 0 : -1;
+}
+
+static int zr_make_link(struct zr *r, int pfd, const char *leaf, const char *rel, const char *target)
+{
+    if (symlinkat(target, pfd, leaf) < 0) {
+        snprintf(r->err, r->errlen, "symlink %s: %s", rel, strerror(errno));
+        return -1;
+    }
+    if (names_add(&r->links, rel) < 0) {
+        snprintf(r->err, r->errlen, "zip entry %s: out of memory", rel);
+        return -1;
+    }
+    return 0; /* the link itself keeps "now", as upstream */
+}
+
+static int zr_make_dir(struct zr *r, int pfd, const char *leaf, const char *rel, const zip_stat_t *zs,
+                       mode_t perms)
+{
+    if (mkdirat(pfd, leaf, 0777) < 0 && errno != EEXIST) {
+        snprintf(r->err, r->errlen, "mkdir %s: %s", rel, strerror(errno));
+        return -1;
+    }
+    int fd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(r->err, r->errlen, "unsafe zip entry %s: not a plain directory", rel);
+        return -1;
+    }
+    zr_finish_fd(fd, zs->mtime, perms);
+    close(fd);
+    return 0;
+}
+
+static int zr_make_file(struct zr *r, zip_uint64_t i, int pfd, const char *leaf, const char *rel,
+                        const zip_stat_t *zs, mode_t perms)
+{
+    int fd = openat(pfd, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        snprintf(r->err, r->errlen, "open %s: %s", rel, strerror(errno));
+        return -1;
+    }
+    int rc = zr_copy_data(r, i, fd, zs->name);
+    if (rc == 0)
+        zr_finish_fd(fd, zs->mtime, perms);
+    if (close(fd) < 0 && rc == 0) {
+        snprintf(r->err, r->errlen, "write %s: %s", rel, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Clears the way for the entry at leaf: an old symlink (or, for a link
+ * entry, an old file) is removed, an old FIFO too (and then the entry is
+ * skipped, as upstream).  Returns 1 to go on, 0 to skip, -1 on error. */
+static int zr_clear_old(struct zr *r, int pfd, const char *leaf, const char *rel, int is_link)
+{
+    struct stat st;
+    if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return 1;
+    if (is_link || S_ISLNK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        if (!S_ISDIR(st.st_mode) && unlinkat(pfd, leaf, 0) < 0) {
+            snprintf(r->err, r->errlen, "unlink %s: %s", rel, strerror(errno));
+            return -1;
+        }
+        return S_ISFIFO(st.st_mode) && !is_link ? 0 : 1;
+    }
+    return S_ISDIR(st.st_mode) ? 0 : 1; /* existing directories keep their mode and mtime */
 }
 
 static int zr_entry(struct zr *r, zip_uint64_t i)
@@ -514,94 +729,110 @@ static int zr_entry(struct zr *r, zip_uint64_t i)
         free(rel);
         return 0;
     }
-    int rc = zr_make_parents(r->dest, rel, r->err, r->errlen);
-    char *out = rc == 0 ? path_join(r->dest, rel) : NULL;
-    struct stat st;
-    char target[SYMLINK_MAX];
-    if (rc == 0 && !out)
+    const char *leaf = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+    char *target = is_link ? malloc(SYMLINK_MAX) : NULL;
+    int rc = is_link && !target ? -1 : 0;
+    if (rc == 0 && strlen(leaf) > NAME_MAX) {
+        snprintf(r->err, r->errlen, "unsafe zip entry %s: name too long", zs.name);
         rc = -1;
-    if (rc == 0 && is_link) {
-        rc = zr_read_link(r, i, zs.name, target);
-        if (rc == 0 && !zr_link_inside(rel, target)) {
-            snprintf(r->err, r->errlen, "unsafe zip entry %s: symlink to %s leaves the directory",
-                     zs.name, target);
-            rc = -1;
-        }
     }
-    if (rc == 0 && lstat(out, &st) == 0) {
-        if (is_link || S_ISLNK(st.st_mode) || S_ISFIFO(st.st_mode)) {
-            unlink(out);
-            if (S_ISFIFO(st.st_mode) && !is_link)
-                goto done; /* upstream skips the entry after removing a FIFO */
-        } else if (S_ISDIR(st.st_mode)) {
-            goto done; /* existing directories keep their mode and mtime */
-        }
-    }
-    if (rc == 0 && is_link) {
-        if (symlink(target, out) < 0) {
-            snprintf(r->err, r->errlen, "symlink %s: %s", out, strerror(errno));
-            rc = -1;
-        } else {
-            ; /* the link itself keeps "now", as upstream */
-        }
-    } else if (rc == 0 && is_dir) {
-        if (mkdir(out, 0777) < 0 && errno != EEXIST) {
-            snprintf(r->err, r->errlen, "mkdir %s: %s", out, strerror(errno));
-            rc = -1;
-        } else {
-            zr_set_times(out, zs.mtime, 0);
-            chmod(out, perms & 07777);
-        }
-    } else if (rc == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            snprintf(r->err, r->errlen, "open %s: %s", out, strerror(errno));
-            rc = -1;
-        } else {
-            rc = zr_copy_data(r, i, fd, zs.name);
-            close(fd);
-            if (rc == 0) {
-                zr_set_times(out, zs.mtime, 0);
-                chmod(out, perms & 07777);
-            }
-        }
-    }
-done:
-    free(out);
+    int pfd = rc == 0 ? zr_open_parent(r->rootfd, rel, r->err, r->errlen) : -1;
+    if (pfd < 0)
+        rc = -1;
+    if (rc == 0 && is_link)
+        rc = zr_read_link(r, i, zs.name, target) == 0 ? zr_check_link(r, rel, target, zs.name) : -1;
+    int go = rc == 0 ? zr_clear_old(r, pfd, leaf, rel, is_link) : -1;
+    if (go < 0)
+        rc = -1;
+    if (go == 1 && is_link)
+        rc = zr_make_link(r, pfd, leaf, rel, target);
+    else if (go == 1 && is_dir)
+        rc = zr_make_dir(r, pfd, leaf, rel, &zs, perms);
+    else if (go == 1)
+        rc = zr_make_file(r, i, pfd, leaf, rel, &zs, perms);
+    if (pfd >= 0)
+        close(pfd);
+    free(target);
     free(rel);
     return rc;
+}
+
+/* Every link was checked when it was made, but a later entry may replace a
+ * link an earlier one goes through: check them all again in the final
+ * state and remove any that now leads outside (reported unless an earlier
+ * error already was). */
+static int zr_recheck_links(struct zr *r, int report)
+{
+    char *target = malloc(SYMLINK_MAX);
+    int rc = target ? 0 : -1;
+    for (size_t k = 0; target && k < r->links.n; k++) {
+        const char *rel = r->links.v[k];
+        struct stat st;
+        if (fstatat(r->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode) ||
+            zr_readlinkat(r->rootfd, rel, target) < 0)
+            continue; /* replaced by a later entry (which made its own checks) */
+        int in = zr_link_resolves_inside(r->rootfd, rel, target);
+        if (in == 1)
+            continue;
+        unlinkat(r->rootfd, rel, 0);
+        if (rc == 0 && report)
+            snprintf(r->err, r->errlen,
+                     in < 0 ? "zip entry %s: out of memory"
+                            : "unsafe zip entry %s: symlink to %s leaves the directory once "
+                              "the later entries are in place",
+                     rel, target);
+        rc = -1;
+    }
+    free(target);
+    return rc;
+}
+
+static int zr_check_sizes(zip_t *za, zip_int64_t n, uint64_t max, char *err, size_t errlen)
+{
+    uint64_t declared = 0;
+    if (n > ZIPDIR_MAX_ENTRIES) {
+        snprintf(err, errlen, "zip bomb refused: %lld entries (limit %d)", (long long)n,
+                 ZIPDIR_MAX_ENTRIES);
+        return -1;
+    }
+    for (zip_int64_t i = 0; i < n; i++) {
+        zip_stat_t zs;
+        if (zip_stat_index(za, (zip_uint64_t)i, 0, &zs) == 0 && (zs.valid & ZIP_STAT_SIZE))
+            declared += zs.size;
+        if (declared > max) {
+            snprintf(err, errlen,
+                     "zip bomb refused: the archive declares more than %llu uncompressed bytes "
+                     "(limit set by RUNNER_C_MAX_UNZIP_BYTES)", (unsigned long long)max);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int zipdir_extract(const char *zippath, const char *dest, char *err, size_t errlen)
 {
     int zerr = 0;
+    err[0] = 0;
     zip_t *za = zip_open(zippath, ZIP_RDONLY, &zerr);
     if (!za) {
         snprintf(err, errlen, "zipfile.BadZipFile: File is not a zip file");
         return -1;
     }
-    struct zr r = { za, dest, 0, zipdir_max_bytes(), err, errlen };
+    int rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) {
+        snprintf(err, errlen, "open %s: %s", dest, strerror(errno));
+        zip_discard(za);
+        return -1;
+    }
+    struct zr r = { za, rootfd, 0, zipdir_max_bytes(), { 0 }, err, errlen };
     zip_int64_t n = zip_get_num_entries(za, 0);
-    uint64_t declared = 0;
-    int rc = 0;
-    if (n > ZIPDIR_MAX_ENTRIES) {
-        snprintf(err, errlen, "zip bomb refused: %lld entries (limit %d)", (long long)n,
-                 ZIPDIR_MAX_ENTRIES);
-        rc = -1;
-    }
-    for (zip_int64_t i = 0; rc == 0 && i < n; i++) {
-        zip_stat_t zs;
-        if (zip_stat_index(za, (zip_uint64_t)i, 0, &zs) == 0 && (zs.valid & ZIP_STAT_SIZE))
-            declared += zs.size;
-        if (declared > r.max) {
-            snprintf(err, errlen,
-                     "zip bomb refused: the archive declares more than %llu uncompressed bytes "
-                     "(limit set by RUNNER_C_MAX_UNZIP_BYTES)", (unsigned long long)r.max);
-            rc = -1;
-        }
-    }
+    int rc = zr_check_sizes(za, n, r.max, err, errlen);
     for (zip_int64_t i = 0; rc == 0 && i < n; i++)
         rc = zr_entry(&r, (zip_uint64_t)i);
+    if (zr_recheck_links(&r, rc == 0) < 0)
+        rc = -1;
+    names_free(&r.links);
+    close(rootfd);
     zip_discard(za);
     return rc;
 }

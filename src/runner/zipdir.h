@@ -11,7 +11,14 @@
  * lacks: absolute names, ".." components, paths through symlinks and
  * symlinks pointing outside the target are refused, and the total
  * uncompressed size is capped (declared sizes up front, actual bytes while
- * inflating) so a zip bomb is stopped with a clear error. */
+ * inflating) so a zip bomb is stopped with a clear error.  Everything is
+ * created relative to a directory fd of the target, one O_NOFOLLOW
+ * component at a time, so nothing is ever written through a link.  A link
+ * target is resolved physically against what is on disk (l1 -> ".",
+ * l2 -> "l1/.." is refused although it looks harmless as text), and all
+ * links are checked again once every entry is in place, since a later
+ * entry may re-point a link an earlier one goes through.  setuid, setgid
+ * and sticky bits are dropped from archive modes. */
 #ifndef RUNNER_ZIPDIR_H
 #define RUNNER_ZIPDIR_H
 
