@@ -521,7 +521,7 @@ static int copy_file(const char *sp, const char *dp, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read the display callback plugin %s: %s", sp, strerror(errno));
         return -1;
     }
-    int out = open(dp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out = open(dp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     int rc = out < 0 ? -1 : 0;
     char buf[65536];
     ssize_t n = 0;
@@ -676,19 +676,10 @@ int container_write_env_list(struct job *j)
         buf_printf(&b, "%s%s=%s", first ? "" : "\n", k, json_string_value(v));
         first = false;
     }
-    char *path = NULL;
-    int rc = -1;
-    if (asprintf(&path, "%s/env.list", j->artifact_dir) >= 0) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0 && rio_write_all(fd, buf_head(&b), buf_size(&b)) == 0)
-            rc = 0;
-        if (fd >= 0 && close(fd) < 0)
-            rc = -1;
-        if (rc < 0)
-            fprintf(stderr, "ansible-runner-c: cannot write %s: %s\n", path, strerror(errno));
-    }
-    free(path);
+    int rc = rio_write_file_at(j->artifact_fd, "env.list", buf_head(&b), buf_size(&b), 0644, 0);
+    int e = errno;
     buf_free(&b);
+    errno = e;
     return rc;
 }
 

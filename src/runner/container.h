@@ -24,7 +24,8 @@ int container_check_engine(bool process_isolation, const char *engine, char *err
 /* Wraps j->argv for the engine; 0 or -1 with an error message in err
  * (configuration error, or the path and reason of a failed write). */
 int container_wrap(struct job *j, char *err, size_t errlen);
-/* Writes <artifact dir>/env.list; -1 (reported on stderr) on failure. */
+/* Writes <artifact dir>/env.list (never through a symlink); 0 or -1 with
+ * errno (the caller reports it). */
 int container_write_env_list(struct job *j);
 /* Runs `<engine> kill <name>` and waits for it (at most 30 s); 0 when the
  * engine reported success. */

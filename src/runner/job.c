@@ -1,6 +1,12 @@
 /* job.c - see job.h.  Configuration (job_prepare) follows ansible-runner
  * 2.3.1's RunnerConfig.prepare(); execution (job_run) follows Runner.run()
- * in pexpect mode, with a pty from forkpty() and a poll() loop. */
+ * in pexpect mode, with a pty from forkpty() and a poll() loop.
+ *
+ * Artifacts are written relative to artifact_fd / the job_events fd, never
+ * through a symlink (the private data dir may come from a hostile zip), and
+ * every write is checked: the first failure is printed naming the file and
+ * turns the final status into "error" with that explanation; status and rc
+ * are written to a temporary name, fsynced and renamed into place. */
 #include "runner/job.h"
 
 #include <errno.h>
@@ -546,6 +552,7 @@ static void wrap_ssh_agent(struct job *j)
 int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t errlen)
 {
     memset(j, 0, sizeof *j);
+    j->artifact_fd = -1;
     j->kw = kw;
     j->rc = -1;
     j->status = "unstarted";
@@ -557,10 +564,21 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
     const char *ad = kw_str(kw, "artifact_dir");
     char *root = ad ? abspath(ad) : xasprintf("%s/artifacts", j->pdd);
     j->artifact_dir = xasprintf("%s/%s", root, j->ident);
-    free(root);
     const char *pd = kw_str(kw, "project_dir");
     j->project_dir = pd && *pd ? strdup(pd) : xasprintf("%s/project", j->pdd);
-    mkdir_p(j->artifact_dir, 0700);
+    /* a given artifact_dir is trusted as it is; below it (or below the
+     * private data dir) no symlink is followed */
+    if (ad)
+        mkdir_p(root, 0777);
+    char *rel = ad ? strdup(j->ident) : xasprintf("artifacts/%s", j->ident);
+    j->artifact_fd = rel ? rio_open_dir_beneath(ad ? root : j->pdd, rel, 0700) : -1;
+    free(rel);
+    free(root);
+    if (j->artifact_fd < 0) {
+        snprintf(err, errlen, "OSError: cannot create the artifact directory %s: %s",
+                 j->artifact_dir, strerror(errno));
+        return -1;
+    }
     if (json_truthy(json_object_get(kw, "module")) && json_truthy(json_object_get(kw, "playbook"))) {
         snprintf(err, errlen, "ansible_runner.exceptions.ConfigurationError: Only one of "
                               "playbook and module options are allowed");
@@ -644,6 +662,8 @@ void job_free(struct job *j)
         zipdir_rmtree(j->registry_dir);
         free(j->registry_dir);
     }
+    if (j->artifact_fd >= 0)
+        close(j->artifact_fd);
     free(j->pdd);
     free(j->ident);
     free(j->artifact_dir);
@@ -654,6 +674,7 @@ void job_free(struct job *j)
     free(j->container_name);
     free(j->ssh_key);
     memset(j, 0, sizeof *j);
+    j->artifact_fd = -1;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -690,21 +711,30 @@ void job_install_signals(void)
 struct run_state {
     struct job *j;
     struct evfilter filter;
-    FILE *stdout_file;
-    char *events_dir;
+    int stdout_fd;
+    int events_fd;
     int64_t last_activity;
     struct buf pwwin;  /* recent output for password prompts */
     struct buf utf8;   /* incomplete UTF-8 sequence carried between reads */
 };
 
-static void write_file_mode(const char *path, const char *data, size_t n, mode_t mode)
+/* Records the first artifact write that failed (name is relative to the
+ * artifact directory) and says so on stderr. */
+static void job_write_failed(struct job *j, const char *name, int err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
+    if (j->write_failed)
         return;
-    fchmod(fd, mode);
-    rio_write_all(fd, data, n);
-    close(fd);
+    j->write_failed = true;
+    snprintf(j->write_err, sizeof j->write_err, "cannot write %s/%s: %s", j->artifact_dir, name,
+             strerror(err));
+    fprintf(stderr, "ansible-runner-c: %s\n", j->write_err);
+}
+
+static void job_write_artifact(struct job *j, const char *name, const char *data, size_t n,
+                               mode_t mode, int flags)
+{
+    if (rio_write_file_at(j->artifact_fd, name, data, n, mode, flags) < 0)
+        job_write_failed(j, name, errno);
 }
 
 static void emit_status(struct job *j, const char *status, bool starting)
@@ -728,6 +758,10 @@ static void emit_status(struct job *j, const char *status, bool starting)
         buf_append_str(&b, ", \"cwd\": ");
         pyjson_put_string(&b, j->status_cwd, strlen(j->status_cwd), true);
     }
+    if (!strcmp(status, "error") && j->write_failed) {
+        buf_append_str(&b, ", \"job_explanation\": ");
+        pyjson_put_string(&b, j->write_err, strlen(j->write_err), true);
+    }
     buf_append(&b, "}", 1);
     if (j->hooks.status)
         j->hooks.status(j->hooks.ctx, (const char *)buf_head(&b), buf_size(&b));
@@ -746,9 +780,7 @@ static void write_command_file(struct job *j)
     struct buf b;
     buf_init(&b, LINE_LIMIT);
     pyjson_dump(o, false, &b);
-    char *path = xasprintf("%s/command", j->artifact_dir);
-    write_file_mode(path, (const char *)buf_head(&b), buf_size(&b), 0600);
-    free(path);
+    job_write_artifact(j, "command", (const char *)buf_head(&b), buf_size(&b), 0600, 0);
     buf_free(&b);
     json_decref(o);
 }
@@ -760,9 +792,12 @@ static void merge_partial(struct run_state *rs, struct event *ev)
     buf_init(&u, 4096);
     const char *us;
     if (pyjson_unquote(uv, strlen(uv), &u) == 0 && buf_cstr(&u, &us) == 0 && !strchr(us, '/')) {
-        char *path = xasprintf("%s/%s-partial.json", rs->events_dir, us);
+        char *path = xasprintf("%s-partial.json", us);
         size_t len = 0;
-        FILE *f = fopen(path, "rb");
+        int fd = rs->events_fd < 0 ? -1 : openat(rs->events_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+        if (!f && fd >= 0)
+            close(fd);
         if (f) {
             struct buf t;
             buf_init(&t, LINE_LIMIT);
@@ -772,7 +807,7 @@ static void merge_partial(struct run_state *rs, struct event *ev)
             fclose(f);
             event_update_json(ev, (const char *)buf_head(&t), buf_size(&t));
             buf_free(&t);
-            unlink(path);
+            unlinkat(rs->events_fd, path, 0);
         }
         free(path);
     }
@@ -787,12 +822,14 @@ static void write_event_file(struct run_state *rs, const struct event *ev, const
     const char *cv = event_get(ev, "counter");
     if (uv && cv && pyjson_unquote(uv, strlen(uv), &u) == 0 && buf_cstr(&u, &us) == 0 &&
         !strchr(us, '/')) {
-        char *path = xasprintf("%s/%s-%s.json", rs->events_dir, cv, us);
-        char *tmp = xasprintf("%s.tmp", path);
-        write_file_mode(tmp, line, n, 0600);
-        rename(tmp, path);
-        free(tmp);
-        free(path);
+        char *name = xasprintf("%s-%s.json", cv, us);
+        if (rs->events_fd < 0 ||
+            rio_write_file_at(rs->events_fd, name, line, n, 0600, RIO_ATOMIC) < 0) {
+            char *rel = xasprintf("job_events/%s", name);
+            job_write_failed(rs->j, rel, rs->events_fd < 0 ? ENOENT : errno);
+            free(rel);
+        }
+        free(name);
     }
     buf_free(&u);
 }
@@ -829,9 +866,10 @@ static void on_event(void *ctx, struct event *ev)
 static void on_stdout(void *ctx, const char *text, size_t n)
 {
     struct run_state *rs = ctx;
-    if (rs->stdout_file) {
-        fwrite(text, 1, n, rs->stdout_file);
-        fflush(rs->stdout_file);
+    if (rs->stdout_fd >= 0 && rio_write_all(rs->stdout_fd, text, n) < 0) {
+        job_write_failed(rs->j, "stdout", errno);
+        close(rs->stdout_fd);
+        rs->stdout_fd = -1;
     }
     if (rs->j->print_output) {
         rio_write_all(STDOUT_FILENO, text, n);
@@ -1073,21 +1111,29 @@ static int run_loop(struct run_state *rs, pid_t pid, int master)
     }
 }
 
+/* Creates dirfd/name for writing; a symlink already there (planted by an
+ * archive) is removed first, never followed. */
+static int open_artifact(int dirfd, const char *name, mode_t mode)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        unlinkat(dirfd, name, 0);
+    return openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
 static void open_output_files(struct run_state *rs)
 {
     struct job *j = rs->j;
     if (j->suppress_output_file)
         return;
-    char *so = xasprintf("%s/stdout", j->artifact_dir);
-    char *se = xasprintf("%s/stderr", j->artifact_dir);
-    int fd = open(so, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        rs->stdout_file = fdopen(fd, "w");
-    fd = open(se, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd >= 0)
-        close(fd);
-    free(so);
-    free(se);
+    rs->stdout_fd = open_artifact(j->artifact_fd, "stdout", 0600);
+    if (rs->stdout_fd < 0)
+        job_write_failed(j, "stdout", errno);
+    int fd = open_artifact(j->artifact_fd, "stderr", 0666);
+    if (fd < 0)
+        job_write_failed(j, "stderr", errno);
+    else if (close(fd) < 0)
+        job_write_failed(j, "stderr", errno);
 }
 
 static void rotate_artifacts(struct job *j)
@@ -1097,18 +1143,18 @@ static void rotate_artifacts(struct job *j)
 
 static void *ssh_key_writer(struct job *j)
 {
-    char *fifo = xasprintf("%s/ssh_key_data", j->artifact_dir);
-    unlink(fifo);
-    if (mkfifo(fifo, 0600) == 0) {
+    unlinkat(j->artifact_fd, "ssh_key_data", 0);
+    if (mkfifoat(j->artifact_fd, "ssh_key_data", 0600) == 0) {
         pid_t pid = fork();
         if (pid == 0) {
-            int fd = open(fifo, O_WRONLY);
+            int fd = openat(j->artifact_fd, "ssh_key_data", O_WRONLY | O_NOFOLLOW);
             if (fd >= 0)
                 rio_write_all(fd, j->ssh_key, strlen(j->ssh_key));
             _exit(0);
         }
+    } else {
+        job_write_failed(j, "ssh_key_data", errno);
     }
-    free(fifo);
     return NULL;
 }
 
@@ -1117,26 +1163,30 @@ int job_run(struct job *j)
     struct run_state rs;
     memset(&rs, 0, sizeof rs);
     rs.j = j;
+    rs.stdout_fd = -1;
     buf_init(&rs.pwwin, 4096);
     buf_init(&rs.utf8, 1 << 20);
     emit_status(j, "starting", true);
-    mkdir_p(j->artifact_dir, 0700);
-    rs.events_dir = xasprintf("%s/job_events", j->artifact_dir);
-    mkdir(rs.events_dir, 0700);
+    rs.events_fd = rio_open_dir_at(j->artifact_fd, "job_events", 0700);
+    if (rs.events_fd < 0)
+        job_write_failed(j, "job_events", errno);
     write_command_file(j);
     if (j->rotate_artifacts > 0)
         rotate_artifacts(j);
     open_output_files(&rs);
     evfilter_init(&rs.filter, on_event, on_stdout, &rs);
-    if (j->containerized)
-        container_write_env_list(j);
+    if (j->containerized && container_write_env_list(j) < 0)
+        job_write_failed(j, "env.list", errno);
     if (j->ssh_key)
         ssh_key_writer(j);
     emit_status(j, "running", false);
     rs.last_activity = util_mono_ns();
-    char *exe = find_executable(j->argv[0], j->spawn_env ? j->spawn_env : j->env);
+    char *exe = j->write_failed ? NULL
+                                : find_executable(j->argv[0], j->spawn_env ? j->spawn_env : j->env);
     int status = 0;
-    if (!exe) {
+    if (j->write_failed) {
+        j->rc = 1; /* the job is not started without its artifacts */
+    } else if (!exe) {
         char *msg = xasprintf("The command was not found or was not executable: %s.\n", j->argv[0]);
         feed_output(&rs, -1, msg, strlen(msg), false);
         free(msg);
@@ -1156,22 +1206,26 @@ int job_run(struct job *j)
     feed_output(&rs, -1, "", 0, true);
     evfilter_close(&rs.filter);
     evfilter_free(&rs.filter);
-    if (rs.stdout_file)
-        fclose(rs.stdout_file);
+    if (rs.stdout_fd >= 0 && close(rs.stdout_fd) < 0)
+        job_write_failed(j, "stdout", errno);
+    if (rs.events_fd >= 0)
+        close(rs.events_fd);
     if (j->canceled || j->timed_out)
         j->rc = 254;
     const char *st = j->canceled ? "canceled"
                      : (j->rc == 0 && !j->timed_out) ? "successful"
                      : j->timed_out ? "timeout" : "failed";
-    emit_status(j, st, false);
-    char *p = xasprintf("%s/status", j->artifact_dir);
-    write_file_mode(p, st, strlen(st), 0600);
-    free(p);
+    /* status and rc go to disk before the final status line, so a failure
+     * to write them is what that line reports */
+    if (j->write_failed)
+        st = "error";
+    job_write_artifact(j, "status", st, strlen(st), 0600, RIO_ATOMIC | RIO_FSYNC);
     char rc[16];
     snprintf(rc, sizeof rc, "%d", j->rc);
-    p = xasprintf("%s/rc", j->artifact_dir);
-    write_file_mode(p, rc, strlen(rc), 0600);
-    free(p);
+    job_write_artifact(j, "rc", rc, strlen(rc), 0600, RIO_ATOMIC | RIO_FSYNC);
+    if (j->write_failed)
+        st = "error";
+    emit_status(j, st, false);
     if (j->registry_dir) {
         zipdir_rmtree(j->registry_dir);
         free(j->registry_dir);
@@ -1179,10 +1233,9 @@ int job_run(struct job *j)
     }
     if (j->hooks.artifacts)
         j->hooks.artifacts(j->hooks.ctx, j->artifact_dir);
-    free(rs.events_dir);
     buf_free(&rs.pwwin);
     buf_free(&rs.utf8);
-    return j->rc;
+    return j->write_failed && j->rc == 0 ? 1 : j->rc;
 }
 
 bool job_engine_available(const char *exe)

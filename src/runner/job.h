@@ -50,6 +50,7 @@ struct job {
     json_t *settings;    /* merged settings (owned) */
     char *ident;
     char *artifact_dir;
+    int artifact_fd;     /* artifact_dir, opened without following links */
     char *project_dir;
     char *cwd;           /* the child's cwd (container: the engine's) */
     char *status_cwd;    /* cwd reported in the starting status */
@@ -72,6 +73,8 @@ struct job {
     int rc;
     const char *status;
     bool canceled, timed_out;
+    bool write_failed;   /* an artifact could not be written (full disk...) */
+    char write_err[1024]; /* the first such failure, naming the file */
     struct job_hooks hooks;
 };
 
@@ -80,7 +83,9 @@ struct job {
  * (e.g. "ConfigurationError: Only one of playbook and module options are
  * allowed"). */
 int job_prepare(struct job *j, const char *pdd, json_t *kwargs, char *err, size_t errlen);
-/* Runs the prepared job to the end; returns the exit code (job rc). */
+/* Runs the prepared job to the end; returns the exit code (job rc, or 1
+ * when the child succeeded but an artifact could not be written: then the
+ * final status is "error" with the reason as job_explanation). */
 int job_run(struct job *j);
 void job_free(struct job *j);
 

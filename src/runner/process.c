@@ -5,7 +5,13 @@
  * and written as job_events/<counter>-<uuid>.json; their stdout is printed
  * unless quiet.  The artifact blob is decoded into a temporary file and
  * unpacked with the safe extractor.  A parse error or EOF before eof ends
- * the run with the 2.3.1 error status and exit code 0. */
+ * the run with the 2.3.1 error status and exit code 0.
+ *
+ * The artifact directory below the private data dir and job_events/ are
+ * opened one O_NOFOLLOW component at a time and kept open as fds; event
+ * files are written beside them and renamed into place, so a symlink an
+ * archive planted is replaced, never followed.  A file that cannot be
+ * written (full disk) ends the run: a message naming it on stderr, exit 1. */
 #include "runner/stream.h"
 
 #include <errno.h>
@@ -25,6 +31,7 @@ struct proc {
     const struct process_opts *o;
     char *artifact_dir;
     char *events_dir;
+    int events_fd;
     struct buf canon, tmp;
 };
 
@@ -95,27 +102,22 @@ static int proc_event(struct proc *pr, const char *line, size_t n, const struct 
         !pyjson_truthy(k->uuid.val, k->uuid.val_len, k->uuid.type))
         return 0;
     buf_reset(&pr->tmp);
-    buf_append_str(&pr->tmp, pr->events_dir);
-    buf_append(&pr->tmp, "/", 1);
-    size_t name_at = buf_size(&pr->tmp);
     append_text(&pr->tmp, &k->counter);
     buf_append(&pr->tmp, "-", 1);
     append_text(&pr->tmp, &k->uuid);
     buf_append_str(&pr->tmp, ".json");
-    const char *path;
-    int rc = 0;
-    if (buf_cstr(&pr->tmp, &path) == 0 && !strchr(path + name_at, '/') &&
-        strlen(path + name_at) < NAME_MAX) {
-        buf_reset(&pr->canon);
-        pyjson_canon(line, n, true, &pr->canon);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            fchmod(fd, 0600);
-            rc = rio_write_all(fd, buf_head(&pr->canon), buf_size(&pr->canon));
-            close(fd);
-        }
+    const char *name;
+    if (buf_cstr(&pr->tmp, &name) < 0 || strchr(name, '/') || strlen(name) > NAME_MAX - 4)
+        return 0;
+    buf_reset(&pr->canon);
+    pyjson_canon(line, n, true, &pr->canon);
+    if (rio_write_file_at(pr->events_fd, name, buf_head(&pr->canon), buf_size(&pr->canon), 0600,
+                          RIO_ATOMIC) < 0) {
+        fprintf(stderr, "ansible-runner-c process: cannot write %s/%s: %s\n", pr->events_dir, name,
+                strerror(errno));
+        return -1;
     }
-    return rc;
+    return 0;
 }
 
 static int proc_artifacts(struct proc *pr, struct rio *r, const struct pyjson_member *m)
@@ -137,7 +139,6 @@ static int proc_artifacts(struct proc *pr, struct rio *r, const struct pyjson_me
     if (fd >= 0)
         close(fd);
     if (rc == 0) {
-        mkdirs(pr->artifact_dir, 0700);
         rc = zipdir_extract(zp, pr->artifact_dir, err, sizeof err);
     }
     if (rc < 0 && err[0]) {
@@ -152,9 +153,47 @@ static int proc_artifacts(struct proc *pr, struct rio *r, const struct pyjson_me
     return rc;
 }
 
+/* The artifact directory: --artifact-dir as given (trusted), else
+ * <pdd>/artifacts[/<ident>] opened without following links, as is
+ * job_events/ inside it. */
+static int proc_open_dirs(struct proc *pr, const char *pdd)
+{
+    const struct process_opts *o = pr->o;
+    const char *base = pdd;
+    char *rel = NULL;
+    int rc = 0;
+    if (o->artifact_dir && *o->artifact_dir) {
+        pr->artifact_dir = abs_of(o->artifact_dir);
+        if (pr->artifact_dir)
+            mkdirs(pr->artifact_dir, 0777);
+        base = pr->artifact_dir;
+        rel = strdup("");
+    } else if (o->ident && *o->ident) {
+        rc = asprintf(&rel, "artifacts/%s", o->ident);
+    } else {
+        rel = strdup("artifacts");
+    }
+    if (rc < 0 || !rel || !base || (!pr->artifact_dir && asprintf(&pr->artifact_dir, "%s/%s", pdd, rel) < 0) ||
+        asprintf(&pr->events_dir, "%s/job_events", pr->artifact_dir) < 0) {
+        free(rel);
+        return -1;
+    }
+    int afd = rio_open_dir_beneath(base, rel, 0777);
+    free(rel);
+    pr->events_fd = afd < 0 ? -1 : rio_open_dir_at(afd, "job_events", 0700);
+    if (pr->events_fd < 0) {
+        fprintf(stderr, "ansible-runner-c process: cannot create %s: %s\n", pr->events_dir,
+                strerror(errno));
+        rc = -1;
+    }
+    if (afd >= 0)
+        close(afd);
+    return rc;
+}
+
 int process_run(const struct process_opts *o)
 {
-    struct proc pr = { o, NULL, NULL, { 0 }, { 0 } };
+    struct proc pr = { o, NULL, NULL, -1, { 0 }, { 0 } };
     char *pdd = o->pdd ? abs_of(o->pdd) : zipdir_mkdtemp("tmp");
     if (!pdd)
         return 1;
@@ -166,18 +205,12 @@ int process_run(const struct process_opts *o)
             close(fd);
     }
     free(dl);
-    if (o->artifact_dir && *o->artifact_dir)
-        pr.artifact_dir = abs_of(o->artifact_dir);
-    else if (o->ident && *o->ident) {
-        if (asprintf(&pr.artifact_dir, "%s/artifacts/%s", pdd, o->ident) < 0)
-            pr.artifact_dir = NULL;
-    } else if (asprintf(&pr.artifact_dir, "%s/artifacts", pdd) < 0)
-        pr.artifact_dir = NULL;
-    if (!pr.artifact_dir || asprintf(&pr.events_dir, "%s/job_events", pr.artifact_dir) < 0) {
+    if (proc_open_dirs(&pr, pdd) < 0) {
+        free(pr.artifact_dir);
+        free(pr.events_dir);
         free(pdd);
         return 1;
     }
-    mkdirs(pr.events_dir, 0700);
     buf_init(&pr.canon, RIO_LINE_LIMIT);
     buf_init(&pr.tmp, RIO_LINE_LIMIT);
     struct rio r;
@@ -226,12 +259,16 @@ int process_run(const struct process_opts *o)
             continue;
         if (o->result && k.has_counter && k.has_uuid)
             o->result->events++;
-        proc_event(&pr, s, n, &k);
+        if (proc_event(&pr, s, n, &k) < 0) {
+            exit_code = 1;
+            break;
+        }
     }
     rio_free(&r);
     buf_free(&line);
     buf_free(&pr.canon);
     buf_free(&pr.tmp);
+    close(pr.events_fd);
     free(pr.artifact_dir);
     free(pr.events_dir);
     free(pdd);

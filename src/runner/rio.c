@@ -2,10 +2,12 @@
 #include "runner/rio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RIO_CHUNK 65536
@@ -205,5 +207,101 @@ int rio_write_b64_file(int outfd, int infd)
             break;
     }
     free(raw);
+    return rc;
+}
+
+/* ---- artifact files --------------------------------------------------- */
+
+static int rio_open_component(int fd, const char *comp, mode_t mode)
+{
+    if (!strcmp(comp, "..")) {
+        errno = EINVAL;
+        return -1;
+    }
+    int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0 && errno == ENOENT) {
+        if (mkdirat(fd, comp, mode) < 0 && errno != EEXIST)
+            return -1;
+        sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    return sub;
+}
+
+int rio_open_dir_at(int dirfd, const char *rel, mode_t leaf_mode)
+{
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    char *copy = strdup(rel);
+    if (!copy) {
+        if (fd >= 0)
+            close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    char *save = NULL;
+    for (char *c = strtok_r(copy, "/", &save); fd >= 0 && c; c = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(c, "."))
+            continue;
+        int sub = rio_open_component(fd, c, *save ? 0777 : leaf_mode);
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = sub;
+    }
+    int e = errno;
+    free(copy);
+    errno = e;
+    return fd;
+}
+
+int rio_open_dir_beneath(const char *base, const char *rel, mode_t leaf_mode)
+{
+    int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bfd < 0)
+        return -1;
+    int fd = rio_open_dir_at(bfd, rel, leaf_mode);
+    int e = errno;
+    close(bfd);
+    errno = e;
+    return fd;
+}
+
+static int rio_write_fd(int fd, const void *data, size_t n, mode_t mode, int flags)
+{
+    if (fchmod(fd, mode) < 0 || rio_write_all(fd, data, n) < 0 ||
+        ((flags & RIO_FSYNC) && fsync(fd) < 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return close(fd);
+}
+
+int rio_write_file_at(int dirfd, const char *name, const void *data, size_t n, mode_t mode,
+                      int flags)
+{
+    if (!(flags & RIO_ATOMIC)) {
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+        return fd < 0 ? -1 : rio_write_fd(fd, data, n, mode, flags);
+    }
+    size_t nl = strlen(name);
+    char *tmp = malloc(nl + 6);
+    if (!tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(tmp, name, nl);
+    memcpy(tmp + nl, ".tmp", 5);
+    unlinkat(dirfd, tmp, 0);
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int rc = fd < 0 ? -1 : rio_write_fd(fd, data, n, mode, flags);
+    if (rc == 0)
+        rc = renameat(dirfd, tmp, dirfd, name); /* replaces a link, never follows it */
+    if (rc < 0) {
+        int e = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = e;
+    }
+    free(tmp);
     return rc;
 }

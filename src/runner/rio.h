@@ -47,4 +47,21 @@ int rio_write_all(int fd, const void *p, size_t n);
  * line breaks.  0 or -1. */
 int rio_write_b64_file(int outfd, int infd);
 
+/* Artifact files (events, status, rc, stdout ...) live in directories a
+ * hostile archive may have filled with symlinks, on disks that may be full.
+ * rio_open_dir_beneath opens base (trusted, given by the user) and then
+ * every component of rel with O_NOFOLLOW, creating missing ones (0777, the
+ * last leaf_mode); a symlink or ".." on the way fails (ELOOP, ENOTDIR or
+ * EINVAL).  Returns a directory fd or -1 with errno. */
+int rio_open_dir_beneath(const char *base, const char *rel, mode_t leaf_mode);
+/* The same from an open directory (dirfd itself when rel is "" or "."). */
+int rio_open_dir_at(int dirfd, const char *rel, mode_t leaf_mode);
+#define RIO_ATOMIC 1 /* write name.tmp, then rename over name */
+#define RIO_FSYNC 2  /* fsync before closing (and renaming) */
+/* Writes data as dirfd/name with this mode, never following a symlink at
+ * name; every open, write, fsync, close and rename is checked.  0 or -1
+ * with errno (a RIO_ATOMIC write leaves the old name untouched). */
+int rio_write_file_at(int dirfd, const char *name, const void *data, size_t n, mode_t mode,
+                      int flags);
+
 #endif

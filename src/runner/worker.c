@@ -8,7 +8,10 @@
  * the "Failed to extract" status with a traceback-like text + eof, and a
  * crash of the Python worker (eof without kwargs, bad kwargs) an empty
  * stdout, a message on stderr and exit 1.  Output is written by this one
- * thread, line by line, so a keep-alive never lands inside a line. */
+ * thread, line by line, so a keep-alive never lands inside a line.  When
+ * the artifacts cannot be written (the job's final status is then "error"
+ * with the reason) or zipped (an extra "error" status line before eof),
+ * the worker exits 1 instead of reporting success. */
 #include "runner/stream.h"
 
 #include <errno.h>
@@ -43,6 +46,7 @@ struct wk {
     json_t *kwargs;
     int64_t last_write;
     bool keepalive_on;
+    bool artifacts_failed; /* the artifact zip could not be built */
 };
 
 static void wk_write(struct wk *w, const char *s, size_t n)
@@ -235,8 +239,20 @@ static void hook_artifacts(void *ctx, const char *dir)
     struct wk *w = ctx;
     char err[1024];
     w->keepalive_on = false; /* nothing may be written inside the blob */
-    if (zipdir_stream(dir, w->o->outfd, err, sizeof err) < 0)
+    if (zipdir_stream(dir, w->o->outfd, err, sizeof err) < 0) {
+        /* nothing of the zip was written: the stream says why instead */
         fprintf(stderr, "ansible-runner-c worker: artifacts: %s\n", err);
+        struct buf b;
+        buf_init(&b, 1 << 20);
+        char msg[1200];
+        snprintf(msg, sizeof msg, "Failed to send the job artifacts: %s", err);
+        buf_append_str(&b, "{\"status\": \"error\", \"job_explanation\": ");
+        pyjson_put_string(&b, msg, strlen(msg), true);
+        buf_append_str(&b, "}\n");
+        wk_write(w, (const char *)buf_head(&b), buf_size(&b));
+        buf_free(&b);
+        w->artifacts_failed = true;
+    }
     w->last_write = util_mono_ns();
 }
 
@@ -311,12 +327,14 @@ static int wk_run_job(struct wk *w)
     w->keepalive_on = false;
     wk_write(w, eof_line, sizeof eof_line - 1);
     job_free(&j);
+    if (w->artifacts_failed && (rc & 0xff) == 0)
+        rc = 1;
     return rc & 0xff;
 }
 
 int worker_run(const struct worker_opts *o)
 {
-    struct wk w = { o, NULL, NULL, 0, false };
+    struct wk w = { o, NULL, NULL, 0, false, false };
     bool temp = !o->pdd;
     if (o->pdd) {
         if (o->delete_pdd)

@@ -12,6 +12,8 @@ import os
 import stat
 import zipfile
 
+import pytest
+
 from conftest import run
 
 LINK = 0o120777
@@ -91,6 +93,7 @@ def test_worker_refuses_symlink_chain(arc, tmp_path):
     assert objs[-1] == {"eof": True}
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_relinking_cannot_redirect_an_earlier_link(arc, tmp_path):
     """b -> a/.. is harmless while a is a real directory's link; replacing a
     with a -> . afterwards would make b escape.  The final state counts."""
@@ -125,3 +128,48 @@ def test_setuid_bits_masked(arc, tmp_path):
     assert p.returncode == 0, p.stderr
     assert stat.S_IMODE((art / "suid").stat().st_mode) == 0o755
     assert stat.S_IMODE((art / "sticky").stat().st_mode) == 0o777
+
+
+def test_process_replaces_planted_event_link(arc, tmp_path):
+    """A link that stays inside is extracted, but an event file is written
+    in its place, not through it."""
+    pdd = tmp_path / "pdd"
+    art = pdd / "artifacts" / "ident"
+    z = make_zip([("keep", b"original", 0o100644), ("job_events/1-u.json", "../keep", LINK)])
+    p = run([arc, "process", str(pdd), "--ident", "ident"],
+            stdin=zip_line(z) + event_line(1, "u") + b'{"eof": true}\n')
+    assert p.returncode == 0, p.stderr
+    assert (art / "keep").read_bytes() == b"original"
+    ev = art / "job_events" / "1-u.json"
+    assert not ev.is_symlink() and json.loads(ev.read_text())["uuid"] == "u"
+
+
+def test_worker_does_not_write_through_planted_links(arc, tmp_path):
+    """artifacts/x/stdout -> ../../project/keep stays inside, so it is
+    extracted; the job's stdout must replace it, not overwrite project/keep."""
+    pdd = tmp_path / "w" / "pdd"
+    z = make_zip([("project/keep", b"original", 0o100644),
+                  ("artifacts/x/stdout", "../../project/keep", LINK),
+                  ("artifacts/x/status", "../../project/keep", LINK)])
+    kw = {"ident": "x", "binary": "/bin/echo", "cmdline": "hello"}
+    stream = json.dumps({"kwargs": kw}).encode() + b"\n" + zip_line(z) + b'{"eof": true}\n'
+    p = run([arc, "worker", f"--private-data-dir={pdd}"], stdin=stream)
+    assert p.returncode == 0, p.stderr
+    assert (pdd / "project" / "keep").read_bytes() == b"original"
+    out = pdd / "artifacts" / "x" / "stdout"
+    assert not out.is_symlink() and b"hello" in out.read_bytes()
+    st = pdd / "artifacts" / "x" / "status"
+    assert not st.is_symlink() and st.read_text() == "successful"
+
+
+def test_worker_refuses_symlinked_artifact_dir(arc, tmp_path):
+    """artifacts -> project (inside) would put the job's files where the
+    archive chose: refused with a clear error, nothing written there."""
+    pdd = tmp_path / "w" / "pdd"
+    z = make_zip([("project/", b"", 0o40755), ("artifacts", "project", LINK)])
+    kw = {"ident": "x", "binary": "/bin/echo", "cmdline": "hello"}
+    stream = json.dumps({"kwargs": kw}).encode() + b"\n" + zip_line(z) + b'{"eof": true}\n'
+    p = run([arc, "worker", f"--private-data-dir={pdd}"], stdin=stream)
+    assert p.returncode != 0
+    assert b"cannot create the artifact directory" in p.stderr
+    assert list((pdd / "project").iterdir()) == []
