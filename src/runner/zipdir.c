@@ -456,8 +456,9 @@ static int zr_readlinkat(int rootfd, const char *path, char *buf)
  * the way is expanded, ".." climbs physically.  A component that does not
  * exist (yet) is taken for a plain directory, the lexical worst case.
  * Returns 1 when the result stays beneath rootfd, 0 when it leaves it
- * (absolute target, ".." above the root, more than ZR_MAX_HOPS links to
- * follow), -1 when out of memory. */
+ * (absolute target, ".." above the root), 2 when more than ZR_MAX_HOPS
+ * links would have to be followed (a loop: refused too, as nothing can be
+ * said about it), -1 when out of memory. */
 static int zr_link_resolves_inside(int rootfd, const char *rel, const char *target)
 {
     size_t len = strlen(rel);
@@ -496,7 +497,11 @@ static int zr_link_resolves_inside(int rootfd, const char *rel, const char *targ
             p = next; /* a directory, a file or nothing: descend lexically */
             continue;
         }
-        if (++hops > ZR_MAX_HOPS || zr_readlinkat(rootfd, cur, link) < 0 || link[0] == '/') {
+        if (++hops > ZR_MAX_HOPS) {
+            rc = 2;
+            break;
+        }
+        if (zr_readlinkat(rootfd, cur, link) < 0 || link[0] == '/') {
             rc = 0;
             break;
         }
@@ -628,16 +633,26 @@ static void zr_finish_fd(int fd, time_t t, mode_t perms)
     fchmod(fd, zr_perms(perms));
 }
 
+static void zr_link_error(struct zr *r, const char *name, const char *target, int in,
+                          const char *when)
+{
+    if (in < 0)
+        snprintf(r->err, r->errlen, "zip entry %s: out of memory", name);
+    else if (in == 2)
+        snprintf(r->err, r->errlen, "unsafe zip entry %s: symlink to %s loops%s", name, target,
+                 when);
+    else
+        snprintf(r->err, r->errlen, "unsafe zip entry %s: symlink to %s leaves the directory%s",
+                 name, target, when);
+}
+
 /* The lexical check first (cheap, and the message upstream users know),
  * then the physical one against what is on disk. */
 static int zr_check_link(struct zr *r, const char *rel, const char *target, const char *name)
 {
     int in = zr_link_inside(rel, target) ? zr_link_resolves_inside(r->rootfd, rel, target) : 0;
-    if (in < 0)
-        snprintf(r->err, r->errlen, "zip entry %s: out of memory", name);
-    else if (in == 0)
-        snprintf(r->err, r->errlen, "unsafe zip entry %s: symlink to %s leaves the directory",
-                 name, target);
+    if (in != 1)
+        zr_link_error(r, name, target, in, "");
     return in == 1 ? 0 : -1;
 }
 
@@ -776,11 +791,7 @@ static int zr_recheck_links(struct zr *r, int report)
             continue;
         unlinkat(r->rootfd, rel, 0);
         if (rc == 0 && report)
-            snprintf(r->err, r->errlen,
-                     in < 0 ? "zip entry %s: out of memory"
-                            : "unsafe zip entry %s: symlink to %s leaves the directory once "
-                              "the later entries are in place",
-                     rel, target);
+            zr_link_error(r, rel, target, in, " once the later entries are in place");
         rc = -1;
     }
     free(target);

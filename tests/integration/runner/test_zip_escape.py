@@ -173,3 +173,12 @@ def test_worker_refuses_symlinked_artifact_dir(arc, tmp_path):
     assert p.returncode != 0
     assert b"cannot create the artifact directory" in p.stderr
     assert list((pdd / "project").iterdir()) == []
+
+
+def test_link_loop_refused_with_its_own_message(arc, tmp_path):
+    """a -> b, b -> a cannot be resolved at all: refused, and said so."""
+    pdd = tmp_path / "pdd"
+    z = make_zip([("a", "b", LINK), ("b", "a", LINK)])
+    p = run([arc, "process", str(pdd), "--ident", "ident"], stdin=zip_line(z) + b'{"eof": true}\n')
+    assert p.returncode != 0
+    assert b"loops once the later entries are in place" in p.stderr
