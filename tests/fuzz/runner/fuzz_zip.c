@@ -197,6 +197,11 @@ static void check_dir_has_only(const char *dir, const char *const *names, size_t
     closedir(d);
 }
 
+static void cleanup(void)
+{
+    zipdir_rmtree(base);
+}
+
 static void setup_once(void)
 {
     if (base[0])
@@ -209,6 +214,7 @@ static void setup_once(void)
     snprintf(outsidep, sizeof outsidep, "%s/outside", base);
     snprintf(zipp, sizeof zipp, "%s/in.zip", base);
     mkdir(outsidep, 0700);
+    atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
