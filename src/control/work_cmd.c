@@ -459,39 +459,77 @@ static void results_pump(struct results_op *op, int reload)
     uv_timer_start(&op->timer, results_on_timer, 1000, 0);
 }
 
+/* A start position is a byte offset: 0 to INT64_MAX.  The plain form is
+ * parsed as Go's strconv.ParseInt does, with upstream's error words. */
+#define STARTPOS_RANGE "(0 to 9223372036854775807)"
+
+static int parse_startpos_word(struct ctl_session *s, const char *w, int64_t *out)
+{
+    const char *p = w + (*w == '+' || *w == '-');
+    const char *why = NULL;
+    char *end;
+    errno = 0;
+    long long v = strtoll(w, &end, 10);
+    if (*p < '0' || *p > '9' || *end)
+        why = "invalid syntax";
+    else if (errno == ERANGE)
+        why = "value out of range";
+    if (why) {
+        ctl_reply_error(s, "error converting start position to integer: strconv.ParseInt: parsing \"%s\": %s",
+                        w, why);
+        return -1;
+    }
+    if (v < 0) {
+        ctl_reply_error(s, "start position %lld is out of range " STARTPOS_RANGE, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* JSON: an integer, or a real truncated as upstream does (2.0 is 2); a
+ * real is range-checked before the conversion, which would be undefined. */
+static int parse_startpos_json(struct ctl_session *s, json_t *sp, int64_t *out)
+{
+    if (!sp) {
+        ctl_reply_error(s, "field startpos missing");
+        return -1;
+    }
+    if (!json_is_number(sp)) {
+        ctl_reply_error(s, "field startpos must be a number");
+        return -1;
+    }
+    if (json_is_integer(sp)) {
+        json_int_t v = json_integer_value(sp);
+        if (v < 0) {
+            ctl_reply_error(s, "field startpos value %lld is out of range " STARTPOS_RANGE, (long long)v);
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    double d = json_real_value(sp);
+    if (!(d >= 0 && d < 9223372036854775808.0)) { /* also NaN */
+        ctl_reply_error(s, "field startpos value %g is out of range " STARTPOS_RANGE, d);
+        return -1;
+    }
+    *out = (int64_t)d;
+    return 0;
+}
+
 static void work_results(struct ctl_session *s, struct work_args *a)
 {
     int64_t startpos = 0;
     if (a->cmd) {
-        json_t *sp = json_object_get(a->cmd, "startpos");
-        if (!sp) {
-            ctl_reply_error(s, "field startpos missing");
+        if (parse_startpos_json(s, json_object_get(a->cmd, "startpos"), &startpos) < 0)
             return;
-        }
-        if (!json_is_number(sp)) {
-            ctl_reply_error(s, "field startpos must be a number");
-            return;
-        }
-        startpos = (int64_t)json_number_value(sp);
     } else {
         if (a->nwords > 2) {
             ctl_reply_error(s, "work results only takes a unit ID and optional start position");
             return;
         }
-        if (a->nwords == 2) {
-            char *end;
-            errno = 0;
-            long long v = strtoll(a->words[1], &end, 10);
-            if (*end || errno) {
-                ctl_reply_error(s, "invalid start position %s", a->words[1]);
-                return;
-            }
-            startpos = v;
-        }
-    }
-    if (startpos < 0) {
-        ctl_reply_error(s, "invalid start position %lld", (long long)startpos);
-        return;
+        if (a->nwords == 2 && parse_startpos_word(s, a->words[1], &startpos) < 0)
+            return;
     }
     /* the status is read once the unit is watched (below) */
     struct unit *u = get_unit_ex(s, a, "work results requires a unit ID", 0);

@@ -128,7 +128,13 @@ int remote_check_params(struct workceptor *wc, const char *node, const char *wor
             json_decref(rp);
             return -1;
         }
-        util_format_rfc3339(util_now_ns() + ns, expiration, sizeof expiration);
+        int64_t now = util_now_ns();
+        if (ns > INT64_MAX - now) { /* the sum would overflow */
+            json_decref(rp);
+            snprintf(err, errlen, "ttl %s is out of range: the unit would expire after the year 2262", ttl);
+            return -1;
+        }
+        util_format_rfc3339(now + ns, expiration, sizeof expiration);
         if (signwork && ns > sign_signer_lifetime(wc->signer))
             log_warning("json web token expires before ttl: the remote node may refuse late commands");
     }

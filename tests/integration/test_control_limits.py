@@ -1,0 +1,100 @@
+"""The control service at its limits: numbers out of range, command lines
+longer than the service reads, the socket's mode from the moment it exists,
+and a data directory that fills up during `work submit`.  Every case answers
+a clear error, the daemon keeps running, and the session (where it should)
+stays usable."""
+import json
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+from conftest import SANITIZED, wait_for
+
+LIMIT = 256 * 1024  # CONTROL_MAX_LINE
+
+
+def echo_node(mesh, name="a", **kw):
+    opts = {"datadir": os.path.join(mesh.dir, name, "data")}
+    opts.update(kw.pop("node_opts", {}))
+    wt = {"worktype": "echo", "command": "cat", "allowruntimeparams": True}
+    return mesh.node(name, node_opts=opts, extra=[{"work-command": wt}], **kw)
+
+
+def submit(node, payload, params="", created=None):
+    c = node.ctl()
+    c.sock.sendall(f"work submit a echo {params}".strip().encode() + b"\n")
+    first = c.f.readline().decode()
+    m = re.match(r"Work unit created with ID (\w+)\.", first)
+    if not m:
+        c.close()
+        return None, first
+    if created:
+        created(m.group(1))
+    c.sock.sendall(payload)
+    c.sock.shutdown(socket.SHUT_WR)
+    reply = c.f.read().decode()
+    c.close()
+    return m.group(1), reply
+
+
+def still_answers(node):
+    assert node.proc.poll() is None, node.logtext()[-3000:]
+    assert node.cmd("ping a")["Success"] is True
+
+
+# ---- numbers from the client -------------------------------------------------------------------
+
+def test_results_startpos_out_of_range(mesh):
+    a = echo_node(mesh).start()
+    unit, reply = submit(a, b"hello\n")
+    assert json.loads(reply)["unitid"] == unit
+    c = a.ctl()
+    jcmd = '{"command":"work","subcommand":"results","unitid":"%s","startpos":%s}'
+    for value in ("1e300", "-1e300", "1e19", "9.3e18", "9223372036854775808.0", "-1e-300"):
+        assert c.line(jcmd % (unit, value)) == \
+            f"ERROR: field startpos value {value_text(value)} is out of range (0 to 9223372036854775807)\n", value
+    assert c.line(jcmd % (unit, "-1")) == \
+        "ERROR: field startpos value -1 is out of range (0 to 9223372036854775807)\n"
+    # what JSON cannot hold is a JSON error, as upstream answers it
+    assert c.line(jcmd % (unit, "1e400")).startswith("ERROR: real number overflow")
+    assert c.line("") == "ERROR: Unknown command\n"
+    assert c.line(jcmd % (unit, "NaN")).startswith("ERROR: ")
+    assert c.line("") == "ERROR: Unknown command\n"
+    # the plain form answers with upstream's words
+    assert c.line(f"work results {unit} 1e300") == \
+        'ERROR: error converting start position to integer: strconv.ParseInt: parsing "1e300": invalid syntax\n'
+    assert c.line(f"work results {unit} 99999999999999999999") == \
+        'ERROR: error converting start position to integer: strconv.ParseInt: parsing ' \
+        '"99999999999999999999": value out of range\n'
+    assert c.line(f"work results {unit} -5") == \
+        "ERROR: start position -5 is out of range (0 to 9223372036854775807)\n"
+    assert c.line(f"work results {unit} \t5").startswith("ERROR: error converting start position")
+    # the session is still usable, and so are results at a valid position
+    assert json.loads(c.line("status"))["NodeID"] == "a"
+    c.close()
+    wait_for(lambda: a.cmd(f"work status {unit}")["State"] == 2, 20, "unit done")
+    c = a.ctl()
+    c.sock.sendall(b'{"command":"work","subcommand":"results","unitid":"%s","startpos":2.0}\n' % unit.encode())
+    assert c.f.readline() == f"Streaming results for work unit {unit}\n".encode()
+    assert c.f.read() == b"llo\n"
+    c.close()
+    still_answers(a)
+
+
+def value_text(v):
+    """How the daemon prints a JSON real (C's %g)."""
+    return "%g" % float(v)
+
+
+def test_remote_ttl_out_of_range(mesh):
+    a = echo_node(mesh).start()
+    c = a.ctl()
+    # a duration Go parses, but now + ttl is past what a time in ns holds
+    line = c.line('{"command":"work","subcommand":"submit","node":"b","worktype":"echo",'
+                  '"ttl":"2500000h"}')
+    assert line == "ERROR: ttl 2500000h is out of range: the unit would expire after the year 2262\n"
+    c.close()
+    still_answers(a)
