@@ -2,6 +2,13 @@
  * ("\r" dropped, empty lines ignored), plain/JSON dispatch through the
  * command table, bounded input and output.
  *
+ * Input: s->in holds bytes not yet taken as lines: one partial line of at
+ * most CONTROL_MAX_LINE bytes, plus the rest of one read (64 KiB at most)
+ * that arrived while a command was running (reading stops then).  A longer
+ * line is dropped as it arrives (s->discarding, until its newline) and
+ * answered with an error in its place; the session goes on with the next
+ * line, as upstream's (unbounded) reader would.
+ *
  * A session runs over any bstream (unix socket, TCP, later TLS and QUIC
  * streams).  It reads only while no command is running and while its
  * replies are not piling up, so a client that does not read stops being
@@ -27,6 +34,9 @@
 #include "net/uvstream.h"
 
 #define WRITE_BACKLOG_MAX (4u << 20)
+#define INPUT_MAX (CONTROL_MAX_LINE + 1 + 65536)
+#define LINE_NONE (-1)      /* next_line(): no full line buffered */
+#define LINE_TOO_LONG (-2)  /* next_line(): a line over the limit was dropped */
 #define CONTROL_MAX_HANDSHAKES 64   /* tcptls connections not yet verified */
 
 struct ctl_listener {
@@ -57,6 +67,8 @@ struct ctl_session {
     int eof;            /* the client half-closed */
     int trusted;        /* unix socket: trusted for work signatures */
     int in_dispatch;    /* inside run_line: replies must not recurse */
+    int discarding;     /* dropping the rest of an over-long line */
+    int overlong;       /* an over-long line ended: answer it next */
     void (*cancel)(void *);
     void *cancel_arg;
     struct ctl_session *next;
@@ -245,20 +257,35 @@ static void run_line(struct ctl_session *s, char *line, size_t len)
 }
 
 /* Takes the next complete line out of the input buffer, dropping "\r";
- * returns its length or -1 when no full line is buffered. */
+ * returns its length, LINE_NONE when no full line is buffered, or
+ * LINE_TOO_LONG for a line longer than CONTROL_MAX_LINE, dropped (if its end
+ * has not arrived yet, the session discards input until it does). */
 static ssize_t next_line(struct ctl_session *s, char **out)
 {
+    if (s->overlong) {
+        s->overlong = 0;
+        return LINE_TOO_LONG;
+    }
     size_t n = buf_size(&s->in);
     if (n == 0)
-        return -1;
+        return LINE_NONE;
     uint8_t *p = buf_head(&s->in);
     uint8_t *nl = memchr(p, '\n', n);
+    size_t len = nl ? (size_t)(nl - p) : n;
+    if (len > CONTROL_MAX_LINE) {
+        if (nl) {
+            buf_consume(&s->in, len + 1);
+            return LINE_TOO_LONG;
+        }
+        buf_reset(&s->in);
+        s->discarding = 1;
+        return LINE_NONE;
+    }
     if (!nl)
-        return -1;
-    size_t len = (size_t)(nl - p);
+        return LINE_NONE;
     char *line = malloc(len + 1);
     if (!line)
-        return -1;
+        return LINE_NONE;
     size_t k = 0;
     for (size_t i = 0; i < len; i++)
         if (p[i] != '\r')
@@ -267,6 +294,17 @@ static ssize_t next_line(struct ctl_session *s, char **out)
     buf_consume(&s->in, len + 1);
     *out = line;
     return (ssize_t)k;
+}
+
+/* An over-long line is answered like a command that failed. */
+static void reply_too_long(struct ctl_session *s)
+{
+    log_warning("Control service %s: command line longer than %d bytes dropped", s->bs->desc,
+                CONTROL_MAX_LINE);
+    s->busy = 1;
+    s->in_dispatch = 1;
+    ctl_reply_error(s, "command line too long (more than %d bytes)", CONTROL_MAX_LINE);
+    s->in_dispatch = 0;
 }
 
 static void set_reading(struct ctl_session *s, int on)
@@ -282,9 +320,17 @@ static void set_reading(struct ctl_session *s, int on)
 
 static void session_process(struct ctl_session *s)
 {
+    if (s->eof && s->discarding) { /* the client gave up mid-line: still answer */
+        s->discarding = 0;
+        s->overlong = 1;
+    }
     while (!s->busy && !s->closing && bstream_queued(s->bs) < WRITE_BACKLOG_MAX) {
         char *line;
         ssize_t len = next_line(s, &line);
+        if (len == LINE_TOO_LONG) {
+            reply_too_long(s);
+            continue;
+        }
         if (len < 0)
             break;
         if (len == 0) {
@@ -347,10 +393,19 @@ static void session_close(struct ctl_session *s)
 static void on_stream_read(struct bstream *bs, const uint8_t *data, size_t len)
 {
     struct ctl_session *s = bs->data;
+    if (s->discarding) {
+        const uint8_t *nl = memchr(data, '\n', len);
+        if (!nl)
+            return; /* all of it is the over-long line's */
+        len -= (size_t)(nl + 1 - data);
+        data = nl + 1;
+        s->discarding = 0;
+        s->overlong = 1;
+    }
     if (buf_append(&s->in, data, len) < 0) {
-        log_warning("Control service %s: closing session: command line longer than %d bytes",
-                    bs->desc, CONTROL_MAX_LINE);
-        session_write(s, "ERROR: command line too long\n", 29);
+        /* cannot happen: reads stop while a command runs (see INPUT_MAX) */
+        log_error("Control service %s: closing session: input buffer full", bs->desc);
+        session_write(s, "ERROR: input buffer full\n", 25);
         bstream_shutdown(s->bs);
         set_reading(s, 0);
         session_unlink(s);
@@ -372,7 +427,7 @@ static void on_stream_drain(struct bstream *bs)
 {
     struct ctl_session *s = bs->data;
     if (s->closing && !s->busy) {
-        bstream_close(bs); /* e.g. after "command line too long" was sent */
+        bstream_close(bs); /* e.g. after "input buffer full" was sent */
         return;
     }
     if (!s->busy)
@@ -397,7 +452,7 @@ void control_serve(struct control *c, struct bstream *bs, int trusted)
     s->ctl = c;
     s->bs = bs;
     s->trusted = trusted;
-    buf_init(&s->in, CONTROL_MAX_LINE);
+    buf_init(&s->in, INPUT_MAX);
     bs->data = s;
     bs->on_read = on_stream_read;
     bs->on_eof = on_stream_eof;

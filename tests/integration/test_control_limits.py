@@ -98,3 +98,41 @@ def test_remote_ttl_out_of_range(mesh):
     assert line == "ERROR: ttl 2500000h is out of range: the unit would expire after the year 2262\n"
     c.close()
     still_answers(a)
+
+
+# ---- long command lines ----------------------------------------------------------------------
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+def test_oversize_line_is_answered_and_the_session_goes_on(mesh):
+    a = mesh.node("a")
+    if SANITIZED:  # ASan's quarantine would hold every freed read buffer
+        a.env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1")
+    a.start()
+    c = a.ctl()
+    # a 1 MiB line, then a command in the same write: both answered, in order
+    c.sock.sendall(b"x" * (1 << 20) + b"\nstatus\n")
+    assert c.f.readline() == b"ERROR: command line too long (more than %d bytes)\n" % LIMIT
+    assert json.loads(c.f.readline())["NodeID"] == "a"
+    # a JSON line just over the limit, with CRs, then a plain command
+    c.sock.sendall(b'{"command":"ping","target":"' + b"a\r" * LIMIT + b'"}\r\n')
+    assert c.f.readline() == b"ERROR: command line too long (more than %d bytes)\n" % LIMIT
+    assert c.json("ping a")["Success"] is True
+    # a line exactly at the limit is still read (and is an unknown command)
+    assert c.line("y" * LIMIT) == "ERROR: Unknown command\n"
+    # discarding is bounded: 64 MiB without a newline leave no trace in memory
+    rss0 = rss_kb(a.proc.pid)
+    chunk = b"z" * (1 << 20)
+    for _ in range(64):
+        c.sock.sendall(chunk)
+    c.sock.sendall(b"\n")
+    assert c.f.readline() == b"ERROR: command line too long (more than %d bytes)\n" % LIMIT
+    assert rss_kb(a.proc.pid) < rss0 + 16 * 1024
+    assert c.json("ping a")["Success"] is True
+    c.close()
+    still_answers(a)
