@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/bstream.h"
@@ -604,6 +606,33 @@ static void listener_freed(uv_handle_t *h)
     free(l);
 }
 
+/* Binds a unix socket at path that is never more open than perms: the
+ * socket's own mode (fchmod before bind) is what bind() gives the file,
+ * less the umask, so the file is born with perms or narrower, and the
+ * chmod after only widens it up to perms.  Returns the fd or -errno. */
+static int bind_unix_socket(const char *path, int perms)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, (mode_t)perms & 0777) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (chmod(path, (mode_t)perms) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        return -e;
+    }
+    return fd;
+}
+
 int control_listen_unix(struct control *c, const char *path, int perms, char *err, size_t errlen)
 {
     char lockpath[4096];
@@ -622,13 +651,16 @@ int control_listen_unix(struct control *c, const char *path, int perms, char *er
     struct ctl_listener *l = listener_new(c, 1);
     l->lock_fd = fd;
     l->path = strdup(path);
-    int rc = uv_pipe_bind(&l->h.pipe, path);
-    if (rc == 0 && chmod(path, (mode_t)perms) < 0)
-        rc = -errno;
+    int sfd = bind_unix_socket(path, perms);
+    int rc = sfd < 0 ? sfd : uv_pipe_open(&l->h.pipe, sfd);
+    if (rc != 0 && sfd >= 0)
+        close(sfd); /* not the handle's: uv_close will not close it */
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&l->h, 64, on_connection);
     if (rc != 0) {
         snprintf(err, errlen, "control socket %s: %s", path, uv_strerror(rc));
+        if (sfd >= 0)
+            unlink(path);
         uv_close((uv_handle_t *)&l->h, listener_freed);
         return -1;
     }

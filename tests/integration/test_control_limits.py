@@ -136,3 +136,66 @@ def test_oversize_line_is_answered_and_the_session_goes_on(mesh):
     assert c.json("ping a")["Success"] is True
     c.close()
     still_answers(a)
+
+
+# ---- the socket's mode -----------------------------------------------------------------------
+
+PRELOAD_SRC = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* Records the mode every unix socket file has the moment bind() creates it. */
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    if (!real)
+        real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "bind");
+    int rc = real(fd, addr, len);
+    const char *log = getenv("BIND_MODE_LOG");
+    if (rc == 0 && log && addr->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+        struct stat sb;
+        FILE *f = fopen(log, "a");
+        if (f && un->sun_path[0] && stat(un->sun_path, &sb) == 0)
+            fprintf(f, "%s %o\n", un->sun_path, (unsigned)(sb.st_mode & 07777));
+        if (f)
+            fclose(f);
+    }
+    return rc;
+}
+"""
+
+
+@pytest.mark.parametrize("perms", [0o600, 0o660])
+def test_control_socket_never_wider_than_configured(mesh, tmp_path, perms):
+    src = tmp_path / "bindmode.c"
+    src.write_text(PRELOAD_SRC)
+    so = tmp_path / "bindmode.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src), "-ldl"], check=True)
+    log = tmp_path / "binds.log"
+    a = mesh.node("a")
+    for item in a.config:
+        if "control-service" in item:
+            item["control-service"]["permissions"] = perms
+    env = dict(os.environ, LD_PRELOAD=str(so), BIND_MODE_LOG=str(log))
+    # ASan wants its runtime first; the shim only wraps bind()
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    a.env = env
+    # a umask that lets everything through: only the daemon can keep it narrow
+    old = os.umask(0)
+    try:
+        a.start()
+    finally:
+        os.umask(old)
+    binds = dict(line.rsplit(" ", 1) for line in log.read_text().splitlines())
+    assert a.sock in binds, binds
+    at_bind = int(binds[a.sock], 8)
+    assert at_bind & ~perms == 0, f"socket was {at_bind:o} at bind, configured {perms:o}"
+    assert os.stat(a.sock).st_mode & 0o7777 == perms
+    still_answers(a)
