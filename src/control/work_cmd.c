@@ -123,6 +123,7 @@ struct submit_op {
     int fd;
     int failed;
     char id[16];
+    char err[320];      /* why the payload could not be stored */
 };
 
 static void submit_finish(struct submit_op *op, const char *line)
@@ -153,6 +154,21 @@ static void submit_started(void *arg, const char *result, const char *err)
     free(op);
 }
 
+/* The payload cannot be stored: the unit fails, with the reason in its
+ * status and (at EOF) in the answer.  What was written is useless: it is
+ * cut off, which also gives a full disk the room for the status. */
+static void submit_fail(struct submit_op *op, const char *what, int e)
+{
+    snprintf(op->err, sizeof op->err, "%s of unit %s: %s", what, op->id, strerror(e));
+    log_error("%s", op->err);
+    op->failed = 1;
+    if (op->fd >= 0 && ftruncate(op->fd, 0) < 0)
+        log_error("work unit %s: cannot truncate stdin: %s", op->id, strerror(errno));
+    char err[256];
+    if (unit_set_status_err(op->u, UNIT_FAILED, op->err, -1, err, sizeof err) < 0)
+        snprintf(op->err + strlen(op->err), sizeof op->err - strlen(op->err), "; %s", err);
+}
+
 static int submit_write(struct submit_op *op, const uint8_t *data, size_t len)
 {
     while (len > 0 && !op->failed) {
@@ -160,11 +176,7 @@ static int submit_write(struct submit_op *op, const uint8_t *data, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            char msg[256];
-            snprintf(msg, sizeof msg, "cannot write stdin of unit %s: %s", op->id, strerror(errno));
-            log_error("%s", msg);
-            unit_set_status(op->u, UNIT_FAILED, msg, -1);
-            op->failed = 1;
+            submit_fail(op, "cannot write stdin", errno);
             return -1;
         }
         data += n;
@@ -182,17 +194,25 @@ static void submit_on_read(struct bstream *bs, const uint8_t *data, size_t len)
 static void submit_on_eof(struct bstream *bs)
 {
     struct submit_op *op = bs->data;
-    close(op->fd);
+    if (close(op->fd) < 0 && !op->failed) { /* e.g. NFS reports write errors here */
+        op->fd = -1;
+        submit_fail(op, "cannot write stdin", errno);
+    }
     op->fd = -1;
     bs->on_read = NULL;
+    char err[256];
+    if (!op->failed && unit_set_status_err(op->u, UNIT_PENDING, "Starting Worker", -1, err, sizeof err) < 0) {
+        snprintf(op->err, sizeof op->err, "cannot start unit %s: %s", op->id, err);
+        op->failed = 1;
+        unit_set_status(op->u, UNIT_FAILED, op->err, -1);
+    }
     if (op->failed) {
-        char line[512];
-        snprintf(line, sizeof line, "ERROR: %s\n", unit_status(op->u)->detail);
+        char line[400];
+        snprintf(line, sizeof line, "ERROR: %s\n", op->err);
         submit_finish(op, line);
         free(op);
         return;
     }
-    unit_set_status(op->u, UNIT_PENDING, "Starting Worker", -1);
     unit_start(op->u, submit_started, op);
 }
 

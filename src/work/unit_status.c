@@ -16,6 +16,7 @@
 #include "core/gojson.h"
 
 #define STATUS_MAX_SIZE (1u << 20)
+#define STATUS_HEADROOM 1024
 
 const char *unit_state_name(int state, char *buf, size_t len)
 {
@@ -176,9 +177,14 @@ static int read_locked(const char *dir, struct unit_status *st, char *err, size_
  * to its length if the old text was longer.  Never truncating to zero
  * matters on ext4: a truncate to 0 arms auto_da_alloc, whose close starts
  * the data's writeback, and the next rewrite or the unlink at release then
- * waits for the disk (0.3-0.6 ms each).  Readers hold the lock, so they
- * never see the file between the write and the cut (upstream's O_TRUNC
- * rewrite is as little crash-safe). */
+ * waits for the disk (0.3-0.6 ms each); a rename over the file does the
+ * same.  Readers hold the lock, so they never see the file between the
+ * write and the cut.  A full disk must not leave half a text behind:
+ * overwriting blocks the file has needs no space, and a file that grows
+ * gets its new blocks reserved (fallocate) before a byte of it changes, so
+ * a failed write leaves the old status whole. */
+static void reserve_headroom(int fd, size_t len, blksize_t blksize);
+
 static int write_locked(const char *dir, const struct unit_status *st, char *err, size_t errlen)
 {
     char path[4096];
@@ -188,9 +194,15 @@ static int write_locked(const char *dir, const struct unit_status *st, char *err
         snprintf(err, errlen, "cannot encode status");
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     size_t len = strlen(text), off = 0;
-    int rc = fd < 0 ? -1 : 0;
+    struct stat sb;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int rc = fd < 0 || fstat(fd, &sb) < 0 ? -1 : 0;
+    if (rc == 0 && sb.st_size < (off_t)len) {
+        /* not every file system can (EOPNOTSUPP): then write and check */
+        if (fallocate(fd, 0, 0, (off_t)len) < 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+            rc = -1;
+    }
     while (rc == 0 && off < len) {
         ssize_t n = pwrite(fd, text + off, len - off, (off_t)off);
         if (n < 0 && errno == EINTR)
@@ -200,15 +212,31 @@ static int write_locked(const char *dir, const struct unit_status *st, char *err
         else
             off += (size_t)n;
     }
-    struct stat sb;
-    if (rc == 0 && (fstat(fd, &sb) < 0 || (sb.st_size > (off_t)len && ftruncate(fd, (off_t)len) < 0)))
+    if (rc == 0 && sb.st_size > (off_t)len && ftruncate(fd, (off_t)len) < 0)
         rc = -1;
+    if (rc == 0)
+        reserve_headroom(fd, len, sb.st_blksize);
     if (rc < 0)
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+    if (fd >= 0 && close(fd) < 0 && rc == 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
+        rc = -1;
+    }
     free(text);
     return rc;
+}
+
+/* A status grows a little as its unit runs (StdoutSize's digits, details,
+ * the runner's final word): a text that ends near the end of its last block
+ * gets the next block reserved beyond the end of the file, so that those
+ * updates still fit once the disk is full.  Small status files (most) are
+ * far from the end of their only block and cost nothing here. */
+static void reserve_headroom(int fd, size_t len, blksize_t blksize)
+{
+    size_t b = blksize > 0 ? (size_t)blksize : 4096;
+    size_t allocated = (len + b - 1) / b * b;
+    if (allocated - len < STATUS_HEADROOM)
+        fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)(len + STATUS_HEADROOM)); /* best effort */
 }
 
 int unit_status_load(const char *dir, struct unit_status *st, char *err, size_t errlen)

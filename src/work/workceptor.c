@@ -291,11 +291,11 @@ static void apply_set(struct unit_status *st, void *arg)
         st->stdout_size = a->size;
 }
 
-int unit_update(struct unit *u, void (*fn)(struct unit_status *st, void *arg), void *arg)
+static int unit_update_err(struct unit *u, void (*fn)(struct unit_status *st, void *arg), void *arg,
+                           char *err, size_t errlen)
 {
-    char err[256];
     struct unit_status st;
-    if (unit_status_update(u->dir, fn, arg, &st, err, sizeof err) < 0) {
+    if (unit_status_update(u->dir, fn, arg, &st, err, errlen) < 0) {
         log_error("Work unit %s: %s", u->id, err);
         return -1;
     }
@@ -304,13 +304,26 @@ int unit_update(struct unit *u, void (*fn)(struct unit_status *st, void *arg), v
     return 0;
 }
 
-int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdout_size)
+int unit_update(struct unit *u, void (*fn)(struct unit_status *st, void *arg), void *arg)
+{
+    char err[256];
+    return unit_update_err(u, fn, arg, err, sizeof err);
+}
+
+int unit_set_status_err(struct unit *u, int state, const char *detail, int64_t stdout_size, char *err,
+                        size_t errlen)
 {
     struct set_args a = { state, detail, stdout_size };
-    if (unit_update(u, apply_set, &a) < 0)
+    if (unit_update_err(u, apply_set, &a, err, errlen) < 0)
         return -1;
     unit_notify(u, 0);
     return 0;
+}
+
+int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdout_size)
+{
+    char err[256];
+    return unit_set_status_err(u, state, detail, stdout_size, err, sizeof err);
 }
 
 static void apply_extra(struct unit_status *st, void *arg)
@@ -397,6 +410,14 @@ static int allocate_dir(struct workceptor *wc, char *id)
     return -1;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static int create_files(struct unit *u, char *err, size_t errlen)
 {
     char path[4096];
@@ -450,6 +471,9 @@ struct unit *workceptor_submit(struct workceptor *wc, const char *node, const ch
     u->st.extra = extra;
     unit_status_set_detail(&u->st, "Waiting for Input Data");
     if (create_files(u, err, errlen) < 0) {
+        /* no half-made unit may stay behind to be listed (e.g. a full disk) */
+        if (nftw(u->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+            log_error("Work unit %s: cannot remove %s: %s", u->id, u->dir, strerror(errno));
         u->forgotten = 1;
         unit_maybe_free(u);
         return NULL;
@@ -506,14 +530,6 @@ void unit_cancel(struct unit *u, unit_done_cb done, void *arg)
         command_cancel(u, done, arg);
     else
         remote_cancel(u, done, arg);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 /* Deletes the unit's directory and forgets it, leaving a tombstone. */

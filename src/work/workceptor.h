@@ -83,6 +83,9 @@ const char *unit_dir(const struct unit *u);
 const struct unit_status *unit_status(struct unit *u);
 void unit_refresh(struct unit *u);
 int unit_set_status(struct unit *u, int state, const char *detail, int64_t stdout_size);
+/* The same, with what went wrong (e.g. a full disk) in err. */
+int unit_set_status_err(struct unit *u, int state, const char *detail, int64_t stdout_size, char *err,
+                        size_t errlen);
 /* Whether commands on this unit need a verified signature (spec 11). */
 int unit_needs_signature(struct unit *u);
 

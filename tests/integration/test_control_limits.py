@@ -199,3 +199,120 @@ def test_control_socket_never_wider_than_configured(mesh, tmp_path, perms):
     assert at_bind & ~perms == 0, f"socket was {at_bind:o} at bind, configured {perms:o}"
     assert os.stat(a.sock).st_mode & 0o7777 == perms
     still_answers(a)
+
+
+# ---- a full data directory -----------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def unit_dirs(mnt):
+    d = os.path.join(mnt, "a")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def status_text(params):
+    return json.dumps({"State": 0, "Detail": "Waiting for Input Data", "StdoutSize": 0, "WorkType": "echo",
+                       "ExtraData": {"Pid": 0, "Params": params}}, separators=(",", ":")) + "\n"
+
+
+# near_page: the status file is a few bytes short of a page, so the Failed
+# status, longer, needs a second page on a disk the payload filled
+@pytest.mark.parametrize("near_page", [False, True])
+def test_submit_payload_larger_than_the_disk(mesh, small_disk, near_page):
+    try:
+        a = echo_node(mesh, node_opts={"datadir": str(small_disk)}).start()
+        params = ""
+        if near_page:
+            params = "p" * (4096 - 10 - len(status_text("")))
+            assert len(status_text(params)) == 4086
+
+        def created(unit):
+            with open(os.path.join(small_disk, "a", unit, "status")) as f:
+                assert f.read() == status_text(params)
+        unit, reply = submit(a, b"p" * (4 << 20), params, created)
+        assert unit
+        assert reply == f"ERROR: cannot write stdin of unit {unit}: No space left on device\n"
+        st = a.cmd(f"work status {unit}")
+        assert st["State"] == 3 and st["Detail"] == f"cannot write stdin of unit {unit}: No space left on device"
+        assert st["ExtraData"]["Params"] == params
+        # space again: the next unit works
+        assert a.cmd(f"work release {unit}") == {"released": unit}
+        unit2, reply = submit(a, b"small\n")
+        assert json.loads(reply)["unitid"] == unit2
+        still_answers(a)
+    finally:
+        mesh.stop()
+
+
+def test_submit_on_a_full_disk_leaves_no_half_unit(mesh, small_disk):
+    try:
+        a = echo_node(mesh, node_opts={"datadir": str(small_disk)}).start()
+        fd = os.open(os.path.join(small_disk, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"f" * 4096):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        c = a.ctl()
+        reply = c.line("work submit a echo")
+        c.close()
+        assert re.fullmatch(r"ERROR: cannot write \S+/status: No space left on device\n", reply), reply
+        # no unit directory is left behind to be listed as a broken unit
+        assert a.cmd("work list") == {}
+        assert unit_dirs(small_disk) == []
+        os.unlink(os.path.join(small_disk, "filler"))
+        unit, reply = submit(a, b"ok\n")
+        assert json.loads(reply)["unitid"] == unit
+        still_answers(a)
+    finally:
+        mesh.stop()
+
+
+def test_status_that_grows_on_a_full_disk(mesh, small_disk):
+    # the status ends a few bytes short of a page; the disk then fills up
+    # (another unit, another program); the client drops the connection
+    # mid-payload, and the unit's Failed status, longer, still fits
+    port = mesh.port("ctl-tcp")
+    try:
+        a = echo_node(mesh, node_opts={"datadir": str(small_disk)})
+        for item in a.config:
+            if "control-service" in item:
+                item["control-service"]["tcplisten"] = f"127.0.0.1:{port}"
+        a.start()
+        params = "p" * (4096 - 10 - len(status_text("")))
+        s = socket.create_connection(("127.0.0.1", port))
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(f"work submit a echo {params}\n".encode())
+        unit = re.search(r"ID (\w+)\.", f.readline().decode()).group(1)
+        with open(os.path.join(small_disk, "a", unit, "status")) as st:
+            assert st.read() == status_text(params)
+        fd = os.open(os.path.join(small_disk, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"f" * 4096):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        f.close()
+        s.close()   # a reset: the payload is incomplete
+        detail = "Client disconnected before sending all stdin data"
+        wait_for(lambda: a.cmd(f"work status {unit}")["Detail"] == detail, 20, "failed")
+        assert a.cmd(f"work status {unit}")["State"] == 3
+        with open(os.path.join(small_disk, "a", unit, "status")) as st:
+            assert json.loads(st.read())["Detail"] == detail
+        still_answers(a)
+    finally:
+        mesh.stop()
