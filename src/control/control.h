@@ -14,10 +14,9 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "control/parse.h"
 #include "mesh/node.h"
 #include "stream/stream.h"
-
-#define CONTROL_MAX_LINE (256 * 1024)
 
 struct control;
 struct ctl_session;

@@ -2,12 +2,11 @@
  * ("\r" dropped, empty lines ignored), plain/JSON dispatch through the
  * command table, bounded input and output.
  *
- * Input: s->in holds bytes not yet taken as lines: one partial line of at
- * most CONTROL_MAX_LINE bytes, plus the rest of one read (64 KiB at most)
- * that arrived while a command was running (reading stops then).  A longer
- * line is dropped as it arrives (s->discarding, until its newline) and
- * answered with an error in its place; the session goes on with the next
- * line, as upstream's (unbounded) reader would.
+ * Input is framed by parse.c: a line longer than CONTROL_MAX_LINE is
+ * dropped as it arrives and answered with an error in its place; the
+ * session goes on with the next line, as upstream's (unbounded) reader
+ * would.  Reading stops while a command runs, which bounds the input
+ * buffered to one partial line plus one read.
  *
  * A session runs over any bstream (unix socket, TCP, later TLS and QUIC
  * streams).  It reads only while no command is running and while its
@@ -36,9 +35,6 @@
 #include "net/uvstream.h"
 
 #define WRITE_BACKLOG_MAX (4u << 20)
-#define INPUT_MAX (CONTROL_MAX_LINE + 1 + 65536)
-#define LINE_NONE (-1)      /* next_line(): no full line buffered */
-#define LINE_TOO_LONG (-2)  /* next_line(): a line over the limit was dropped */
 #define CONTROL_MAX_HANDSHAKES 64   /* tcptls connections not yet verified */
 
 struct ctl_listener {
@@ -62,15 +58,13 @@ struct ctl_handshake {
 struct ctl_session {
     struct bstream *bs;
     struct control *ctl;
-    struct buf in;
+    struct ctl_lines in;
     int busy;           /* a command is running */
     int closing;
     int reading;
     int eof;            /* the client half-closed */
     int trusted;        /* unix socket: trusted for work signatures */
     int in_dispatch;    /* inside run_line: replies must not recurse */
-    int discarding;     /* dropping the rest of an over-long line */
-    int overlong;       /* an over-long line ended: answer it next */
     void (*cancel)(void *);
     void *cancel_arg;
     struct ctl_session *next;
@@ -160,16 +154,15 @@ void ctl_clear_pending(struct ctl_session *s) { s->cancel = NULL; }
 void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen)
 {
     /* the command now owns the stream; hand it the bytes read past the line */
-    *restlen = buf_size(&s->in);
+    *restlen = buf_size(&s->in.in);
     *rest = NULL;
     if (*restlen) {
         *rest = malloc(*restlen);
         if (*rest)
-            memcpy(*rest, buf_head(&s->in), *restlen);
+            memcpy(*rest, buf_head(&s->in.in), *restlen);
         else
             *restlen = 0;
     }
-    buf_reset(&s->in);
     s->closing = 1;
     s->cancel = NULL;
     struct ctl_session **pp = &s->ctl->sessions;
@@ -183,7 +176,7 @@ void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen)
     s->bs->on_drain = NULL;
     s->bs->on_error = NULL;
     s->bs->on_close = NULL;
-    buf_free(&s->in);
+    ctl_lines_free(&s->in);
     free(s);
 }
 
@@ -197,105 +190,26 @@ static const struct control_command *find_command(const char *name)
     return NULL;
 }
 
-static void run_json_line(struct ctl_session *s, const char *line, size_t len)
-{
-    json_error_t je;
-    json_t *cmd = json_loadb(line, len, 0, &je);
-    const char *name = NULL;
-    char err[300];
-    err[0] = 0;
-    if (!cmd)
-        snprintf(err, sizeof err, "%s", je.text);
-    else if (!json_object_get(cmd, "command"))
-        snprintf(err, sizeof err, "JSON did not contain a command");
-    else if (!json_is_string(json_object_get(cmd, "command")))
-        snprintf(err, sizeof err, "command must be a string");
-    else
-        name = json_string_value(json_object_get(cmd, "command"));
-    if (err[0]) {
-        char out[400];
-        int n = snprintf(out, sizeof out, "ERROR: %s\n", err);
-        session_write(s, out, (size_t)n);
-    }
-    const struct control_command *c = name ? find_command(name) : NULL;
-    if (!c) {
-        json_decref(cmd);
-        ctl_reply_error(s, "Unknown command");
-        return;
-    }
-    c->run(s, NULL, cmd);
-    json_decref(cmd);
-}
-
-static void run_plain_line(struct ctl_session *s, char *line)
-{
-    char *sp = strchr(line, ' ');
-    const char *params = "";
-    if (sp) {
-        *sp = 0;
-        params = sp + 1;
-    }
-    for (char *p = line; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    const struct control_command *c = find_command(line);
-    if (!c) {
-        ctl_reply_error(s, "Unknown command");
-        return;
-    }
-    c->run(s, params, NULL);
-}
-
-/* Returns 1 if the session still exists afterwards. */
+/* Runs one line: JSON errors are answered first, then "Unknown command",
+ * as upstream answers them. */
 static void run_line(struct ctl_session *s, char *line, size_t len)
 {
     s->busy = 1;
     s->in_dispatch = 1;
     log_debug("Control service command: %.200s", line);
-    if (line[0] == '{')
-        run_json_line(s, line, len);
+    struct ctl_parsed p;
+    ctl_parse_line(line, len, &p);
+    if (p.err[0]) {
+        char out[400];
+        int n = snprintf(out, sizeof out, "ERROR: %s\n", p.err);
+        session_write(s, out, (size_t)n);
+    }
+    const struct control_command *c = p.name ? find_command(p.name) : NULL;
+    if (!c)
+        ctl_reply_error(s, "Unknown command");
     else
-        run_plain_line(s, line);
-}
-
-/* Takes the next complete line out of the input buffer, dropping "\r";
- * returns its length, LINE_NONE when no full line is buffered, or
- * LINE_TOO_LONG for a line longer than CONTROL_MAX_LINE, dropped (if its end
- * has not arrived yet, the session discards input until it does). */
-static ssize_t next_line(struct ctl_session *s, char **out)
-{
-    if (s->overlong) {
-        s->overlong = 0;
-        return LINE_TOO_LONG;
-    }
-    size_t n = buf_size(&s->in);
-    if (n == 0)
-        return LINE_NONE;
-    uint8_t *p = buf_head(&s->in);
-    uint8_t *nl = memchr(p, '\n', n);
-    size_t len = nl ? (size_t)(nl - p) : n;
-    if (len > CONTROL_MAX_LINE) {
-        if (nl) {
-            buf_consume(&s->in, len + 1);
-            return LINE_TOO_LONG;
-        }
-        buf_reset(&s->in);
-        s->discarding = 1;
-        return LINE_NONE;
-    }
-    if (!nl)
-        return LINE_NONE;
-    char *line = malloc(len + 1);
-    if (!line)
-        return LINE_NONE;
-    size_t k = 0;
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != '\r')
-            line[k++] = (char)p[i];
-    line[k] = 0;
-    buf_consume(&s->in, len + 1);
-    *out = line;
-    return (ssize_t)k;
+        c->run(s, p.cmd ? NULL : p.params, p.cmd);
+    json_decref(p.cmd);
 }
 
 /* An over-long line is answered like a command that failed. */
@@ -322,14 +236,12 @@ static void set_reading(struct ctl_session *s, int on)
 
 static void session_process(struct ctl_session *s)
 {
-    if (s->eof && s->discarding) { /* the client gave up mid-line: still answer */
-        s->discarding = 0;
-        s->overlong = 1;
-    }
+    if (s->eof) /* a client that gave up mid-line still gets its answer */
+        ctl_lines_eof(&s->in);
     while (!s->busy && !s->closing && bstream_queued(s->bs) < WRITE_BACKLOG_MAX) {
         char *line;
-        ssize_t len = next_line(s, &line);
-        if (len == LINE_TOO_LONG) {
+        ssize_t len = ctl_lines_next(&s->in, &line);
+        if (len == CTL_LINE_TOO_LONG) {
             reply_too_long(s);
             continue;
         }
@@ -380,7 +292,7 @@ static void on_stream_close(struct bstream *bs)
         return;
     if (!s->closing)
         session_unlink(s);
-    buf_free(&s->in);
+    ctl_lines_free(&s->in);
     free(s);
 }
 
@@ -395,16 +307,7 @@ static void session_close(struct ctl_session *s)
 static void on_stream_read(struct bstream *bs, const uint8_t *data, size_t len)
 {
     struct ctl_session *s = bs->data;
-    if (s->discarding) {
-        const uint8_t *nl = memchr(data, '\n', len);
-        if (!nl)
-            return; /* all of it is the over-long line's */
-        len -= (size_t)(nl + 1 - data);
-        data = nl + 1;
-        s->discarding = 0;
-        s->overlong = 1;
-    }
-    if (buf_append(&s->in, data, len) < 0) {
+    if (ctl_lines_feed(&s->in, data, len) < 0) {
         /* cannot happen: reads stop while a command runs (see INPUT_MAX) */
         log_error("Control service %s: closing session: input buffer full", bs->desc);
         session_write(s, "ERROR: input buffer full\n", 25);
@@ -454,7 +357,7 @@ void control_serve(struct control *c, struct bstream *bs, int trusted)
     s->ctl = c;
     s->bs = bs;
     s->trusted = trusted;
-    buf_init(&s->in, INPUT_MAX);
+    ctl_lines_init(&s->in, CONTROL_MAX_LINE, CONTROL_MAX_INPUT);
     bs->data = s;
     bs->on_read = on_stream_read;
     bs->on_eof = on_stream_eof;

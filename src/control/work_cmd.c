@@ -28,18 +28,7 @@
 
 /* ---- parsing ---------------------------------------------------------------- */
 
-struct work_args {
-    char sub[32];
-    json_t *cmd;          /* JSON form, or NULL */
-    char *words[8];       /* plain form: the tokens after the subcommand */
-    int nwords;
-    char *plainbuf;
-};
-
-static void args_free(struct work_args *a)
-{
-    free(a->plainbuf);
-}
+/* struct work_args and its parsing: parse.c */
 
 /* A string member of the JSON form; NULL after replying an error. */
 static const char *field(struct ctl_session *s, struct work_args *a, const char *name)
@@ -249,15 +238,8 @@ static json_t *submit_params(struct ctl_session *s, struct work_args *a, const c
         }
         *node = a->words[0];
         *worktype = a->words[1];
-        if (a->nwords > 2) {
-            char joined[8192] = "";
-            for (int i = 2; i < a->nwords; i++) {
-                if (i > 2)
-                    strncat(joined, " ", sizeof joined - strlen(joined) - 1);
-                strncat(joined, a->words[i], sizeof joined - strlen(joined) - 1);
-            }
-            json_object_set_new(params, "params", json_string(joined));
-        }
+        if (a->nwords > 2) /* every word from the third on, verbatim, as upstream joins them */
+            json_object_set_new(params, "params", json_string(a->rest_from2));
         return params;
     }
     const char *k;
@@ -479,77 +461,18 @@ static void results_pump(struct results_op *op, int reload)
     uv_timer_start(&op->timer, results_on_timer, 1000, 0);
 }
 
-/* A start position is a byte offset: 0 to INT64_MAX.  The plain form is
- * parsed as Go's strconv.ParseInt does, with upstream's error words. */
-#define STARTPOS_RANGE "(0 to 9223372036854775807)"
-
-static int parse_startpos_word(struct ctl_session *s, const char *w, int64_t *out)
-{
-    const char *p = w + (*w == '+' || *w == '-');
-    const char *why = NULL;
-    char *end;
-    errno = 0;
-    long long v = strtoll(w, &end, 10);
-    if (*p < '0' || *p > '9' || *end)
-        why = "invalid syntax";
-    else if (errno == ERANGE)
-        why = "value out of range";
-    if (why) {
-        ctl_reply_error(s, "error converting start position to integer: strconv.ParseInt: parsing \"%s\": %s",
-                        w, why);
-        return -1;
-    }
-    if (v < 0) {
-        ctl_reply_error(s, "start position %lld is out of range " STARTPOS_RANGE, v);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* JSON: an integer, or a real truncated as upstream does (2.0 is 2); a
- * real is range-checked before the conversion, which would be undefined. */
-static int parse_startpos_json(struct ctl_session *s, json_t *sp, int64_t *out)
-{
-    if (!sp) {
-        ctl_reply_error(s, "field startpos missing");
-        return -1;
-    }
-    if (!json_is_number(sp)) {
-        ctl_reply_error(s, "field startpos must be a number");
-        return -1;
-    }
-    if (json_is_integer(sp)) {
-        json_int_t v = json_integer_value(sp);
-        if (v < 0) {
-            ctl_reply_error(s, "field startpos value %lld is out of range " STARTPOS_RANGE, (long long)v);
-            return -1;
-        }
-        *out = v;
-        return 0;
-    }
-    double d = json_real_value(sp);
-    if (!(d >= 0 && d < 9223372036854775808.0)) { /* also NaN */
-        ctl_reply_error(s, "field startpos value %g is out of range " STARTPOS_RANGE, d);
-        return -1;
-    }
-    *out = (int64_t)d;
-    return 0;
-}
-
 static void work_results(struct ctl_session *s, struct work_args *a)
 {
     int64_t startpos = 0;
-    if (a->cmd) {
-        if (parse_startpos_json(s, json_object_get(a->cmd, "startpos"), &startpos) < 0)
-            return;
-    } else {
-        if (a->nwords > 2) {
-            ctl_reply_error(s, "work results only takes a unit ID and optional start position");
-            return;
-        }
-        if (a->nwords == 2 && parse_startpos_word(s, a->words[1], &startpos) < 0)
-            return;
+    char err[300];
+    if (!a->cmd && a->nwords > 2) {
+        ctl_reply_error(s, "work results only takes a unit ID and optional start position");
+        return;
+    }
+    if ((a->cmd && work_startpos_json(json_object_get(a->cmd, "startpos"), &startpos, err, sizeof err) < 0) ||
+        (!a->cmd && a->nwords == 2 && work_startpos_word(a->words[1], &startpos, err, sizeof err) < 0)) {
+        ctl_reply_error(s, "%s", err);
+        return;
     }
     /* the status is read once the unit is watched (below) */
     struct unit *u = get_unit_ex(s, a, "work results requires a unit ID", 0);
@@ -714,38 +637,6 @@ static void work_adopt(struct ctl_session *s, struct work_args *a)
 
 /* ---- dispatch ----------------------------------------------------------------- */
 
-static int parse_args(struct ctl_session *s, const char *params, json_t *cmd, struct work_args *a)
-{
-    memset(a, 0, sizeof *a);
-    a->cmd = cmd;
-    if (cmd) {
-        json_t *sub = json_object_get(cmd, "subcommand");
-        if (!json_is_string(sub)) {
-            ctl_reply_error(s, "bad command");
-            return -1;
-        }
-        snprintf(a->sub, sizeof a->sub, "%s", json_string_value(sub));
-    } else {
-        a->plainbuf = strdup(params ? params : "");
-        char *p = a->plainbuf;
-        char *sp = p ? strchr(p, ' ') : NULL;
-        if (sp)
-            *sp = 0;
-        snprintf(a->sub, sizeof a->sub, "%s", p ? p : "");
-        while (sp && a->nwords < 8) {
-            p = sp + 1;
-            sp = strchr(p, ' ');
-            if (sp)
-                *sp = 0;
-            a->words[a->nwords++] = p;
-        }
-    }
-    for (char *c = a->sub; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
-    return 0;
-}
-
 void cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
 {
     struct work_args a;
@@ -753,8 +644,11 @@ void cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
         ctl_reply_error(s, "Unknown command");
         return;
     }
-    if (parse_args(s, params, cmd, &a) < 0)
+    char err[64];
+    if (work_args_parse(params, cmd, &a, err, sizeof err) < 0) {
+        ctl_reply_error(s, "%s", err);
         return;
+    }
     if (strcmp(a.sub, "submit") == 0)
         work_submit(s, &a);
     else if (strcmp(a.sub, "list") == 0)
@@ -773,5 +667,5 @@ void cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
         work_adopt(s, &a);
     else
         ctl_reply_error(s, "bad command");
-    args_free(&a);
+    work_args_free(&a);
 }

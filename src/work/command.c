@@ -29,13 +29,20 @@ int command_check_params(const struct work_type *wt, json_t *params, json_t **ex
         snprintf(err, errlen, "extra params provided but not allowed");
         return -1;
     }
-    char eff[8192];
+    /* any length: a control line bounds it (no silent cut) */
+    size_t need = strlen(wt->params) + 1 + strlen(runtime) + 1;
+    char *eff = malloc(need);
+    if (!eff) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (wt->params[0] && runtime[0])
-        snprintf(eff, sizeof eff, "%s %s", wt->params, runtime);
+        snprintf(eff, need, "%s %s", wt->params, runtime);
     else
-        snprintf(eff, sizeof eff, "%s", wt->params[0] ? wt->params : runtime);
+        snprintf(eff, need, "%s", wt->params[0] ? wt->params : runtime);
     *extra = json_pack("{s:i,s:s}", "Pid", 0, "Params", eff);
-    return 0;
+    free(eff);
+    return *extra ? 0 : -1;
 }
 
 static void finish_cancel(struct unit *u)
@@ -298,9 +305,13 @@ void command_start(struct unit *u, unit_done_cb done, void *arg)
 {
     const struct work_type *wt = u->wt;
     struct workceptor *wc = u->wc;
-    char params[8192];
     const char *p = json_string_value(json_object_get(u->st.extra, "Params"));
-    snprintf(params, sizeof params, "%s", p ? p : ""); /* st is reloaded below */
+    char *params = strdup(p ? p : ""); /* st is reloaded below; any length */
+    if (!params) {
+        unit_set_status(u, UNIT_FAILED, "Error starting worker: out of memory", -1);
+        done(arg, NULL, "out of memory");
+        return;
+    }
     unit_set_status(u, UNIT_PENDING, "Launching command runner", -1);
     if (wc->spawner_fd >= 0) {
         size_t plen = strlen(params) + 1;
@@ -314,12 +325,14 @@ void command_start(struct unit *u, unit_done_cb done, void *arg)
             u->refs++; /* until the spawner answers */
             *wc->spawn_tail = w;
             wc->spawn_tail = &w->next;
+            free(params);
             return;
         }
         free(w); /* the spawner is busy or gone: fork here */
     }
     pid_t pid = runner_launch(wt->command, params, u->dir);
     launched(u, pid, errno, 0, done, arg, params);
+    free(params);
 }
 
 /* Callers found u with workceptor_find(), which has just read its status. */

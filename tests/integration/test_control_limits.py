@@ -84,6 +84,24 @@ def test_results_startpos_out_of_range(mesh):
     still_answers(a)
 
 
+def test_submit_params_of_many_words_arrive_whole(mesh):
+    a = echo_node(mesh).start()
+    long = [f"{i:03d}" + "x" * 150 for i in range(60)]  # 9 KiB in all
+    words = " ".join(f"w{i}" for i in range(12)) + "  double-spaced " + " ".join(long)
+    c = a.ctl()
+    c.sock.sendall(f"work submit a echo {words}\n".encode())
+    unit = re.match(r"Work unit created with ID (\w+)\.", c.f.readline().decode()).group(1)
+    c.close()
+    # the runner gets them all too: cat names the last one it cannot open
+    wait_for(lambda: a.cmd(f"work status {unit}")["State"] == 3, 20, "cat failed")
+    c = a.ctl()
+    c.sock.sendall(f"work results {unit}\n".encode())
+    c.f.readline()
+    assert f"cat: {long[-1]}: No such file or directory".encode() in c.f.read()
+    c.close()
+    still_answers(a)
+
+
 def value_text(v):
     """How the daemon prints a JSON real (C's %g)."""
     return "%g" % float(v)
