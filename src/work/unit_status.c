@@ -85,11 +85,31 @@ char *unit_status_encode(const struct unit_status *st)
     return out;
 }
 
+/* An integer field: a JSON integer, or (in a file read with every number
+ * as a real, see below) an integral real in range. */
+static int get_int64(json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    double d = json_real_value(v);
+    if (!json_is_real(v) || !(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != (double)(int64_t)d)
+        return -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
 int unit_status_decode(const char *text, size_t len, struct unit_status *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
     json_error_t je;
     json_t *o = json_loadb(text, len, JSON_DISABLE_EOF_CHECK, &je);
+    /* an integer past int64 (Go writes reals below 1e21 as plain digits,
+     * and so does gojson for ExtraData): read every number as a real, as
+     * Go's decoder does for ExtraData */
+    if (!o && json_error_code(&je) == json_error_numeric_overflow)
+        o = json_loadb(text, len, JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL, &je);
     if (!json_is_object(o)) {
         snprintf(err, errlen, "status file is not a JSON object: %s", o ? "wrong type" : je.text);
         json_decref(o);
@@ -98,16 +118,18 @@ int unit_status_decode(const char *text, size_t len, struct unit_status *st, cha
     json_t *state = gojson_get(o, "State"), *detail = gojson_get(o, "Detail"),
            *size = gojson_get(o, "StdoutSize"), *wt = gojson_get(o, "WorkType"),
            *extra = gojson_get(o, "ExtraData");
-    if ((state && !json_is_integer(state)) || (detail && !json_is_string(detail)) ||
-        (size && !json_is_integer(size)) || (wt && !json_is_string(wt)) ||
-        (extra && !json_is_object(extra) && !json_is_null(extra))) {
+    int64_t state_v = 0, size_v = 0;
+    if ((state && get_int64(state, &state_v) < 0) || (detail && !json_is_string(detail)) ||
+        (size && get_int64(size, &size_v) < 0) || (wt && !json_is_string(wt)) ||
+        (extra && !json_is_object(extra) && !json_is_null(extra)) || state_v < INT32_MIN ||
+        state_v > INT32_MAX) {
         snprintf(err, errlen, "status file has a field of the wrong type");
         json_decref(o);
         return -1;
     }
-    st->state = state ? (int)json_integer_value(state) : 0;
+    st->state = (int)state_v;
     st->detail = strdup(detail ? json_string_value(detail) : "");
-    st->stdout_size = size ? json_integer_value(size) : 0;
+    st->stdout_size = size_v;
     st->work_type = strdup(wt ? json_string_value(wt) : "");
     st->extra = json_is_object(extra) ? json_incref(extra) : NULL;
     json_decref(o);

@@ -92,6 +92,8 @@ static void test_decode_hostile(void **state)
     static const char *bad[] = {
         "", "{", "[]", "null", "{\"State\":\"x\"}", "{\"StdoutSize\":1e300}",
         "{\"Detail\":5}", "{\"ExtraData\":[1]}", "{\"WorkType\":{}}",
+        /* a state past int would wrap (4294967298 to 2, Succeeded) */
+        "{\"State\":4294967298}", "{\"State\":1.5}", "{\"StdoutSize\":1e19,\"X\":1e30}",
     };
     char err[256];
     struct unit_status st;
@@ -100,10 +102,33 @@ static void test_decode_hostile(void **state)
         assert_int_equal(unit_status_decode(bad[i], strlen(bad[i]), &st, err, sizeof err), -1);
         assert_true(strncmp(err, "status file ", 12) == 0);
     }
-    const char *ok = "{\"State\":99999999999,\"Detail\":\"d\",\"StdoutSize\":-5,\"WorkType\":\"w\","
+    const char *ok = "{\"State\":7,\"Detail\":\"d\",\"StdoutSize\":-5,\"WorkType\":\"w\","
                      "\"ExtraData\":null}\n";
     assert_int_equal(unit_status_decode(ok, strlen(ok), &st, err, sizeof err), 0);
+    assert_int_equal(st.state, 7);
     unit_status_free(&st);
+}
+
+/* Found by fuzz_unit_status: a real of 2^63 or more in ExtraData is
+ * written as plain digits (as Go writes it), which jansson refused to read
+ * back as an integer too big: the unit's next read found its own status
+ * "corrupt".  Go reads such numbers (and integers past int64) as reals. */
+static void test_big_numbers_in_extra_data_read_back(void **state)
+{
+    (void)state;
+    const char *in = "{\"State\":1,\"StdoutSize\":12,\"ExtraData\":{\"F\":2e20,\"N\":18446744073709551616}}";
+    char err[256];
+    struct unit_status st, back;
+    assert_int_equal(unit_status_decode(in, strlen(in), &st, err, sizeof err), 0);
+    char *text = unit_status_encode(&st);
+    assert_non_null(text);
+    assert_int_equal(unit_status_decode(text, strlen(text), &back, err, sizeof err), 0);
+    assert_int_equal(back.state, 1);
+    assert_int_equal(back.stdout_size, 12);
+    assert_true(json_real_value(json_object_get(back.extra, "F")) == 2e20);
+    unit_status_free(&st);
+    unit_status_free(&back);
+    free(text);
 }
 
 int main(void)
@@ -111,6 +136,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_growth_that_does_not_fit_leaves_the_old_status),
         cmocka_unit_test(test_decode_hostile),
+        cmocka_unit_test(test_big_numbers_in_extra_data_read_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
