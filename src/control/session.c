@@ -308,7 +308,7 @@ static void on_stream_read(struct bstream *bs, const uint8_t *data, size_t len)
 {
     struct ctl_session *s = bs->data;
     if (ctl_lines_feed(&s->in, data, len) < 0) {
-        /* cannot happen: reads stop while a command runs (see INPUT_MAX) */
+        /* cannot happen: reads stop while a command runs (CONTROL_MAX_INPUT) */
         log_error("Control service %s: closing session: input buffer full", bs->desc);
         session_write(s, "ERROR: input buffer full\n", 25);
         bstream_shutdown(s->bs);
