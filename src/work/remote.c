@@ -602,6 +602,15 @@ static void remote_follow(struct remote *r)
         char path[4200];
         snprintf(path, sizeof path, "%s/stdout", r->u->dir);
         r->out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (r->out_fd < 0) { /* results with nowhere to go: fail, never drop them */
+            char detail[256];
+            snprintf(detail, sizeof detail, "cannot open stdout: %s", strerror(errno));
+            log_error("Work unit %s: %s", r->u->id, detail);
+            r->phase = PH_IDLE;
+            close_conn(&r->status);
+            unit_set_status(r->u, UNIT_FAILED, detail, -1);
+            return;
+        }
     }
     if (!r->status)
         status_connect(r);

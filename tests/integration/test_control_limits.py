@@ -334,3 +334,30 @@ def test_status_that_grows_on_a_full_disk(mesh, small_disk):
         still_answers(a)
     finally:
         mesh.stop()
+
+
+def test_remote_unit_whose_local_stdout_cannot_be_opened_fails(mesh):
+    # results that cannot be stored locally must fail the unit, not vanish
+    a = mesh.node("a", node_opts={"datadir": os.path.join(mesh.dir, "a", "data")})
+    c = mesh.node("c", listen=False, peers=["a"],
+                  extra=[{"work-command": {"worktype": "echo", "command": "cat"}}]).serve_control_on_mesh()
+    a.start()
+    unit, reply = submit_to(a, "c", b"later\n")
+    assert json.loads(reply) == {"result": "Job Submitted", "unitid": unit}
+    os.mkdir(os.path.join(mesh.dir, "a", "data", "a", unit, "stdout"))  # open() fails: EISDIR
+    c.start()
+    wait_for(lambda: a.cmd(f"work status {unit}")["State"] == 3, 60, "failed")
+    st = a.cmd(f"work status {unit}")
+    assert st["Detail"] == "cannot open stdout: Is a directory", st
+    still_answers(a)
+
+
+def submit_to(node, target, payload):
+    c = node.ctl()
+    c.sock.sendall(f"work submit {target} echo\n".encode())
+    unit = re.match(r"Work unit created with ID (\w+)\.", c.f.readline().decode()).group(1)
+    c.sock.sendall(payload)
+    c.sock.shutdown(socket.SHUT_WR)
+    reply = c.f.read().decode()
+    c.close()
+    return unit, reply
