@@ -14,7 +14,9 @@
  * C dialer always starts with one, and garbage from spoofed sources then
  * costs nothing (upstream answers any datagram with routing updates).  A
  * session leaves the table when it is closed, so the next datagram from that
- * source starts afresh.  Drops are counted and reported at most every 5 s.
+ * source starts afresh.  Drops are counted and reported at most every 5 s:
+ * the first at once, those that follow within the 5 s when they end (a
+ * timer), so every drop is reported even if no more datagrams come.
  *
  * Lifetime.  link_close() never calls back synchronously: the session's
  * handles are uv_close()d and on_close runs from libuv's close callback,
@@ -52,6 +54,8 @@ struct udp_link {
 
 struct udp_listener {
     uv_udp_t sock;
+    uv_timer_t report_timer;  /* reports the drops counted since the last report */
+    int handles;              /* open libuv handles (sock, report_timer) */
     link_new_cb cb;
     void *arg;
     struct udp_link *table[TABLE_BUCKETS];
@@ -313,12 +317,9 @@ static void link_deliver(struct udp_link *ul, const uint8_t *msg, size_t len)
 
 /* ---- listener ----------------------------------------------------------- */
 
-static void report_drops(struct udp_listener *ls)
+static void report_drops_now(struct udp_listener *ls)
 {
-    uint64_t now = uv_now(ls->sock.loop);
-    if (ls->last_report && now - ls->last_report < DROP_REPORT_MS)
-        return;
-    ls->last_report = now;
+    ls->last_report = uv_now(ls->sock.loop);
     if (ls->drop_full)
         log_warning("%s: session table full (%d sessions): dropped %llu datagrams from new sources",
                     ls->desc, UDP_MAX_SESSIONS, (unsigned long long)ls->drop_full);
@@ -329,6 +330,24 @@ static void report_drops(struct udp_listener *ls)
         log_warning("%s: dropped %llu truncated or empty datagrams", ls->desc,
                     (unsigned long long)ls->drop_bad);
     ls->drop_full = ls->drop_unknown = ls->drop_bad = 0;
+}
+
+static void on_report_timer(uv_timer_t *t)
+{
+    report_drops_now(t->data);
+}
+
+/* A drop was counted: report now, or when the 5 s since the last report
+ * are over. */
+static void report_drops(struct udp_listener *ls)
+{
+    uint64_t now = uv_now(ls->sock.loop);
+    if (ls->last_report && now - ls->last_report < DROP_REPORT_MS) {
+        if (!uv_is_active((uv_handle_t *)&ls->report_timer))
+            uv_timer_start(&ls->report_timer, on_report_timer, ls->last_report + DROP_REPORT_MS - now, 0);
+        return;
+    }
+    report_drops_now(ls);
 }
 
 static void listener_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -391,6 +410,19 @@ static int parse_bind(const char *bindaddr, int port, struct sockaddr_storage *s
     return uv_ip6_addr(bindaddr, port, (struct sockaddr_in6 *)ss);
 }
 
+static void listener_handle_closed(uv_handle_t *h)
+{
+    struct udp_listener *ls = h->data;
+    if (--ls->handles == 0)
+        free(ls);
+}
+
+static void listener_close_handles(struct udp_listener *ls)
+{
+    uv_close((uv_handle_t *)&ls->report_timer, listener_handle_closed);
+    uv_close((uv_handle_t *)&ls->sock, listener_handle_closed);
+}
+
 struct udp_listener *udp_listener_start(uv_loop_t *loop, const char *bindaddr, int port,
                                         link_new_cb cb, void *arg, char *err, size_t errlen)
 {
@@ -407,6 +439,9 @@ struct udp_listener *udp_listener_start(uv_loop_t *loop, const char *bindaddr, i
     snprintf(ls->desc, sizeof ls->desc, "udp listener %s:%d", bindaddr, port);
     uv_udp_init(loop, &ls->sock);
     ls->sock.data = ls;
+    uv_timer_init(loop, &ls->report_timer);
+    ls->report_timer.data = ls;
+    ls->handles = 2;
     ls->cb = cb;
     ls->arg = arg;
     int rc = uv_udp_bind(&ls->sock, (struct sockaddr *)&ss, 0);
@@ -414,7 +449,7 @@ struct udp_listener *udp_listener_start(uv_loop_t *loop, const char *bindaddr, i
         rc = uv_udp_recv_start(&ls->sock, listener_alloc, listener_recv);
     if (rc != 0) {
         snprintf(err, errlen, "listen udp %s:%d: %s", bindaddr, port, uv_strerror(rc));
-        uv_close((uv_handle_t *)&ls->sock, (uv_close_cb)free);
+        listener_close_handles(ls);
         return NULL;
     }
     log_debug("Listening on UDP %s:%d", bindaddr, port);
@@ -428,7 +463,7 @@ void udp_listener_stop(struct udp_listener *ls)
             udp_link_close(&ls->table[i]->link); /* unlinks itself */
     }
     uv_udp_recv_stop(&ls->sock);
-    uv_close((uv_handle_t *)&ls->sock, (uv_close_cb)free);
+    listener_close_handles(ls);
 }
 
 size_t udp_listener_sessions(const struct udp_listener *ls) { return ls->nsessions; }
