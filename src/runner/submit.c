@@ -605,9 +605,11 @@ int submit_run(const struct submit_opts *o)
     close(p[0]); /* the reader now drains whatever still comes */
 
     /* wait for the unit to finish (the results stream closes) so that the
-     * release does not race with the worker's own cleanup */
+     * release does not race with the worker's own cleanup, and, after a line
+     * that is not JSON, so that the status read below is the final one (the
+     * worker usually ends right after its traceback; it is not over yet) */
     pthread_mutex_lock(&sh.mu);
-    int wait_s = res.saw_eof && !sh.interrupted ? 30 : 0;
+    int wait_s = (res.saw_eof || res.bad_line) && !sh.interrupted ? 30 : 0;
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += wait_s;

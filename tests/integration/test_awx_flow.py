@@ -327,7 +327,7 @@ BROKEN = """- work-command:
     command: /bin/sh
     verifysignature: true
     params: %s
-""" % json.dumps("""-c 'cat >/dev/null; echo "Traceback (most recent call last): boom" >&2; exit 3'""")
+""" % json.dumps("""-c 'cat >/dev/null; echo "Traceback (most recent call last): boom" >&2; sleep 2; exit 3'""")
 
 
 @pytest.fixture
@@ -339,6 +339,8 @@ def test_errors_in_the_result_stream(awx_broken, tmp_path):
     awx = awx_broken
     pdd = make_pdd(tmp_path / "job")
     # a worker that prints a traceback on stderr: AWX's "Worker output" + detail
+    # (it lives on for 2 s after the traceback: the outcome is its final
+    # state, so submit waits for the unit to end after a line that is not JSON)
     r = submit(awx, pdd, "demo.yml", "--worktype", "broken")
     err = r.stderr.decode()
     assert r.returncode == 1, err
