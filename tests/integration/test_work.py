@@ -514,8 +514,11 @@ def test_no_growth_over_many_units(mesh):
     a.start()
 
     def cycle():
-        unit, _ = submit_raw(a, "work submit a echo", b"x\n")
-        assert results(a, unit) == b"x\n"
+        unit, reply = submit_raw(a, "work submit a echo", b"x\n")
+        # a unit that did not start has no output: say so, not b''
+        assert json.loads(reply) == {"result": "Job Started", "unitid": unit}, reply
+        got = results(a, unit)
+        assert got == b"x\n", (got, status(a, unit))
         assert a.cmd(f"work release {unit}") == {"released": unit}
     for _ in range(50):
         cycle()
