@@ -22,6 +22,7 @@
 #include "mesh/node.h"
 #include "stream/proxy.h"
 #include "work/sign.h"
+#include "work/kube.h"
 #include "work/workceptor.h"
 
 #define MAX_BACKENDS 1024
@@ -441,6 +442,35 @@ static int load_work_keys(struct daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+/* A work-kubernetes entry: upstream's Prepare checks, then the type. */
+static int add_work_kube(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+{
+    struct kube_settings ks = {
+        .worktype = cfg_str(it, "worktype"), .namespace_ = cfg_str(it, "namespace"),
+        .image = cfg_str(it, "image"), .command = cfg_str(it, "command"),
+        .params = cfg_str(it, "params"), .authmethod = cfg_str(it, "authmethod"),
+        .kubeconfig = cfg_str(it, "kubeconfig"), .pod = cfg_str(it, "pod"),
+        .streammethod = cfg_str(it, "streammethod"),
+        .allow_runtime_auth = cfg_bool(it, "allowruntimeauth", 0),
+        .allow_runtime_command = cfg_bool(it, "allowruntimecommand", 0),
+        .allow_runtime_params = cfg_bool(it, "allowruntimeparams", 0),
+        .allow_runtime_pod = cfg_bool(it, "allowruntimepod", 0),
+        .delete_pod_on_restart = cfg_bool(it, "deletepodonrestart", 1),
+        .verify_signature = cfg_bool(it, "verifysignature", 0),
+    };
+    char e[512];
+    if (kube_settings_check(&ks, e, sizeof e) < 0) {
+        snprintf(err, errlen, "%s: work-kubernetes: %s", it->where, e);
+        return -1;
+    }
+    if (ks.verify_signature && !d->verifier) {
+        snprintf(err, errlen, "%s: work-kubernetes %s: verifysignature needs a work-verification key",
+                 it->where, ks.worktype);
+        return -1;
+    }
+    return workceptor_add_kube(d->work, &ks, err, errlen);
+}
+
 /* The workceptor and the work types of the config; units on disk are
  * picked up again once every type is known. */
 static int setup_work(struct daemon *d, char *err, size_t errlen)
@@ -458,6 +488,8 @@ static int setup_work(struct daemon *d, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < d->cfg.n; i++) {
         const struct cfg_item *it = &d->cfg.items[i];
+        if (strcmp(it->def->name, "work-kubernetes") == 0 && add_work_kube(d, it, err, errlen) < 0)
+            return -1;
         if (strcmp(it->def->name, "work-command") != 0)
             continue;
         if (cfg_bool(it, "verifysignature", 0) && !d->verifier) {

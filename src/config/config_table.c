@@ -349,7 +349,7 @@ const struct cfg_entry_def config_entries[] = {
       CFG_SEC_SERVICES },
     { "work-command", 0, workcommand_opts, "Run a worker using an external command",
       CFG_SEC_WORKERS },
-    { "work-kubernetes", NY, workkube_opts, "Run a worker using Kubernetes", CFG_SEC_WORKERS },
+    { "work-kubernetes", 0, workkube_opts, "Run a worker using Kubernetes", CFG_SEC_WORKERS },
     { "work-python", NY, workpython_opts, "Run a worker using a Python plugin (deprecated)",
       CFG_SEC_WORKERS },
     { "work-signing", CFG_SINGLETON, worksigning_opts, "Private key to sign work submissions",

@@ -2,6 +2,7 @@
  * release and restart (see workceptor.h).  Work-type specific behaviour is
  * in command.c and remote.c; this file dispatches on the unit's kind. */
 #include "work/workceptor_internal.h"
+#include "work/kube_unit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -212,6 +213,8 @@ static void unit_handle_closed(uv_handle_t *h)
         return;
     unit_status_free(&u->st);
     remote_free_state(u);
+    kube_unit_free(u->kube);
+    u->kube = NULL;
     free(u->dir);
     free(u);
 }
@@ -437,6 +440,7 @@ struct unit *workceptor_submit(struct workceptor *wc, const char *node, const ch
     int local = strcasecmp(node, "localhost") == 0 || strcmp(node, node_id(wc->node)) == 0;
     const struct work_type *wt = NULL;
     json_t *extra = NULL;
+    struct kube_unit *kube = NULL;
     if (local) {
         wt = workceptor_type(wc, worktype);
         if (!wt || wt->kind == WORK_REMOTE) {
@@ -447,7 +451,8 @@ struct unit *workceptor_submit(struct workceptor *wc, const char *node, const ch
             snprintf(err, errlen, "ttl option is intended for remote work only");
             return NULL;
         }
-        if (command_check_params(wt, params, &extra, err, errlen) < 0)
+        if (wt->kind == WORK_KUBE ? kube_check_params(wt, params, &extra, &kube, err, errlen) < 0
+                                  : command_check_params(wt, params, &extra, err, errlen) < 0)
             return NULL;
     } else {
         wt = workceptor_type(wc, "remote");
@@ -458,15 +463,18 @@ struct unit *workceptor_submit(struct workceptor *wc, const char *node, const ch
     if (allocate_dir(wc, id) < 0) {
         snprintf(err, errlen, "cannot create a unit directory in %s: %s", wc->dir, strerror(errno));
         json_decref(extra);
+        kube_unit_free(kube);
         return NULL;
     }
     struct unit *u = unit_new(wc, id);
     if (!u) {
         json_decref(extra);
+        kube_unit_free(kube);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     u->wt = wt;
+    u->kube = kube;
     unit_status_init(&u->st, wt->name);
     u->st.extra = extra;
     unit_status_set_detail(&u->st, "Waiting for Input Data");
@@ -516,6 +524,8 @@ void unit_start(struct unit *u, unit_done_cb done, void *arg)
     }
     if (u->wt->kind == WORK_COMMAND)
         command_start(u, done, arg);
+    else if (u->wt->kind == WORK_KUBE)
+        kube_start(u, done, arg);
     else
         remote_start(u, done, arg);
 }
@@ -528,6 +538,8 @@ void unit_cancel(struct unit *u, unit_done_cb done, void *arg)
     }
     if (u->wt->kind == WORK_COMMAND)
         command_cancel(u, done, arg);
+    else if (u->wt->kind == WORK_KUBE)
+        kube_cancel(u, done, arg);
     else
         remote_cancel(u, done, arg);
 }
@@ -669,7 +681,7 @@ static int mkdir_p(const char *path, mode_t mode)
     return mkdir(tmp, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-static struct work_type *add_type(struct workceptor *wc, const char *name, enum work_kind kind)
+struct work_type *workceptor_add_type(struct workceptor *wc, const char *name, enum work_kind kind)
 {
     struct work_type *t = calloc(1, sizeof *t);
     if (!t)
@@ -706,7 +718,7 @@ struct workceptor *workceptor_new(struct node *n, const char *datadir, const cha
         workceptor_free(wc);
         return NULL;
     }
-    add_type(wc, "remote", WORK_REMOTE);
+    workceptor_add_type(wc, "remote", WORK_REMOTE);
     uv_signal_init(wc->loop, &wc->sigchld);
     wc->sigchld.data = wc;
     uv_signal_start(&wc->sigchld, on_sigchld, SIGCHLD);
@@ -719,7 +731,7 @@ static void on_sigchld(uv_signal_t *h, int sig)
     command_reap(h->data);
 }
 
-static void advertise_types(struct workceptor *wc)
+void workceptor_advertise_types(struct workceptor *wc)
 {
     json_t *arr = json_array();
     for (struct work_type *t = wc->types; t; t = t->next)
@@ -738,7 +750,7 @@ int workceptor_add_command(struct workceptor *wc, const char *name, const char *
         snprintf(err, errlen, "work type %s is already registered", name);
         return -1;
     }
-    struct work_type *t = add_type(wc, name, WORK_COMMAND);
+    struct work_type *t = workceptor_add_type(wc, name, WORK_COMMAND);
     if (!t) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -747,7 +759,7 @@ int workceptor_add_command(struct workceptor *wc, const char *name, const char *
     t->params = strdup(params ? params : "");
     t->allow_runtime_params = allow_runtime_params;
     t->verify_signature = verify_signature;
-    advertise_types(wc);
+    workceptor_advertise_types(wc);
     command_spawner_start(wc); /* now, while the daemon is small */
     return 0;
 }
@@ -792,6 +804,8 @@ void workceptor_scan(struct workceptor *wc)
             continue; /* unknown types stay listed; start and cancel are no-ops */
         if (u->wt->kind == WORK_COMMAND)
             command_restart(u);
+        else if (u->wt->kind == WORK_KUBE)
+            kube_restart(u);
         else
             remote_restart(u);
     }
@@ -818,6 +832,7 @@ void workceptor_free(struct workceptor *wc)
         free(t->name);
         free(t->command);
         free(t->params);
+        kube_type_free(t->kube);
         free(t);
     }
     json_decref(wc->tombstones);

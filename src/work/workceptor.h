@@ -27,7 +27,8 @@ struct unit;
 struct work_signer;
 struct work_verifier;
 
-enum work_kind { WORK_COMMAND, WORK_REMOTE };
+enum work_kind { WORK_COMMAND, WORK_REMOTE, WORK_KUBE };
+struct kube_type;
 
 struct work_type {
     char *name;
@@ -36,6 +37,7 @@ struct work_type {
     char *params;
     int allow_runtime_params;
     int verify_signature;
+    struct kube_type *kube;           /* WORK_KUBE: its settings (kube_unit.h) */
     struct work_type *next;
 };
 

@@ -3,6 +3,7 @@
  *   command.c     command work: the detached runner process, cancel
  *   runner.c      the runner process itself (--command-runner)
  *   remote.c      remote work through another node's control service
+ *   kube_*.c      kubernetes work (kube_unit.h)
  * Nothing outside src/work includes this file. */
 #ifndef WORK_WORKCEPTOR_INTERNAL_H
 #define WORK_WORKCEPTOR_INTERNAL_H
@@ -15,6 +16,7 @@
 #define UNIT_BUCKETS 1024
 
 struct remote;
+struct kube_unit;
 
 struct unit {
     struct workceptor *wc;
@@ -35,6 +37,7 @@ struct unit {
     unit_done_cb cancel_done;         /* command cancel waiting for the runner */
     void *cancel_arg;
     struct remote *remote;
+    struct kube_unit *kube;           /* kubernetes units: state not in the status file */
     struct unit *next_child;          /* wc->children: runners to reap */
     int handles;
     int refs;
@@ -73,6 +76,9 @@ int unit_set_extra(struct unit *u, json_t *extra);
 /* Read-modify-write of u's status file under its lock (fn edits it); the
  * cached status becomes what was written.  Failures are logged. */
 int unit_update(struct unit *u, void (*fn)(struct unit_status *st, void *arg), void *arg);
+/* A new work type at the end of the list; advertising the list. */
+struct work_type *workceptor_add_type(struct workceptor *wc, const char *name, enum work_kind kind);
+void workceptor_advertise_types(struct workceptor *wc);
 
 /* command.c */
 int command_check_params(const struct work_type *wt, json_t *params, json_t **extra, char *err, size_t errlen);
