@@ -18,10 +18,8 @@ struct kube_type {
     int delete_pod_on_restart;
 };
 
-/* A unit's state that is not in its status file. */
-struct kube_unit {
-    int64_t pod_pending_ns;   /* pod_pending_timeout; 0: wait for ever */
-};
+/* A unit's state that is not in its status file (kube_unit.c). */
+struct kube_unit;
 
 void kube_type_free(struct kube_type *kt);
 struct kube_unit *kube_unit_new(int64_t pod_pending_ns);
@@ -33,5 +31,7 @@ int kube_check_params(const struct work_type *wt, json_t *params, json_t **extra
 void kube_start(struct unit *u, unit_done_cb done, void *arg);
 void kube_cancel(struct unit *u, unit_done_cb done, void *arg);
 void kube_restart(struct unit *u);
+/* The daemon is stopping: drop the unit's requests, leave its state. */
+void kube_stop(struct unit *u);
 
 #endif

@@ -2,6 +2,7 @@
  * release and restart (see workceptor.h).  Work-type specific behaviour is
  * in command.c and remote.c; this file dispatches on the unit's kind. */
 #include "work/workceptor_internal.h"
+#include "work/kube_http.h"
 #include "work/kube_unit.h"
 
 #include <dirent.h>
@@ -821,6 +822,7 @@ void workceptor_free(struct workceptor *wc)
         while (wc->buckets[b]) {
             struct unit *u = wc->buckets[b];
             remote_stop(u);
+            kube_stop(u);
             while (u->watchers)
                 unit_watch_remove(u->watchers);
             u->refs = 0;
@@ -836,6 +838,7 @@ void workceptor_free(struct workceptor *wc)
         free(t);
     }
     json_decref(wc->tombstones);
+    kube_http_free(wc->kube_http);
     free(wc->self_exe);
     free(wc->dir);
     if (wc->sigchld.data) {

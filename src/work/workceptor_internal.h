@@ -17,6 +17,7 @@
 
 struct remote;
 struct kube_unit;
+struct kube_http;
 
 struct unit {
     struct workceptor *wc;
@@ -64,6 +65,7 @@ struct workceptor {
     struct work_verifier *verifier;
     const struct stream_tls *(*tls_lookup)(void *arg, const char *name);
     void *tls_arg;
+    struct kube_http *kube_http;      /* kubernetes work's HTTPS engine, made on first use */
 };
 
 /* workceptor.c */

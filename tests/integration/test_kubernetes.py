@@ -1,21 +1,27 @@
 """Kubernetes work units (issue 11, spec 10.3, upstream pkg/workceptor/kubernetes.go).
 
-Phase 1: the `work-kubernetes` entry is configured and checked as upstream's
-Prepare does, AWX's control-node config starts and advertises both kubernetes
-work types, and submissions are checked as upstream's SetFromParams does
-(runtime parameters refused without their allowruntime* permission, secrets
-kept in the status file but redacted in `work status` / `work list`).  The
-Kubernetes API client is not in yet: a started unit fails with a detail that
-says so."""
+The `work-kubernetes` entry is configured and checked as upstream's Prepare
+does, AWX's control-node config starts and advertises both kubernetes work
+types, submissions are checked as upstream's SetFromParams does (runtime
+parameters refused without their allowruntime* permission, secrets kept in
+the status file but redacted in `work status` / `work list`), and units run
+their pods on the test API server k8s/fake_kube.py (see its header for what
+it models), whose pods really run their worker container as a local
+process."""
+import hashlib
 import json
 import os
 import re
 import socket
 import subprocess
+import sys
 
 import pytest
 
 from conftest import RECEPTOR, wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "k8s"))
+from harness import FakeKubeServer  # noqa: E402
 
 AWX_CONFIG = """\
 - local-only: null
@@ -330,13 +336,195 @@ def test_secrets_kept_in_status_file_and_redacted_in_status_and_list(tmp_path, d
     assert unit is None and f"could not read pod: open {pod}: no such file or directory" in reply
 
 
-def test_started_unit_fails_clearly_and_release_removes_it(tmp_path, daemons):
-    text, sock = kube_config(str(tmp_path), {"worktype": "k", "namespace": "ns", "image": "i"})
+
+
+# ---- units against the test API server ------------------------------------------------
+
+
+@pytest.fixture
+def kube(tmp_path):
+    k = FakeKubeServer(tmp_path / "kube")
+    yield k
+    k.stop()
+
+
+RUNTIME = {"worktype": "kubernetes-runtime-auth", "authmethod": "runtime", "allowruntimeauth": True,
+           "allowruntimeparams": True, "allowruntimepod": True}
+
+
+def pod_yaml(command, image="quay.io/ansible/awx-ee:latest", name=None):
+    meta = f"metadata:\n  name: {name}\n  namespace: awx\n" if name else "metadata:\n  namespace: awx\n"
+    return ("apiVersion: v1\nkind: Pod\n" + meta +
+            "spec:\n  containers:\n  - name: worker\n"
+            f"    image: {image}\n    command: {json.dumps(command)}\n")
+
+
+def results(d, unit):
+    s, f = d.session()
+    try:
+        s.sendall(f"work results {unit}\n".encode())
+        head = f.readline()
+        assert head.startswith(b"Streaming results"), head
+        return f.read()
+    finally:
+        f.close()
+        s.close()
+
+
+def wait_state(d, unit, states=(2, 3, 4), timeout=60):
+    return wait_for(lambda: (st := d.cmd(f"work status {unit}"))["State"] in states and st,
+                    timeout, f"unit {unit} to end")
+
+
+def kube_daemon(tmp_path, daemons, *items):
+    text, sock = kube_config(str(tmp_path), *items)
     d = Daemon(str(tmp_path), text, sock)
     daemons.append(d)
-    unit, reply = d.submit("k", {}, b"stdin")
+    return d
+
+
+def test_runtime_auth_pod_gets_stdin_and_results_come_back(tmp_path, daemons, kube):
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(namespace="default"),
+                            "secret_kube_pod": pod_yaml(["sh", "-c", "cat; echo done"],
+                                                        name="awx-job-1")},
+                           b"hello from stdin\n")
     assert unit, reply
-    st = wait_for(lambda: (s := d.cmd(f"work status {unit}"))["State"] == 3 and s, 15, "failure")
-    assert "Kubernetes API client is not implemented" in st["Detail"], st
+    st = wait_state(d, unit)
+    assert (st["State"], st["Detail"]) == (2, "Finished"), st
+    assert results(d, unit) == b"hello from stdin\ndone\n"
+    e = unit_status_file(tmp_path, unit)["ExtraData"]
+    assert e["PodName"].startswith("awx-job-1-") and e["KubeNamespace"] == "awx"
+    assert st["StdoutSize"] == len(b"hello from stdin\ndone\n")
+    assert f"awx/{e['PodName']}" in kube.pods()
     assert d.cmd(f"work release {unit}")
+    wait_for(lambda: not kube.pods(), 20, "pod deleted on release")
+
+
+def test_kubeconfig_auth_with_client_certificate_and_multi_mib_stdin(tmp_path, daemons, kube):
+    crt, key = kube.add_cert_user("alice", ["team"])
+    kc = os.path.join(str(tmp_path), "kubeconfig")
+    with open(kc, "w") as f:
+        f.write(kube.kubeconfig(namespace="team", inline_ca=False, cert=(crt, key)))
+    d = kube_daemon(tmp_path, daemons,
+                    {"worktype": "kc", "authmethod": "kubeconfig", "kubeconfig": kc,
+                     "image": "busybox", "command": "sh", "params": "-c 'sha256sum; cat /dev/null'"},
+                    {"worktype": "echo", "authmethod": "kubeconfig", "kubeconfig": kc,
+                     "image": "busybox", "command": "cat"})
+    payload = os.urandom(3 << 20)
+    unit, reply = d.submit("kc", {}, payload)
+    assert unit, reply
+    st = wait_state(d, unit)
+    assert st["State"] == 2, st
+    assert results(d, unit) == f"{hashlib.sha256(payload).hexdigest()}  -\n".encode()
+    assert unit_status_file(tmp_path, unit)["ExtraData"]["KubeNamespace"] == "team"
+    # and back out, byte for byte: 3 MiB of text through cat
+    text = b"".join(b"%d %s\n" % (i, hashlib.sha1(b"%d" % i).hexdigest().encode())
+                    for i in range(70000))
+    unit, reply = d.submit("echo", {}, text)
+    assert unit, reply
+    assert wait_state(d, unit)["State"] == 2
+    assert results(d, unit) == text
+
+
+def test_log_stream_cut_again_and_again_loses_and_doubles_nothing(tmp_path, daemons, kube):
+    kube.faults(cut_log_after=150000, watch_gone=1)
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["seq", "1", "250000"])})
+    assert unit, reply
+    st = wait_state(d, unit, timeout=120)
+    assert (st["State"], st["Detail"]) == (2, "Finished"), st
+    want = b"".join(b"%d\n" % i for i in range(1, 250001))
+    got = results(d, unit)
+    assert len(got) == len(want) and got == want
+    c = kube.state()["counters"]
+    assert c["log_requests"] > 5 and c["watch_requests"] == 1, c  # the one watch got 410
+
+
+def test_watch_that_keeps_ending_and_a_slow_scheduler(tmp_path, daemons, kube):
+    kube.faults(watch_end_after=1, schedule_delay=1.5)
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["sh", "-c", "cat"])}, b"x" * 1000)
+    assert unit, reply
+    st = wait_state(d, unit)
+    assert (st["State"], st["Detail"]) == (2, "Finished"), st
+    assert results(d, unit) == b"x" * 1000
+    assert kube.state()["counters"]["watch_requests"] >= 2
+
+
+def test_image_pull_failure_fails_the_unit_and_deletes_the_pod(tmp_path, daemons, kube):
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["true"], image="bad/nonesuch:1")})
+    assert unit, reply
+    st = wait_state(d, unit)
+    assert (st["State"], st["Detail"]) == \
+        (3, "Error creating pod: container failed to start, ImagePullBackOff"), st
+    wait_for(lambda: not kube.pods(), 20, "pod deleted")
+
+
+def test_pod_pending_past_its_timeout_fails_with_the_reason(tmp_path, daemons, kube):
+    kube.faults(unschedulable=True)
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["true"]), "pod_pending_timeout": "1s"})
+    assert unit, reply
+    st = wait_state(d, unit)
+    assert (st["State"], st["Detail"]) == \
+        (3, "Error creating pod: timed out waiting for the condition"), st
+    wait_for(lambda: not kube.pods(), 20, "pod deleted")
+
+
+def test_expired_token_and_forbidden_namespace(tmp_path, daemons, kube):
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    kube.add_token("short-lived", "system:serviceaccount:awx:awx", ["awx"])
+    kube.faults(expire_tokens=["short-lived"])
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(token="short-lived"),
+                            "secret_kube_pod": pod_yaml(["true"])})
+    assert unit, reply
+    st = wait_state(d, unit)
+    assert (st["State"], st["Detail"]) == (3, "Error creating pod: Unauthorized"), st
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["true"]).replace("namespace: awx",
+                                                                          "namespace: kube-system")})
+    st = wait_state(d, unit)
+    assert st["State"] == 3 and st["Detail"] == (
+        'Error creating pod: pods is forbidden: User "system:serviceaccount:awx:awx" cannot create '
+        'resource "pods" in API group "" in the namespace "kube-system"'), st
+    assert not kube.pods()
+
+
+def test_cancel_and_release_delete_the_pod(tmp_path, daemons, kube):
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    params = {"secret_kube_config": kube.kubeconfig(),
+              "secret_kube_pod": pod_yaml(["sh", "-c", "cat; echo started; sleep 600"])}
+    unit, reply = d.submit("kubernetes-runtime-auth", params, b"in\n")
+    assert unit, reply
+    wait_for(lambda: results_so_far(tmp_path, unit) == b"in\nstarted\n", 30, "output")
+    assert d.cmd(f"work cancel {unit}")
+    st = d.cmd(f"work status {unit}")
+    assert (st["State"], st["Detail"]) == (4, "Canceled"), st
+    wait_for(lambda: not kube.pods(), 20, "pod deleted on cancel")
+    unit, reply = d.submit("kubernetes-runtime-auth", params, b"in\n")
+    wait_for(lambda: results_so_far(tmp_path, unit) == b"in\nstarted\n", 30, "output")
+    assert d.cmd(f"work release {unit}")
+    wait_for(lambda: not kube.pods(), 20, "pod deleted on release")
     assert not os.path.exists(os.path.join(str(tmp_path), "data", "k1", unit))
+    assert d.proc.poll() is None
+
+
+def results_so_far(tmp_path, unit):
+    try:
+        with open(os.path.join(str(tmp_path), "data", "k1", unit, "stdout"), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""

@@ -169,8 +169,9 @@ class Pod:
             conds[0]["reason"] = sched_reason
             conds[0]["message"] = sched_message
         if scheduled:
-            conds.append({"type": "Ready", "status": "True" if ready else "False",
-                          "lastTransitionTime": now_rfc3339()})
+            for t in ("Initialized", "ContainersReady", "Ready"):
+                conds.append({"type": t, "status": "True" if ready or t == "Initialized"
+                              else "False", "lastTransitionTime": now_rfc3339()})
             st["containerStatuses"] = [{"name": c["name"], "image": c.get("image", ""),
                                         "ready": ready, "restartCount": 0, "state": cstate}]
         st["conditions"] = conds
