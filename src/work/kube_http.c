@@ -332,8 +332,12 @@ static void check_done(struct kube_http *h)
 static int set_tls(struct kube_req *r, const struct kube_conn *c)
 {
     CURL *e = r->e;
-    if (c->ca_file)
+    if (c->ca_file) {
+        /* the cluster's CA replaces the system's trust, as in kubectl; not
+         * loading the system CA directory also saves ~7 MB per process */
         kc.curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+        kc.curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+    }
     if (c->insecure) {
         kc.curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         kc.curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -987,10 +987,6 @@ static void ku_resume(struct kube_unit *ku)
     char path[4200];
     snprintf(path, sizeof path, "%s/stdout", ku->u->dir);
     ku->skip_bytes = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
-    if (ku->skip_bytes > 0 && truncate(path, 0) < 0) {
-        ku_failf(ku, "Failed to restart: %s%s", strerror(errno), NULL);
-        return;
-    }
     ku_start_streams(ku, 1);
 }
 
