@@ -695,8 +695,11 @@ static int on_watch_data(void *arg, const char *p, size_t n)
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) : n;
-        if (ku->wl_len + take > KUBE_WATCH_LINE_MAX)
+        if (ku->wl_len + take > KUBE_WATCH_LINE_MAX) {
+            snprintf(ku->stream_err, sizeof ku->stream_err,
+                     "a watch event of the pod is larger than %d bytes", KUBE_WATCH_LINE_MAX);
             return -1;
+        }
         if (ku->wl_len + take + 1 > ku->wl_cap) {
             size_t cap = ku->wl_cap ? ku->wl_cap : 8192;
             while (cap < ku->wl_len + take + 1)
@@ -731,6 +734,10 @@ static void on_watch_done(void *arg, long status, const char *body, size_t len, 
     struct kube_unit *ku = arg;
     ku->req = NULL;
     ku->wl_len = 0;
+    if (ku->stream_err[0]) {
+        ku_failf(ku, "Error creating pod: %s%s", ku->stream_err, NULL);
+        return;
+    }
     if (ku->watch_deleted) {
         ku_end(ku, UNIT_FAILED, "Error creating pod: pods \"\" not found");
         return;
@@ -842,8 +849,10 @@ static void on_created(void *arg, long status, const char *body, size_t len, con
     const char *name = json_string_value(json_object_get(meta, "name"));
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
     if (!name || !dns_name_ok(name)) {
-        char *m = err ? strdup(err) : pod ? strdup("the server returned a pod without a valid name")
-                                          : kube_status_message(body, status);
+        char *m = err ? strdup(err)
+                : pod ? strdup("the server returned a pod without a valid name")
+                : status == 201 ? strdup("the server's answer is not a pod (invalid JSON)")
+                : kube_status_message(body, status);
         json_decref(pod);
         ku_failf(ku, "Error creating pod: %s%s", m, NULL);
         free(m);

@@ -587,3 +587,59 @@ def test_incluster_auth_from_the_service_account_directory(tmp_path, daemons, ku
     assert results(d, unit) == b"in-cluster\n"
     assert unit_status_file(tmp_path, unit)["ExtraData"]["KubeNamespace"] == "awx"
     assert list(kube.pods("awx"))
+
+
+def test_remote_kubernetes_unit_through_a_hop(mesh, tmp_path, kube):
+    """a submits to c through b; c runs the pod (kubeconfig auth, so no
+    secret travels), results come back to a, release removes the pod."""
+    from conftest import BUILD
+    kc = os.path.join(str(tmp_path), "kubeconfig")
+    with open(kc, "w") as f:
+        f.write(kube.kubeconfig(namespace="awx"))
+    kube_type = {"work-kubernetes": {"worktype": "kube", "authmethod": "kubeconfig", "kubeconfig": kc,
+                                     "image": "busybox", "command": "sh",
+                                     "params": "-c 'cat; echo from-the-pod'"}}
+    nodes = []
+    for name, peers, extra in (("a", (), ()), ("b", ["a"], ()), ("c", ["b"], [kube_type])):
+        n = mesh.node(name, peers=peers, extra=list(extra),
+                      node_opts={"datadir": os.path.join(mesh.dir, name, "data")})
+        n.serve_control_on_mesh()
+        nodes.append(n)
+    for n in nodes:
+        n.start()
+    a, c = nodes[0], nodes[2]
+    wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
+    a.wait_advert("c")
+    ad = a.advert("c", "control")
+    assert {"WorkType": "kube", "Secure": False} in ad["WorkCommands"]
+    ctl = os.path.join(BUILD, "src", "cmd", "receptorctl")
+    r = subprocess.run([ctl, "--socket", a.sock, "work", "submit", "kube", "--node", "c",
+                        "--payload", "-", "-f"], input=b"through the mesh\n", capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"through the mesh\nfrom-the-pod\n"
+    (uid, st), = a.cmd("work list").items()
+    assert st["State"] == 2 and st["ExtraData"]["RemoteWorkType"] == "kube"
+    remote = c.cmd("work list")[st["ExtraData"]["RemoteUnitID"]]
+    assert remote["ExtraData"]["PodName"].startswith("kube-") and remote["Detail"] == "Finished"
+    assert a.cmd(f"work release {uid}") == {"released": uid}
+    wait_for(lambda: not kube.pods(), 30, "pod deleted on release")
+
+
+@pytest.mark.parametrize("fault,detail", [
+    ({"huge_watch_event": 6 << 20},
+     "Error creating pod: a watch event of the pod is larger than 4194304 bytes"),
+    ({"truncated_create": True},
+     "Error creating pod: the server's answer is not a pod (invalid JSON)"),
+    ({"garbage_ws": True}, "Error streaming stdin to pod awx/"),
+])
+def test_hostile_api_answers_fail_the_unit_clearly(tmp_path, daemons, kube, fault, detail):
+    kube.faults(**fault)
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["sh", "-c", "cat"])}, b"payload\n")
+    assert unit, reply
+    st = wait_state(d, unit)
+    assert st["State"] == 3 and st["Detail"].startswith(detail), st
+    assert d.cmd("status")["NodeID"] == "k1"   # the daemon is still there

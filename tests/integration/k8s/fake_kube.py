@@ -52,6 +52,9 @@ counters):
   schedule_delay: s    seconds before a pod is scheduled (a slow scheduler)
   unschedulable: bool  pods stay Pending: PodScheduled False, Unschedulable
   expire_tokens: [..]  these tokens answer 401 from now on
+  huge_watch_event: N  watches send one event N bytes long that never ends
+  truncated_create: b  pod creation answers 201 with the JSON cut off
+  garbage_ws: bool     attach answers the upgrade, then sends bytes that are no frames
 
 Run: fake_kube.py --dir DIR.  It writes DIR/ca.crt, DIR/ca.key, DIR/token
 (a valid token for user "tester", namespaces default and awx), and, once
@@ -284,6 +287,9 @@ class FakeKube:
         self.counters["creates"] += 1
         self.event("ADDED", pod)
         pod.task = asyncio.ensure_future(self.kubelet(pod))
+        if self.faults.get("truncated_create"):
+            return web.Response(status=201, body=json.dumps(obj).encode()[:40],
+                                content_type="application/json")
         return web.json_response(obj, status=201)
 
     def find(self, request):
@@ -362,6 +368,12 @@ class FakeKube:
             await send("ERROR", status_body(410, "Expired", "too old resource version: "
                                             f"{request.query.get('resourceVersion', '0')} "
                                             f"({self.rv})"))
+            return resp
+        if self.faults.get("huge_watch_event"):
+            # an event that never ends: {"type":"MODIFIED","object":{"x":"xxxx...
+            await resp.write(b'{"type":"MODIFIED","object":{"x":"')
+            for _ in range(int(self.faults["huge_watch_event"]) // 65536):
+                await resp.write(b"x" * 65536)
             return resp
         q = asyncio.Queue()
         self.watchers.add(q)
@@ -525,6 +537,11 @@ class FakeKube:
                              + pod.obj["status"].get("phase", ""))
         ws = web.WebSocketResponse(protocols=(proto,), max_msg_size=16 << 20)
         await ws.prepare(request)
+        if self.faults.get("garbage_ws"):
+            request.transport.write(b"\xff\xff garbage, not a websocket frame" * 10)
+            await asyncio.sleep(0.5)
+            request.transport.close()
+            return ws
         stdin = pod.proc.stdin if pod.proc and pod.stdin_open else None
         try:
             async for msg in ws:
