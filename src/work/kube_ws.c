@@ -42,6 +42,7 @@ struct kube_ws {
     int v5;
     int upgraded;
     int finished;
+    int peer_eof;             /* the server closed the connection cleanly */
     char *request;            /* the upgrade request still to send */
     size_t req_len, req_off;
     char head[KWS_HEAD_MAX];  /* the response head, then any bytes after it */
@@ -96,6 +97,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         return -1;
     }
     if (r <= 0) {
+        w->peer_eof = r == 0;
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
@@ -287,12 +289,24 @@ static void ws_step(struct kube_ws *w)
         wslay_event_queue_close(w->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
         rs = wslay_event_send(w->ctx);
     }
+    if (wslay_event_get_close_sent(w->ctx) &&
+        wslay_event_get_status_code_sent(w->ctx) != WSLAY_CODE_NORMAL_CLOSURE) {
+        /* wslay closed the stream itself: the server broke the protocol */
+        snprintf(err, sizeof err, "attach: the server's data is not valid WebSocket frames "
+                 "(closed with code %u)", (unsigned)wslay_event_get_status_code_sent(w->ctx));
+        ws_finish(w, err);
+        return;
+    }
+    /* done: all of stdin went out, we closed, and the server answered our
+     * close or hung up cleanly (not: sent something that is no frame) */
     if (w->stdin_eof && wslay_event_get_close_sent(w->ctx) &&
-        (wslay_event_get_close_received(w->ctx) || rr != 0)) {
+        (wslay_event_get_close_received(w->ctx) || (rr == WSLAY_ERR_CALLBACK_FAILURE && w->peer_eof))) {
         ws_finish(w, NULL); /* all of stdin went out and the attach is closed */
         return;
     }
     if (rr != 0 || rs != 0) {
+        if (!err[0] && rr != 0 && rr != WSLAY_ERR_CALLBACK_FAILURE)
+            snprintf(err, sizeof err, "attach: the server's data is not valid WebSocket frames");
         ws_finish(w, err[0] ? err : "attach: the connection to the API server was lost");
         return;
     }

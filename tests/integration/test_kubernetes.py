@@ -631,7 +631,7 @@ def test_remote_kubernetes_unit_through_a_hop(mesh, tmp_path, kube):
      "Error creating pod: a watch event of the pod is larger than 4194304 bytes"),
     ({"truncated_create": True},
      "Error creating pod: the server's answer is not a pod (invalid JSON)"),
-    ({"garbage_ws": True}, "Error streaming stdin to pod awx/"),
+    ({"garbage_ws": True}, "Error streaming stdin to pod awx/"),  # then the pod name
 ])
 def test_hostile_api_answers_fail_the_unit_clearly(tmp_path, daemons, kube, fault, detail):
     kube.faults(**fault)

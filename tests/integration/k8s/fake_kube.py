@@ -54,7 +54,8 @@ counters):
   expire_tokens: [..]  these tokens answer 401 from now on
   huge_watch_event: N  watches send one event N bytes long that never ends
   truncated_create: b  pod creation answers 201 with the JSON cut off
-  garbage_ws: bool     attach answers the upgrade, then sends bytes that are no frames
+  garbage_ws: bool     attach takes stdin and the client's close, then answers with
+                       bytes that are no WebSocket frames
 
 Run: fake_kube.py --dir DIR.  It writes DIR/ca.crt, DIR/ca.key, DIR/token
 (a valid token for user "tester", namespaces default and awx), and, once
@@ -535,12 +536,21 @@ class FakeKube:
             return api_error(400, "BadRequest",
                              "cannot attach to a container in a completed pod; current phase is "
                              + pod.obj["status"].get("phase", ""))
-        ws = web.WebSocketResponse(protocols=(proto,), max_msg_size=16 << 20)
+        garbage = self.faults.get("garbage_ws")
+        ws = web.WebSocketResponse(protocols=(proto,), max_msg_size=16 << 20,
+                                   autoclose=not garbage)
         await ws.prepare(request)
-        if self.faults.get("garbage_ws"):
+        if garbage:
+            # the client's stdin and close are read (and dropped), then garbage
+            # instead of the closing frame: the worst moment for a client
+            async for msg in ws:
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                    break
             request.transport.write(b"\xff\xff garbage, not a websocket frame" * 10)
             await asyncio.sleep(0.5)
             request.transport.close()
+            if pod.proc and pod.proc.stdin and pod.worker().get("stdinOnce"):
+                pod.proc.stdin.close()  # the attach is over: stdinOnce closes stdin
             return ws
         stdin = pod.proc.stdin if pod.proc and pod.stdin_open else None
         try:
