@@ -643,3 +643,29 @@ def test_hostile_api_answers_fail_the_unit_clearly(tmp_path, daemons, kube, faul
     st = wait_state(d, unit)
     assert st["State"] == 3 and st["Detail"].startswith(detail), st
     assert d.cmd("status")["NodeID"] == "k1"   # the daemon is still there
+
+
+@pytest.mark.parametrize("delete", [True, False])
+def test_restart_while_pending_fails_the_unit_and_deletes_the_pod(tmp_path, daemons, kube, delete):
+    kube.faults(unschedulable=True)
+    kt = dict(RUNTIME, deletepodonrestart=delete)
+    d = kube_daemon(tmp_path, daemons, kt)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["true"])})
+    assert unit, reply
+    wait_for(lambda: d.cmd(f"work status {unit}")["Detail"] == "Pod created", 30, "pod created")
+    d.stop()
+    daemons.remove(d)
+    text, sock = kube_config(str(tmp_path), kt)
+    if os.path.exists(sock):
+        os.unlink(sock)
+    d = Daemon(str(tmp_path), text, sock)
+    daemons.append(d)
+    st = d.cmd(f"work status {unit}")
+    assert (st["State"], st["Detail"]) == (
+        3, "Failed to restart: work unit is not in running state, cannot be restarted"), st
+    if delete:
+        wait_for(lambda: not kube.pods(), 20, "pod deleted at restart")
+    else:
+        assert len(kube.pods()) == 1
