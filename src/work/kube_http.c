@@ -87,10 +87,12 @@ struct kube_http {
     CURLM *multi;
     uv_timer_t *timer;
     struct ksock *socks;
+    struct kube_req *reqs;        /* every request under way */
 };
 
 struct kube_req {
     struct kube_http *h;
+    struct kube_req *next, **pprev;
     CURL *e;
     struct curl_slist *headers;
     struct kube_req_opts o;
@@ -209,10 +211,20 @@ struct kube_http *kube_http_new(uv_loop_t *loop, char *err, size_t errlen)
     return h;
 }
 
+static void req_free(struct kube_req *r);
+
 void kube_http_free(struct kube_http *h)
 {
     if (!h)
         return;
+    while (h->reqs) {
+        struct kube_req *r = h->reqs;
+        void (*drop)(void *) = r->o.on_drop;
+        void *arg = r->o.arg;
+        req_free(r);
+        if (drop)
+            drop(arg);
+    }
     kc.curl_multi_cleanup(h->multi);
     while (h->socks)
         ksock_close(h, h->socks);
@@ -226,6 +238,11 @@ void kube_http_free(struct kube_http *h)
 
 static void req_free(struct kube_req *r)
 {
+    if (r->pprev) {
+        *r->pprev = r->next;
+        if (r->next)
+            r->next->pprev = r->pprev;
+    }
     if (r->e) {
         kc.curl_multi_remove_handle(r->h->multi, r->e);
         kc.curl_easy_cleanup(r->e);
@@ -369,6 +386,11 @@ static struct kube_req *req_new(struct kube_http *h, const struct kube_conn *c, 
     }
     snprintf(r->url, n, "%s%s", c->server, path);
     r->h = h;
+    r->next = h->reqs;
+    if (h->reqs)
+        h->reqs->pprev = &r->next;
+    h->reqs = r;
+    r->pprev = &h->reqs;
     CURL *e = r->e;
     kc.curl_easy_setopt(e, CURLOPT_URL, r->url);
     kc.curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
@@ -377,6 +399,11 @@ static struct kube_req *req_new(struct kube_http *h, const struct kube_conn *c, 
     kc.curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     kc.curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 30000L);
     kc.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* a followed log or a watch can be quiet for hours: keepalives notice a
+     * connection that died without a word */
+    kc.curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    kc.curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L);
+    kc.curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 20L);
     set_tls(r, c);
     return r;
 }

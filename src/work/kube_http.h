@@ -43,6 +43,9 @@ struct kube_req_opts {
     /* status: the HTTP status (0 when no response); err: NULL or why the
      * request failed (connection, TLS, too large, aborted). */
     void (*on_done)(void *arg, long status, const char *body, size_t len, const char *err);
+    /* Optional: kube_http_free drops a request still under way and calls
+     * this instead of on_done (for requests nobody else will cancel). */
+    void (*on_drop)(void *arg);
     void *arg;
 };
 

@@ -213,6 +213,14 @@ static void on_deleted(void *arg, long status, const char *body, size_t len, con
     free(d);
 }
 
+static void on_delete_dropped(void *arg)
+{
+    struct pod_delete *d = arg;
+    log_warning("Pod %s could not be deleted: the daemon is stopping", d->name);
+    kube_conn_free(&d->conn);
+    free(d);
+}
+
 /* DELETE the pod; the request outlives the unit (it owns the connection
  * settings, taken from ku). */
 static void ku_delete_pod(struct kube_unit *ku)
@@ -233,7 +241,7 @@ static void ku_delete_pod(struct kube_unit *ku)
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", ku->ns, ku->pod);
     struct kube_req_opts o = { .conn = &d->conn, .method = "DELETE", .path = path,
                                .max_body = KUBE_BODY_MAX, .timeout_ms = 60000,
-                               .on_done = on_deleted, .arg = d };
+                               .on_done = on_deleted, .on_drop = on_delete_dropped, .arg = d };
     if (!kube_req_start(h, &o, err, sizeof err)) {
         log_error("Error deleting pod %s: %s", ku->pod, err);
         kube_conn_free(&d->conn);

@@ -669,3 +669,20 @@ def test_restart_while_pending_fails_the_unit_and_deletes_the_pod(tmp_path, daem
         wait_for(lambda: not kube.pods(), 20, "pod deleted at restart")
     else:
         assert len(kube.pods()) == 1
+
+
+def test_daemon_stopping_while_a_pod_delete_is_under_way(tmp_path, daemons, kube):
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    unit, reply = d.submit("kubernetes-runtime-auth",
+                           {"secret_kube_config": kube.kubeconfig(),
+                            "secret_kube_pod": pod_yaml(["sh", "-c", "cat; sleep 600"])}, b"x\n")
+    assert unit, reply
+    wait_for(lambda: d.cmd(f"work status {unit}")["State"] == 1, 30, "running")
+    kube.faults(slow_delete=30)
+    assert d.cmd(f"work cancel {unit}")
+    d.stop()   # with the DELETE still waiting for its answer
+    daemons.remove(d)
+    with open(os.path.join(str(tmp_path), "receptor.log"), "rb") as f:
+        log = f.read().decode()
+    assert "could not be deleted: the daemon is stopping" in log
+    assert d.proc.returncode == 0, log[-2000:]

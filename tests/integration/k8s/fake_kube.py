@@ -54,6 +54,7 @@ counters):
   expire_tokens: [..]  these tokens answer 401 from now on
   huge_watch_event: N  watches send one event N bytes long that never ends
   truncated_create: b  pod creation answers 201 with the JSON cut off
+  slow_delete: s       pod deletion answers after s seconds
   garbage_ws: bool     attach takes stdin and the client's close, then answers with
                        bytes that are no WebSocket frames
 
@@ -312,6 +313,7 @@ class FakeKube:
         deny = self.guard(request, "delete")
         if deny is not None:
             return deny
+        await asyncio.sleep(float(self.faults.get("slow_delete", 0)))
         pod, err = self.find(request)
         if err is not None:
             return err
