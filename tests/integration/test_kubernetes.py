@@ -686,3 +686,19 @@ def test_daemon_stopping_while_a_pod_delete_is_under_way(tmp_path, daemons, kube
         log = f.read().decode()
     assert "could not be deleted: the daemon is stopping" in log
     assert d.proc.returncode == 0, log[-2000:]
+
+
+def test_receptorctl_submit_with_secret_files_as_the_docs_show(tmp_path, daemons, kube):
+    from conftest import BUILD
+    d = kube_daemon(tmp_path, daemons, RUNTIME)
+    kc, pod = tmp_path / "kubeconfig", tmp_path / "pod.yml"
+    kc.write_text(kube.kubeconfig())
+    pod.write_text(pod_yaml(["sh", "-c", "tr a-z A-Z"]))
+    r = subprocess.run([os.path.join(BUILD, "src", "cmd", "receptorctl"), "--socket", d.sock,
+                        "work", "submit", "kubernetes-runtime-auth",
+                        "--param", f"secret_kube_config=@{kc}", "--param", f"secret_kube_pod=@{pod}",
+                        "--payload", "-", "-f", "--rm"], input=b"shout\n", capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"SHOUT\n")
+    wait_for(lambda: not kube.pods(), 20, "pod deleted by --rm")
