@@ -388,7 +388,9 @@ def kube_daemon(tmp_path, daemons, *items):
     return d
 
 
-def test_runtime_auth_pod_gets_stdin_and_results_come_back(tmp_path, daemons, kube):
+@pytest.mark.parametrize("v4_only", [False, True])
+def test_runtime_auth_pod_gets_stdin_and_results_come_back(tmp_path, daemons, kube, v4_only):
+    kube.faults(attach_v4_only=v4_only)
     d = kube_daemon(tmp_path, daemons, RUNTIME)
     unit, reply = d.submit("kubernetes-runtime-auth",
                            {"secret_kube_config": kube.kubeconfig(namespace="default"),

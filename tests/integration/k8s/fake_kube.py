@@ -55,6 +55,7 @@ counters):
   huge_watch_event: N  watches send one event N bytes long that never ends
   truncated_create: b  pod creation answers 201 with the JSON cut off
   slow_delete: s       pod deletion answers after s seconds
+  attach_v4_only: bool attach offers only v4.channel.k8s.io (a server before 1.30)
   garbage_ws: bool     attach takes stdin and the client's close, then answers with
                        bytes that are no WebSocket frames
 
@@ -530,7 +531,9 @@ class FakeKube:
             return err
         self.counters["attach_requests"] += 1
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-        proto = next((p for p in ("v5.channel.k8s.io", "v4.channel.k8s.io") if p in offered), None)
+        known = ("v4.channel.k8s.io",) if self.faults.get("attach_v4_only") else \
+            ("v5.channel.k8s.io", "v4.channel.k8s.io")  # a server older than 1.30 knows no v5
+        proto = next((p for p in known if p in offered), None)
         if proto is None:
             return api_error(400, "BadRequest", "Upgrade request required" if not offered[0]
                              else "no supported websocket subprotocol offered")
