@@ -55,6 +55,17 @@ static void fail(struct ctlc *c, const char *err)
     finish(c, NULL, err);
 }
 
+/* An operation asked of a connection that is not idle: it may have died
+ * while nobody waited on it (fail() then had no one to tell), so the
+ * caller hears now, or it would wait forever. */
+static int refuse_unless_idle(struct ctlc *c)
+{
+    if (c->mode == MODE_IDLE && c->bs)
+        return 0;
+    finish(c, NULL, c->mode == MODE_DEAD ? "connection closed" : "not connected");
+    return -1;
+}
+
 /* Takes one line out of the buffer if there is one. */
 static int take_line(struct ctlc *c, char *out, size_t outlen)
 {
@@ -232,10 +243,8 @@ void ctlc_request(struct ctlc *c, const char *line, ctlc_done_cb reply, void *ar
 {
     c->done = reply;
     c->arg = arg;
-    if (c->mode != MODE_IDLE || !c->bs) {
-        fail(c, "not connected");
+    if (refuse_unless_idle(c) < 0)
         return;
-    }
     c->mode = MODE_LINE;
     uv_timer_start(&c->timer, on_timeout, REPLY_MS, 0);
     bstream_write(c->bs, line, strlen(line));
@@ -247,10 +256,8 @@ void ctlc_upload(struct ctlc *c, const char *path, ctlc_done_cb reply, void *arg
 {
     c->done = reply;
     c->arg = arg;
-    if (c->mode != MODE_IDLE || !c->bs) {
-        fail(c, "not connected");
+    if (refuse_unless_idle(c) < 0)
         return;
-    }
     c->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0) {
         fail(c, strerror(errno));

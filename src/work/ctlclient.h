@@ -24,7 +24,8 @@ typedef void (*ctlc_data_cb)(void *arg, const uint8_t *data, size_t len);
 
 struct ctlc *ctlc_connect(struct node *n, const char *node, const struct stream_tls *tls,
                           ctlc_done_cb ready, void *arg);
-/* Sends a line ("\n" is added) and reads one reply line. */
+/* Sends a line ("\n" is added) and reads one reply line.  On a connection
+ * that died meanwhile (even while idle), reply gets the error at once. */
 void ctlc_request(struct ctlc *c, const char *line, ctlc_done_cb reply, void *arg);
 /* Sends the whole file (by path), then half-closes; then reads one line. */
 void ctlc_upload(struct ctlc *c, const char *path, ctlc_done_cb reply, void *arg);

@@ -388,6 +388,31 @@ def test_executing_node_restarted_while_job_runs(mesh):
     assert results(a, unit) == EXPECTED
 
 
+TICKS = "for i in $(seq 1 150); do echo tick $i; sleep 0.2; done"
+TICKS_OUT = b"".join(f"tick {i}\n".encode() for i in range(1, 151))
+
+
+def test_status_poll_survives_its_connection_dying_while_idle(mesh):
+    """The submitting node's status connection to the executor dies between
+    two polls (the executor is killed just after answering one, and
+    restarted): the next poll must dial again.  Otherwise the unit is never
+    seen to finish: it stays Running after every byte of its output has
+    arrived."""
+    a, b, c = line3(mesh, c_extra=[echo_type("ticks", "sh", params=f"-c '{TICKS}'")])
+    unit, reply = submit_raw(a, "work submit c ticks")
+    assert "Job Started" in reply
+    time.sleep(4)  # the connections are older than the 2 s of clock skew allowed
+
+    def polls():
+        return c.logtext().count("Control service command: work status")
+    seen = polls()
+    wait_for(lambda: polls() > seen, 10, "a status poll")
+    c.stop(signal.SIGKILL)  # the next poll is due in 1 s: the connection is idle
+    c.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 90, "completes")
+    assert results(a, unit) == TICKS_OUT
+
+
 def test_submitting_node_restarted_mid_stream(mesh):
     a, b, c = line3(mesh, c_extra=[slow_type()])
     unit, _ = submit_raw(a, "work submit c slow")
