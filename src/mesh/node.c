@@ -435,7 +435,7 @@ void node_on_shutdown(struct node *n, void (*cb)(void *arg, const char *why), vo
 }
 
 struct node_observer *node_observe_restarts(struct node *n,
-                                            void (*cb)(void *arg, const char *node, int64_t started_s),
+                                            void (*cb)(void *arg, const char *node, uint64_t epoch),
                                             void *arg)
 {
     struct node_observer *o = calloc(1, sizeof *o);
@@ -464,8 +464,14 @@ void node_notify_restart(struct node *n, const char *node, uint64_t epoch)
     struct node_observer *o = n->observers, *next;
     for (; o; o = next) {
         next = o->next; /* an observer may remove itself */
-        o->cb(o->arg, node, (int64_t)(epoch >> 24));
+        o->cb(o->arg, node, epoch);
     }
+}
+
+uint64_t node_known_epoch(struct node *n, const char *node)
+{
+    json_t *info = json_object_get(n->known_info, node);
+    return info ? (uint64_t)json_integer_value(json_array_get(info, 0)) : 0;
 }
 
 void node_notify_shutdown(struct node *n)

@@ -74,14 +74,16 @@ int node_send(struct node *n, const char *from_service, const char *to_node,
 
 /* Observers of other nodes restarting (a routing update with a newer
  * epoch): streams to that node opened before it started are dead, whatever
- * QUIC's timers think.  started_s is the new process's start time (Unix
- * seconds, from its epoch, by its clock).  When this node itself is being
+ * QUIC's timers think.  epoch is the new process's (its start time by its
+ * clock: Unix seconds << 24 | fraction).  When this node itself is being
  * freed, observers are called once with node NULL. */
 struct node_observer;
 struct node_observer *node_observe_restarts(struct node *n,
-                                            void (*cb)(void *arg, const char *node, int64_t started_s),
+                                            void (*cb)(void *arg, const char *node, uint64_t epoch),
                                             void *arg);
 void node_unobserve(struct node *n, struct node_observer *o);
+/* The epoch of node's process as the last routing update said; 0 unknown. */
+uint64_t node_known_epoch(struct node *n, const char *node);
 
 /* The work types this node advertises in its control service ad. */
 void node_set_work_commands(struct node *n, json_t *work_commands);

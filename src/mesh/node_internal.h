@@ -91,7 +91,7 @@ struct cap_report {
 };
 
 struct node_observer {
-    void (*cb)(void *arg, const char *node, int64_t started_s);
+    void (*cb)(void *arg, const char *node, uint64_t epoch);
     void *arg;
     struct node_observer *next;
 };

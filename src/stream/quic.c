@@ -86,6 +86,7 @@ struct qconn {
     int first_byte_pending;            /* server: the 0x00 not seen yet */
     int handed_up;                     /* the application has the bstream */
     int handshake_done;
+    uint64_t peer_epoch;               /* the peer process's, at the handshake */
     size_t pkt_size;
     int64_t accept_deadline;
     /* send side: ngtcp2 points into unacknowledged data until it is
@@ -435,6 +436,9 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud)
     (void)conn;
     struct qconn *c = ud;
     c->handshake_done = 1;
+    /* the process that answered: its routing update came before its reply,
+     * over the same links, so the mesh already knows its epoch */
+    c->peer_epoch = node_known_epoch(c->node, c->remote_node);
     return 0;
 }
 
@@ -740,9 +744,12 @@ static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
 
 /* ---- creating connections ----------------------------------------------- */
 
-/* A connection opened clearly before the peer's new process started (2 s
- * of clock skew allowed) talks to the old, dead one. */
-static void on_remote_restart(void *arg, const char *node, int64_t started_s)
+/* A connection whose handshake was answered by an older process of the
+ * peer talks to a dead one: the new process drops its packets silently.
+ * Before the handshake completes, only one opened clearly before the new
+ * process started (2 s of clock skew allowed) is given up; a younger one
+ * may be shaking hands with the new process already. */
+static void on_remote_restart(void *arg, const char *node, uint64_t epoch)
 {
     struct qconn *c = arg;
     if (!node) {
@@ -754,7 +761,9 @@ static void on_remote_restart(void *arg, const char *node, int64_t started_s)
         }
         return;
     }
-    if (strcmp(node, c->remote_node) == 0 && !c->closing && c->created_s + 2 < started_s) {
+    if (strcmp(node, c->remote_node) != 0 || c->closing)
+        return;
+    if (c->handshake_done ? epoch > c->peer_epoch : c->created_s + 2 < (int64_t)(epoch >> 24)) {
         snprintf(c->fail_buf, sizeof c->fail_buf, "node %s restarted", node);
         c->fail_reason = c->fail_buf;
         qconn_fail(c, c->fail_reason);

@@ -413,6 +413,25 @@ def test_status_poll_survives_its_connection_dying_while_idle(mesh):
     assert results(a, unit) == TICKS_OUT
 
 
+def test_executing_node_restarted_right_after_results_stream_opened(mesh):
+    """The restart comes less than 2 s after the submitting node opened its
+    results stream: the mesh's new epoch for the node must still end that
+    stream at once (it talks to the dead process, and the new one drops its
+    packets), not leave it waiting for QUIC's 30 s idle timeout."""
+    a, b, c = line3(mesh, c_extra=[echo_type("ticks", "sh", params=f"-c '{TICKS}'")])
+    unit, reply = submit_raw(a, "work submit c ticks")
+    assert "Job Started" in reply
+    stdout = os.path.join(mesh.dir, "a", "data", "a", unit, "stdout")
+    wait_for(lambda: os.path.getsize(stdout) > 0, 20, "first output")
+    c.stop(signal.SIGKILL)
+    c.start()
+    at = os.path.getsize(stdout)
+    # the job prints for 30 s: within 15 s its output reaches us again
+    wait_for(lambda: os.path.getsize(stdout) > at + 20, 15, "output again after the restart")
+    wait_for(lambda: status(a, unit)["State"] == 2, 90, "completes")
+    assert results(a, unit) == TICKS_OUT
+
+
 def test_submitting_node_restarted_mid_stream(mesh):
     a, b, c = line3(mesh, c_extra=[slow_type()])
     unit, _ = submit_raw(a, "work submit c slow")
