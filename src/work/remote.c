@@ -568,6 +568,7 @@ static void on_results_header(void *arg, const char *line, const char *err)
         schedule_retry(r, follow_retry);
         return;
     }
+    r->backoff = BACKOFF_FIRST_MS; /* resumed: a next break retries after 1 s again */
     ctlc_download(r->results, on_results_data, on_results_end, r);
 }
 

@@ -432,6 +432,24 @@ def test_executing_node_restarted_right_after_results_stream_opened(mesh):
     assert results(a, unit) == TICKS_OUT
 
 
+def test_results_resume_promptly_after_every_one_of_many_restarts(mesh):
+    """Each executor restart breaks the results stream; each resumption
+    that works must reset the retry back-off, or after a few restarts the
+    next retry is half a minute away (1 s x 1.5 per failure, ever)."""
+    job = "for i in $(seq 1 400); do echo tick $i; sleep 0.1; done"
+    a, b, c = line3(mesh, c_extra=[echo_type("ticks", "sh", params=f"-c '{job}'")])
+    unit, reply = submit_raw(a, "work submit c ticks")
+    assert "Job Started" in reply
+    stdout = os.path.join(mesh.dir, "a", "data", "a", unit, "stdout")
+    for i in range(9):
+        at = os.path.getsize(stdout) if os.path.exists(stdout) else 0
+        wait_for(lambda: os.path.getsize(stdout) > at + 20, 15, f"output again after restart {i}")
+        c.stop(signal.SIGKILL)
+        c.start()
+    wait_for(lambda: status(a, unit)["State"] == 2, 90, "completes")
+    assert results(a, unit) == b"".join(f"tick {i}\n".encode() for i in range(1, 401))
+
+
 def test_submitting_node_restarted_mid_stream(mesh):
     a, b, c = line3(mesh, c_extra=[slow_type()])
     unit, _ = submit_raw(a, "work submit c slow")
