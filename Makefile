@@ -85,3 +85,8 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(RELEASE) $(FUZZ)
+
+# Tests marked `long` (minutes each, e.g. the chaos test), left out of check-fast.
+.PHONY: check-long
+check-long: build
+	RECEPTOR_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -m long tests/integration --ignore=tests/integration/runner

@@ -19,6 +19,20 @@ SANITIZED = bool(os.environ.get("RECEPTOR_SANITIZED"))
 SLOW = 3 if SANITIZED else 1
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "long: runs for minutes; only with `-m long` (make check-long)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked long are skipped unless the run selects them (-m long)."""
+    if "long" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="long test: run with -m long (make check-long)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
+
+
 def free_port(kind="tcp"):
     s = socket.socket(type=socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
