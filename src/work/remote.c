@@ -446,14 +446,15 @@ static void maybe_done(struct remote *r)
 }
 
 static void on_status_reply(void *arg, const char *line, const char *err);
+static void status_connect(struct remote *r);
 
 static void status_poll(uv_timer_t *t)
 {
     struct remote *r = t->data;
     if (r->phase != PH_FOLLOWING)
         return;
-    if (!r->status) {
-        uv_timer_start(&r->poll, status_poll, STATUS_POLL_MS, 0);
+    if (!r->status) { /* the last dial failed: dial again */
+        status_connect(r);
         return;
     }
     char line[128];
@@ -477,6 +478,8 @@ static void status_connect(struct remote *r)
 {
     close_conn(&r->status);
     r->status = ctlc_connect(r->u->wc->node, x_str(r, "RemoteNode"), remote_tls(r), on_status_connected, r);
+    if (!r->status) /* out of memory: try again at the next poll */
+        uv_timer_start(&r->poll, status_poll, STATUS_POLL_MS, 0);
 }
 
 static void status_reconnect(uv_timer_t *t)

@@ -450,6 +450,32 @@ def test_results_resume_promptly_after_every_one_of_many_restarts(mesh):
     assert results(a, unit) == b"".join(f"tick {i}\n".encode() for i in range(1, 401))
 
 
+def test_status_poll_dials_again_after_a_failed_dial(mesh):
+    """The hop is down for 23 s: the pending status request times out after
+    20 s and the status connection's redial fails (no route), while the
+    results stream survives (QUIC waits 30 s).  The status poll must dial
+    again later; it used to wait for the results stream to break first, so
+    the unit's status stayed stale as long as the results kept flowing."""
+    job = "for i in $(seq 1 250); do echo tick $i; sleep 0.2; done"
+    a = work_node(mesh, "a")
+    c = work_node(mesh, "c", extra=[echo_type("ticks", "sh", params=f"-c '{job}'")])
+    b = work_node(mesh, "b", peers=["a", "c"], mesh_control=False)  # redials both at once
+    for n in (a, c, b):
+        n.start()
+    wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
+    a.wait_advert("c")
+    unit, reply = submit_raw(a, "work submit c ticks")
+    assert "Job Started" in reply
+    wait_for(lambda: status(a, unit)["StdoutSize"] > 0, 20, "status polled")
+    b.stop(signal.SIGKILL)
+    time.sleep(23)
+    b.start()
+    wait_for(lambda: "c" in a.routes(), 20, "routes again")
+    at = status(a, unit)["StdoutSize"]
+    wait_for(lambda: status(a, unit)["StdoutSize"] > at + 100, 15, "status polled again")
+    assert a.cmd(f"work release {unit}") == {"released": unit}
+
+
 def test_submitting_node_restarted_mid_stream(mesh):
     a, b, c = line3(mesh, c_extra=[slow_type()])
     unit, _ = submit_raw(a, "work submit c slow")
