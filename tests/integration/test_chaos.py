@@ -31,7 +31,7 @@ RECEPTORCTL = os.path.join(BUILD, "src", "cmd", "receptorctl")
 pytestmark = pytest.mark.long
 
 MIB = 1 << 20
-TOTAL_MIB = 32 if SANITIZED else 200
+TOTAL_MIB = 200
 DATA_SEED = 1206
 HOP_KILLS, EXEC_KILLS = 20, 5
 PACE = 0.25         # s per MiB the command writes
