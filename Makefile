@@ -70,7 +70,7 @@ fuzz-short: $(FUZZ)/build.ninja
 	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus/$$(basename $$t) 2>&1 | tail -1 || exit 1; \
 	done
 
-check: deps release check-fast check-asan fuzz-short
+check: deps release check-fast check-long check-asan fuzz-short
 
 # The AWX flow on controller -> hop -> execution (TLS, signing): see scripts/demo.
 demo: deps build
