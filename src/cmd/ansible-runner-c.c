@@ -132,6 +132,14 @@ static const char help_submit[] =
     "                            (Go duration, e.g. 30s, 5m; remote work only)\n"
     "      --container-auth-data JSON|@FILE   registry credentials for the EE pull:\n"
     "                            {\"host\":..,\"username\":..,\"password\":..,\"verify_ssl\":..}\n"
+    "      --container-group     run the job in a Kubernetes pod, as AWX's container groups:\n"
+    "                            AWX's default pod spec (container `worker`, the EE of\n"
+    "                            --container-image, `ansible-runner worker\n"
+    "                            --private-data-dir=/runner`), process isolation off, work\n"
+    "                            type kubernetes-incluster-auth, or kubernetes-runtime-auth\n"
+    "                            with --kubeconfig FILE (sent as secret_kube_config);\n"
+    "                            --namespace NS (default), --image-pull-secret NAME,\n"
+    "                            --pod-pending-timeout DURATION (5m)\n"
     "      --keep-unit           do not release the unit at the end\n"
     "      --reconnect-timeout S how long to retry a lost control socket (default 300)\n"
     "      --cancel-wait S       after Ctrl-C, how long to wait for the final status (default 30)\n"
@@ -723,6 +731,24 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
             if (!j)
                 return 2;
             json_object_set_new(c->kw, "container_auth_data", j);
+        } else if ((r = opt_val(argc, argv, &i, "--kubeconfig", &v))) {
+            if (r < 0)
+                goto needval;
+            so.kubeconfig = v;
+        } else if ((r = opt_val(argc, argv, &i, "--namespace", &v))) {
+            if (r < 0)
+                goto needval;
+            so.namespace = v;
+        } else if ((r = opt_val(argc, argv, &i, "--image-pull-secret", &v))) {
+            if (r < 0)
+                goto needval;
+            so.pull_secret = v;
+        } else if ((r = opt_val(argc, argv, &i, "--pod-pending-timeout", &v))) {
+            if (r < 0)
+                goto needval;
+            so.pod_pending_timeout = v;
+        } else if (!strcmp(argv[i], "--container-group")) {
+            so.container_group = true;
         } else if (!strcmp(argv[i], "--signwork")) {
             so.signwork = true;
         } else if (!strcmp(argv[i], "--keep-unit")) {

@@ -23,7 +23,14 @@
  *            stops waiting.  The unit is released in every case.
  *
  * Memory is bounded: 64 KiB socket buffers, the pipe, and what
- * process_run holds for one line. */
+ * process_run holds for one line.
+ *
+ * Container groups (--container-group): as AWX, the job goes to the node
+ * behind the socket as a kubernetes-incluster-auth unit, or
+ * kubernetes-runtime-auth with the kubeconfig as secret_kube_config; the pod
+ * is AWX's default (submit_pod_spec) as secret_kube_pod, with
+ * pod_pending_timeout 5m; the kwargs say process isolation off (the pod is
+ * the isolation) and the whole directory travels, as for remote work. */
 #include "runner/submit.h"
 
 #include <errno.h>
@@ -396,7 +403,7 @@ static void on_status(void *ctx, const char *line, size_t n)
 /* ---- submission ---------------------------------------------------------------- */
 
 static char *submit_line(const struct submit_opts *o, const char *node, const char *worktype,
-                         const char *params)
+                         const char *params, json_t *kube)
 {
     json_t *j = json_object();
     json_object_set_new(j, "command", json_string("work"));
@@ -411,9 +418,109 @@ static char *submit_line(const struct submit_opts *o, const char *node, const ch
         json_object_set_new(j, "signwork", json_string("true"));
     if (params && *params)
         json_object_set_new(j, "params", json_string(params));
+    if (kube)
+        json_object_update(j, kube);
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     return s;
+}
+
+/* ---- container groups -------------------------------------------------------------- */
+
+/* A DNS-1123 label from the ident for the pod's name (receptor appends
+ * "-" and 5 random characters): lower case, other characters as '-'. */
+static void pod_name_of(const char *ident, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "automation-job-");
+    for (const char *p = ident; *p && n + 1 < cap && n < 56; p++) {
+        char ch = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        out[n++] = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ? ch : '-';
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = 0;
+}
+
+char *submit_pod_spec(const char *ident, const char *image, const char *namespace,
+                      const char *pull_secret)
+{
+    char name[64];
+    pod_name_of(ident, name, sizeof name);
+    json_t *worker = json_pack("{s:s, s:s, s:[sss], s:{s:{s:s, s:s}}}", "image", image, "name",
+                               "worker", "args", "ansible-runner", "worker",
+                               "--private-data-dir=/runner", "resources", "requests", "cpu",
+                               "250m", "memory", "100Mi");
+    json_t *spec = json_pack("{s:s, s:b, s:[o]}", "serviceAccountName", "default",
+                             "automountServiceAccountToken", 0, "containers", worker);
+    if (spec && pull_secret && *pull_secret)
+        json_object_set_new(spec, "imagePullSecrets", json_pack("[{s:s}]", "name", pull_secret));
+    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "v1", "kind", "Pod",
+                            "metadata", "namespace", namespace, "name", name, "spec", spec);
+    char *s = pod ? json_dumps(pod, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(pod);
+    return s;
+}
+
+static char *read_small_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap + 1);
+    if (buf)
+        n = fread(buf, 1, cap + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || n > cap) {
+        snprintf(err, errlen, "%s: %s", path, !buf ? "out of memory" : bad ? "read error"
+                                                                          : "larger than 1 MiB");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+/* AWX's container-group submission: the job runs in the EE image with
+ * process isolation off (the pod is the isolation), the pod spec and the
+ * kubeconfig travel as receptor's secret runtime params. */
+static json_t *container_group_params(const struct submit_opts *o, const char **worktype,
+                                      char *err, size_t errlen)
+{
+    json_t *kw = o->kwargs;
+    const char *img = json_string_value(json_object_get(kw, "container_image"));
+    char *pod = submit_pod_spec(o->ident, img && *img ? img : "quay.io/ansible/awx-ee:latest",
+                                o->namespace && *o->namespace ? o->namespace : "default",
+                                o->pull_secret);
+    json_object_set_new(kw, "process_isolation", json_false());
+    static const char *const drop[] = { "container_image", "container_options",
+                                        "container_volume_mounts", "container_auth_data",
+                                        "process_isolation_executable" };
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        json_object_del(kw, drop[i]);
+    json_t *p = pod ? json_pack("{s:s, s:s}", "secret_kube_pod", pod, "pod_pending_timeout",
+                                o->pod_pending_timeout && *o->pod_pending_timeout
+                                    ? o->pod_pending_timeout : "5m") : NULL;
+    free(pod);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *worktype = "kubernetes-incluster-auth";
+    if (o->kubeconfig) {
+        char *kc = read_small_file(o->kubeconfig, err, errlen);
+        if (!kc) {
+            json_decref(p);
+            return NULL;
+        }
+        json_object_set_new(p, "secret_kube_config", json_string(kc));
+        free(kc);
+        *worktype = "kubernetes-runtime-auth";
+    }
+    return p;
 }
 
 static int read_rc(const char *dir)
@@ -484,6 +591,17 @@ int submit_run(const struct submit_opts *o)
     const char *worktype = o->worktype && *o->worktype ? o->worktype : is_local ? "local" : "ansible-runner";
     char *params = NULL;
     int only_kwargs = 0;
+    json_t *kube = NULL;
+    if (o->container_group) {
+        const char *kt;
+        if (!(kube = container_group_params(o, &kt, err, sizeof err))) {
+            fprintf(stderr, PFX "container group: %s\n", err);
+            goto out;
+        }
+        if (!(o->worktype && *o->worktype))
+            worktype = kt;
+        is_local = 0; /* the worker runs in the pod, on its own copy of the job */
+    }
     if (o->worker_params)
         params = strdup(o->worker_params);
     else if (is_local) {
@@ -492,8 +610,9 @@ int submit_run(const struct submit_opts *o)
             params = NULL;
         only_kwargs = 1;
     }
-    char *sub = submit_line(o, node, worktype, params);
+    char *sub = submit_line(o, node, worktype, params, kube);
     free(params);
+    json_decref(kube);
     if (!sub || ctlsock_send_line(c, sub) < 0 ||
         ctlsock_read_line(c, line, sizeof line, 60000, err, sizeof err) < 0) {
         fprintf(stderr, PFX "submitting to %s: %s\n", o->socket, err[0] ? err : strerror(errno));

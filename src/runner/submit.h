@@ -31,7 +31,21 @@ struct submit_opts {
     int reconnect_seconds;     /* how long to retry a lost control socket */
     int cancel_wait_seconds;   /* after Ctrl-C, how long to wait for the final status */
     int outfd;                 /* live output */
+    /* container-group placement (AWX's container groups): the job runs in a
+     * pod through a work-kubernetes work type on the node behind the socket */
+    bool container_group;
+    const char *kubeconfig;    /* file: kubernetes-runtime-auth with its text as
+                                * secret_kube_config; NULL: kubernetes-incluster-auth */
+    const char *namespace;     /* NULL: "default" (AWX_CONTAINER_GROUP_DEFAULT_NAMESPACE) */
+    const char *pull_secret;   /* NULL: no imagePullSecrets */
+    const char *pod_pending_timeout; /* NULL: "5m", as AWX sends */
 };
+
+/* The pod spec AWX builds by default for a container-group job (its
+ * get_default_pod_spec plus the job's name and imagePullSecrets), as a JSON
+ * text (YAML's superset) for secret_kube_pod; NULL on allocation failure. */
+char *submit_pod_spec(const char *ident, const char *image, const char *namespace,
+                      const char *pull_secret);
 
 /* Runs the flow; returns the exit code: the playbook's rc, 254 for a
  * canceled or timed-out job, 130 when interrupted before a final status

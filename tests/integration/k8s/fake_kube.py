@@ -58,6 +58,14 @@ counters):
   attach_v4_only: bool attach offers only v4.channel.k8s.io (a server before 1.30)
   garbage_ws: bool     attach takes stdin and the client's close, then answers with
                        bytes that are no WebSocket frames
+  image_path: DIR      DIR comes first in the containers' PATH (the image's PATH: the
+                       tests put an `ansible-runner` there to choose which one the EE has)
+
+The EE image's /runner: a container's command and args run as given, on the
+host's filesystem, except that an argument naming /runner (or a path under it,
+alone or after `=`, as in `--private-data-dir=/runner`) is rewritten to a
+fresh directory of that pod, DIR/pods/<namespace>_<name>/runner: the AWX EE
+image has /runner as its WORKDIR, and every pod starts from a clean image.
 
 Run: fake_kube.py --dir DIR.  It writes DIR/ca.crt, DIR/ca.key, DIR/token
 (a valid token for user "tester", namespaces default and awx), and, once
@@ -69,6 +77,7 @@ import datetime
 import json
 import os
 import random
+import re
 import signal
 import ssl
 import string
@@ -430,10 +439,13 @@ class FakeKube:
                 pod.set_status("Pending", {"waiting": {"reason": reason, "message": detail}})
                 await asyncio.sleep(0.2)
             return
-        argv = list(c.get("command") or []) + list(c.get("args") or [])
+        argv = [self.in_image(pod, a) for a in
+                list(c.get("command") or []) + list(c.get("args") or [])]
         if not argv:
             argv = ["/bin/true"]
         env = dict(os.environ)
+        if self.faults.get("image_path"):
+            env["PATH"] = self.faults["image_path"] + os.pathsep + env.get("PATH", "")
         for e in c.get("env") or []:
             env[e["name"]] = e.get("value", "")
         started = now_rfc3339()
@@ -468,6 +480,19 @@ class FakeKube:
         pod.set_status("Succeeded" if rc == 0 else "Failed",
                        {"terminated": {"exitCode": rc, "reason": "Completed" if rc == 0 else "Error",
                                        "startedAt": started, "finishedAt": now_rfc3339()}})
+
+    def in_image(self, pod, arg):
+        """The container's filesystem is the host's, except the EE image's
+        /runner (its WORKDIR, where AWX's `ansible-runner worker
+        --private-data-dir=/runner` unpacks the job): each pod gets a fresh
+        directory for it, and an argument naming /runner or a path under it
+        (alone or after `=`) names that directory instead."""
+        root = os.path.join(self.dir, "pods", f"{pod.ns}_{pod.name}", "runner")
+
+        def sub(m):
+            os.makedirs(root, exist_ok=True)
+            return m.group(1) + root
+        return re.sub(r"(^|=)/runner(?=/|$)", sub, arg)
 
     def log_line(self, pod, line):
         ts = now_rfc3339(nano=True)

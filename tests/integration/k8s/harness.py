@@ -13,12 +13,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class FakeKubeServer:
-    def __init__(self, d):
+    def __init__(self, d, env=None):
+        """env: the server's environment, which its containers inherit (the
+        image's environment); None: the test's."""
         self.dir = str(d)
         os.makedirs(self.dir, exist_ok=True)
         self.log = open(os.path.join(self.dir, "fake_kube.log"), "wb")
         self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "fake_kube.py"),
-                                      "--dir", self.dir], stdout=self.log, stderr=subprocess.STDOUT)
+                                      "--dir", self.dir], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
         ports = os.path.join(self.dir, "ports.json")
         deadline = time.time() + 60
         while not os.path.exists(ports):

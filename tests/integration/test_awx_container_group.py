@@ -1,0 +1,208 @@
+"""AWX's container-group flow end to end (issue 11): `ansible-runner-c submit
+--container-group` on a control node running AWX's own receptor config.
+
+The command builds the pod spec AWX builds by default (container `worker`,
+the EE image, `ansible-runner worker --private-data-dir=/runner`,
+imagePullSecrets when a pull secret is named), transmits the job with
+process isolation off, submits it as a kubernetes-runtime-auth unit (the
+kubeconfig as secret_kube_config, the pod as secret_kube_pod) or a
+kubernetes-incluster-auth unit, follows the results into process and
+releases the unit, which deletes the pod.
+
+The cluster is k8s/fake_kube.py: its kubelet runs the pod's worker
+container as a local process with the container's args as given, on the
+host's filesystem except the image's /runner, a fresh directory per pod (see
+its header).  Inside the "pod" runs Debian's real `ansible-runner worker`, or
+our `ansible-runner-c worker` when the image's PATH puts it first.  The
+processed artifacts, events and live output are compared with Debian's
+`ansible-runner run` of the same playbook."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load(name, file):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, file))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_conftest = _load("integration_conftest", "conftest.py")
+sys.modules.setdefault("conftest", _conftest)
+_flow = _load("awx_flow_helpers", "test_awx_flow.py")
+_kube = _load("kube_helpers", "test_kubernetes.py")
+sys.path.insert(0, os.path.join(HERE, "k8s"))
+from harness import FakeKubeServer  # noqa: E402
+
+wait_for = _conftest.wait_for
+ARC, REAL_RUNNER, clean_env, normal = _flow.ARC, _flow.REAL_RUNNER, _flow.clean_env, _flow.normal
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("ansible-playbook", path="/usr/bin:/bin") and os.path.exists(REAL_RUNNER)),
+    reason="ansible-playbook and Debian's ansible-runner are needed (scripts/install-deps)")
+
+PLAYBOOK = """\
+- name: A job in a container group
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Say hello
+      ansible.builtin.debug:
+        msg: "hello from the pod"
+    - name: Run a command
+      ansible.builtin.command: echo counted
+    - name: Loop
+      ansible.builtin.debug:
+        msg: "item {{ item }}"
+      loop: [1, 2, 3, 4, 5]
+"""
+
+
+def make_pdd(d):
+    (d / "project").mkdir(parents=True)
+    (d / "inventory").mkdir()
+    (d / "project" / "cg.yml").write_text(PLAYBOOK)
+    (d / "inventory" / "hosts").write_text("localhost ansible_connection=local\n")
+    return d
+
+
+@pytest.fixture
+def control(tmp_path):
+    """AWX's control-node config, unchanged but for file locations, and a test
+    cluster whose containers get the clean environment an image gives."""
+    kube = FakeKubeServer(tmp_path / "kube", env=clean_env())
+    f = _kube.awx_files(str(tmp_path))
+    d = _kube.Daemon(str(tmp_path), _kube.AWX_CONFIG.format(**f), f["sock"])
+    yield d, kube
+    d.stop()
+    kube.stop()
+
+
+def local_run(tmp_path, ident):
+    local = make_pdd(tmp_path / "local")
+    r = subprocess.run([REAL_RUNNER, "run", str(local), "-p", "cg.yml", "--ident", ident],
+                       capture_output=True, env=clean_env(), timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    return r, local / "artifacts" / ident
+
+
+def same_as_local(r, a, l, b):
+    ea, eb = _flow.events_of(a), _flow.events_of(b)
+    _flow.check_complete_events(ea)
+    assert [normal(e) for e in ea] == [normal(e) for e in eb]
+    assert (a / "stdout").read_bytes() == (b / "stdout").read_bytes()
+    assert r.stdout.decode() == l.stdout.decode()
+    for f in ("status", "rc"):
+        assert (a / f).read_text() == (b / f).read_text()
+    assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+
+
+def test_runtime_auth_container_group_with_real_ansible_runner_in_the_pod(control, tmp_path):
+    d, kube = control
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(kube.kubeconfig(namespace="awx"))
+    pdd = make_pdd(tmp_path / "job")
+    r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "cg1",
+                        "--socket", d.sock, "--container-group", "--kubeconfig", str(kc),
+                        "--namespace", "awx", "--container-image", "quay.io/ansible/awx-ee:24.6.1",
+                        "--image-pull-secret", "ee-pull", "--keep-unit"],
+                       capture_output=True, env=clean_env(), timeout=300)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err + kube.logtext()
+    assert "kubernetes-runtime-auth" in err, err
+    # the pod AWX would have made, in the kubeconfig's namespace
+    pods = kube.pods("awx")
+    assert len(pods) == 1, pods
+    (name, pod), = pods.items()
+    assert name.startswith("awx/automation-job-cg1-"), name
+    spec = pod["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "ee-pull"}]
+    assert spec["serviceAccountName"] == "default" and spec["automountServiceAccountToken"] is False
+    (worker,) = spec["containers"]
+    assert worker["name"] == "worker" and worker["image"] == "quay.io/ansible/awx-ee:24.6.1"
+    assert worker["args"] == ["ansible-runner", "worker", "--private-data-dir=/runner"]
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    # the unit as AWX sees it: secrets blanked, the pod in ExtraData
+    (unit,) = d.cmd("work list").keys()
+    st = d.cmd(f"work status {unit}")
+    assert (st["State"], st["WorkType"]) == (2, "kubernetes-runtime-auth"), st
+    assert "BEGIN" not in json.dumps(st) and kube.token not in json.dumps(st)
+    # what `ansible-runner run` makes of the same playbook
+    l, b = local_run(tmp_path, "cg1")
+    same_as_local(r, pdd / "artifacts" / "cg1", l, b)
+    assert "hello from the pod" in r.stdout.decode()
+    # the worker ran with process isolation off
+    kw = pdd / "artifacts" / "cg1" / "job_events"
+    assert kw.is_dir()
+    assert d.cmd(f"work release {unit}")
+    wait_for(lambda: not kube.pods(), 20, "the pod deleted on release")
+
+
+def test_incluster_container_group_with_our_worker_in_the_pod(tmp_path):
+    """The control node runs in the cluster (a mount namespace over the
+    service-account directory, as test_kubernetes does), so no kubeconfig
+    travels; the EE's `ansible-runner` is our ansible-runner-c."""
+    kube = FakeKubeServer(tmp_path / "kube", env=clean_env())
+    bin_dir = tmp_path / "image-bin"
+    bin_dir.mkdir()
+    os.symlink(ARC, bin_dir / "ansible-runner")
+    kube.faults(image_path=str(bin_dir))
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text(kube.token + "\n")
+    (sa / "namespace").write_text("awx")
+    (sa / "ca.crt").write_bytes(open(kube.ca, "rb").read())
+    mnt = "/run/secrets/kubernetes.io/serviceaccount"
+    wrap = ["unshare", "-rm", "sh", "-c",
+            f'mount -t tmpfs none /run && mkdir -p {mnt} && mount --bind "$0" {mnt} && exec "$@"',
+            str(sa)]
+    env = dict(clean_env(), KUBERNETES_SERVICE_HOST="127.0.0.1",
+               KUBERNETES_SERVICE_PORT=str(kube.port))
+    f = _kube.awx_files(str(tmp_path))
+    d = _kube.Daemon(str(tmp_path), _kube.AWX_CONFIG.format(**f), f["sock"], wrap=wrap, env=env)
+    try:
+        pdd = make_pdd(tmp_path / "job")
+        r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "cg2",
+                            "--socket", d.sock, "--container-group"],
+                           capture_output=True, env=clean_env(), timeout=300)
+        err = r.stderr.decode()
+        assert r.returncode == 0, err + kube.logtext()
+        assert "kubernetes-incluster-auth" in err, err
+        assert kube.state()["counters"]["creates"] == 1
+        wait_for(lambda: d.cmd("work list") == {}, 20, "the unit released")
+        wait_for(lambda: not kube.pods(), 20, "the pod deleted on release")
+        l, b = local_run(tmp_path, "cg2")
+        same_as_local(r, pdd / "artifacts" / "cg2", l, b)
+    finally:
+        d.stop()
+        kube.stop()
+
+
+def test_container_group_errors_are_clear(control, tmp_path):
+    d, kube = control
+    pdd = make_pdd(tmp_path / "job")
+    r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--socket", d.sock,
+                        "--container-group", "--kubeconfig", str(tmp_path / "nope")],
+                       capture_output=True, env=clean_env(), timeout=60)
+    assert r.returncode == 1
+    assert "container group: " in r.stderr.decode() and "nope" in r.stderr.decode()
+    # an image that cannot be pulled: the unit fails with the kubelet's reason
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(kube.kubeconfig(namespace="awx"))
+    r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--socket", d.sock,
+                        "--container-group", "--kubeconfig", str(kc), "--namespace", "awx",
+                        "--container-image", "bad/ee:1"],
+                       capture_output=True, env=clean_env(), timeout=120)
+    assert r.returncode == 1, r.stderr.decode()
+    assert "ImagePullBackOff" in r.stderr.decode() or "ErrImagePull" in r.stderr.decode(), \
+        r.stderr.decode()
+    wait_for(lambda: d.cmd("work list") == {}, 20, "the unit released")
+    wait_for(lambda: not kube.pods(), 20, "the pod deleted")
