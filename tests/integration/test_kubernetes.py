@@ -704,3 +704,75 @@ def test_receptorctl_submit_with_secret_files_as_the_docs_show(tmp_path, daemons
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(b"SHOUT\n")
     wait_for(lambda: not kube.pods(), 20, "pod deleted by --rm")
+
+
+def test_signed_remote_runtime_auth_unit_through_a_hop(mesh, tmp_path, kube):
+    """AWX's remote form with signing: a (work-signing, a tls-client) submits
+    a kubernetes-runtime-auth unit to c (work-verification, verifysignature,
+    its control service on the mesh with TLS) through b; the kubeconfig and
+    pod spec travel as runtime params inside the signed submission.  Secrets
+    over a plain control connection and unsigned work are refused before any
+    pod exists; signed work over TLS runs its pod, its results come back to
+    a, the secrets show in no `work list` on either end, release deletes the
+    pod."""
+    from conftest import BUILD, ROOT
+    pki = tmp_path / "pki"
+    subprocess.run([os.path.join(ROOT, "scripts", "make-demo-certs"), str(pki), "a", "c"],
+                   check=True, capture_output=True, env=dict(os.environ, RECEPTOR=RECEPTOR))
+    p = {k: str(pki / k) for k in ("ca.crt", "a.crt", "a.key", "c.crt", "c.key",
+                                   "work-private.pem", "work-public.pem")}
+    kube_type = {"work-kubernetes": dict(RUNTIME, worktype="kube-signed", verifysignature=True)}
+    a = mesh.node("a", extra=[{"work-signing": {"privatekey": p["work-private.pem"],
+                                                "tokenexpiration": "5m"}},
+                              {"tls-client": {"name": "cli", "cert": p["a.crt"], "key": p["a.key"],
+                                              "rootcas": p["ca.crt"]}}],
+                  node_opts={"datadir": os.path.join(mesh.dir, "a", "data")})
+    b = mesh.node("b", peers=["a"])
+    c = mesh.node("c", peers=["b"],
+                  extra=[{"tls-server": {"name": "srv", "cert": p["c.crt"], "key": p["c.key"],
+                                         "clientcas": p["ca.crt"], "requireclientcert": True}},
+                         {"work-verification": {"publickey": p["work-public.pem"]}}, kube_type],
+                  node_opts={"datadir": os.path.join(mesh.dir, "c", "data")})
+    c.serve_control_on_mesh()
+    for item in c.config:
+        if "control-service" in item:
+            item["control-service"]["tls"] = "srv"
+    for n in (a, b, c):
+        n.start()
+    wait_for(lambda: "c" in a.routes() and "a" in c.routes(), 20, "routes")
+    a.wait_advert("c")
+    assert {"WorkType": "kube-signed", "Secure": True} in a.advert("c", "control")["WorkCommands"]
+    kc, pod = tmp_path / "kubeconfig", tmp_path / "pod.yml"
+    kc.write_text(kube.kubeconfig(namespace="default"))
+    pod.write_text(pod_yaml(["sh", "-c", "cat; echo signed-pod"], name="signed"))
+    ctl = os.path.join(BUILD, "src", "cmd", "receptorctl")
+
+    def submit(*extra):
+        return subprocess.run([ctl, "--socket", a.sock, "work", "submit", "kube-signed", "--node", "c",
+                               "--param", f"secret_kube_config=@{kc}",
+                               "--param", f"secret_kube_pod=@{pod}", "--payload", "-", "-f", *extra],
+                              input=b"signed through the mesh\n", capture_output=True, timeout=120)
+
+    def release_all():
+        for uid in a.cmd("work list"):
+            a.cmd(f"work release {uid}")
+    r = submit("--signwork")
+    assert r.returncode != 0 and b"cannot send secrets over a non-TLS connection" in r.stderr, r
+    release_all()
+    r = submit("--tls-client", "cli")
+    assert r.returncode != 0
+    assert b"could not verify signature: signature is empty" in r.stdout + r.stderr, r
+    assert kube.state()["counters"]["creates"] == 0
+    release_all()
+    r = submit("--tls-client", "cli", "--signwork")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"signed through the mesh\nsigned-pod\n"
+    (uid, st), = a.cmd("work list").items()
+    assert st["State"] == 2 and st["ExtraData"]["RemoteWorkType"] == "kube-signed"
+    remote = c.cmd("work list")[st["ExtraData"]["RemoteUnitID"]]
+    assert remote["ExtraData"]["PodName"].startswith("signed-") and remote["Detail"] == "Finished"
+    for node in (a, c):
+        text = json.dumps(node.cmd("work list"))
+        assert kube.token not in text and "certificate-authority-data" not in text, text
+    assert a.cmd(f"work release {uid}") == {"released": uid}
+    wait_for(lambda: not kube.pods(), 30, "pod deleted on release")
