@@ -199,6 +199,28 @@ static void force_stop(struct shared *sh)
     pthread_mutex_unlock(&sh->mu);
 }
 
+/* A canceled container-group unit: receptor deleted the pod, and the worker
+ * with it, so no final status will come (AWX stops reading on cancel).  True
+ * once the unit says Canceled and every byte it has was handed on. */
+static int pod_gone(struct shared *sh, const char *unit)
+{
+    json_t *st = NULL;
+    char err[512];
+    if (unit_status(sh->o, unit, &st, 0, err, sizeof err) != 0)
+        return 0;
+    long long state = json_integer_value(json_object_get(st, "State"));
+    long long size = json_integer_value(json_object_get(st, "StdoutSize"));
+    json_decref(st);
+    pthread_mutex_lock(&sh->mu);
+    int drained = (long long)sh->pos >= size;
+    pthread_mutex_unlock(&sh->mu);
+    if (state != 4 || !drained)
+        return 0;
+    fprintf(stderr, PFX "work unit %s canceled: its pod is deleted, so no final status comes "
+                    "back\n", unit);
+    return 1;
+}
+
 static void *signal_thread(void *arg)
 {
     struct shared *sh = arg;
@@ -227,6 +249,10 @@ static void *signal_thread(void *arg)
             sh->cancel_sent = 1;
         pthread_mutex_unlock(&sh->mu);
         if (sig <= 0) {
+            if (cancel_deadline >= 0 && sh->o->container_group && pod_gone(sh, unit)) {
+                cancel_deadline = -1;
+                force_stop(sh);
+            }
             if (cancel_deadline >= 0 && now_ms() >= cancel_deadline) {
                 fprintf(stderr, PFX "no final status %d s after the cancel; giving up waiting\n",
                         sh->o->cancel_wait_seconds);

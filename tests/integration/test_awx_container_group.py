@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -203,3 +204,50 @@ def test_container_group_errors_are_clear(control, tmp_path):
         r.stderr.decode()
     wait_for(lambda: d.cmd("work list") == {}, 20, "the unit released")
     wait_for(lambda: not kube.pods(), 20, "the pod deleted")
+
+
+SLEEPER = """\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Started
+      ansible.builtin.debug:
+        msg: "sleeping in the pod"
+    - name: Sleep
+      ansible.builtin.command: sleep 300
+"""
+
+
+def test_ctrl_c_deletes_the_pod_and_releases_the_unit(control, tmp_path):
+    """Ctrl-C sends `work cancel`, which deletes the pod (the worker with it,
+    so no `canceled` status can come back, as in AWX, which stops reading
+    on cancel): the command says so, exits 130 and releases the unit."""
+    d, kube = control
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(kube.kubeconfig(namespace="awx"))
+    pdd = make_pdd(tmp_path / "job")
+    (pdd / "project" / "sleep.yml").write_text(SLEEPER)
+    p = subprocess.Popen([ARC, "submit", str(pdd), "-p", "sleep.yml", "--socket", d.sock,
+                          "--container-group", "--kubeconfig", str(kc), "--namespace", "awx"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    try:
+        for line in p.stdout:
+            if b"sleeping in the pod" in line:
+                break
+        (pod,) = kube.pods("awx").values()
+        assert pod["status"]["phase"] == "Running"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = err.decode()
+    assert p.returncode == 130, err
+    assert "canceling work unit" in err and "released work unit" in err, err
+    # not the 30 s --cancel-wait for a status that cannot come
+    assert "its pod is deleted, so no final status comes back" in err, err
+    assert "giving up waiting" not in err, err
+    wait_for(lambda: not kube.pods(), 20, "the pod deleted")
+    assert d.cmd("work list") == {}
+    assert kube.state()["counters"]["deletes"] >= 1
