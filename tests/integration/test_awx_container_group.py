@@ -19,6 +19,7 @@ processed artifacts, events and live output are compared with Debian's
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -168,17 +169,21 @@ def test_incluster_container_group_with_our_worker_in_the_pod(tmp_path):
     d = _kube.Daemon(str(tmp_path), _kube.AWX_CONFIG.format(**f), f["sock"], wrap=wrap, env=env)
     try:
         pdd = make_pdd(tmp_path / "job")
-        r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "cg2",
-                            "--socket", d.sock, "--container-group"],
+        # an ident that is no DNS label: the pod's name is made one
+        r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "Job_2.B",
+                            "--socket", d.sock, "--container-group", "--keep-unit"],
                            capture_output=True, env=clean_env(), timeout=300)
         err = r.stderr.decode()
         assert r.returncode == 0, err + kube.logtext()
         assert "kubernetes-incluster-auth" in err, err
         assert kube.state()["counters"]["creates"] == 1
-        wait_for(lambda: d.cmd("work list") == {}, 20, "the unit released")
+        (name,) = kube.pods("default")
+        assert re.fullmatch(r"default/automation-job-job-2-b-[a-z0-9]{5}", name), name
+        (unit,) = d.cmd("work list")
+        assert d.cmd(f"work release {unit}")
         wait_for(lambda: not kube.pods(), 20, "the pod deleted on release")
-        l, b = local_run(tmp_path, "cg2")
-        same_as_local(r, pdd / "artifacts" / "cg2", l, b)
+        l, b = local_run(tmp_path, "Job_2.B")
+        same_as_local(r, pdd / "artifacts" / "Job_2.B", l, b)
     finally:
         d.stop()
         kube.stop()
