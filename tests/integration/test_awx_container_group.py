@@ -38,9 +38,18 @@ def _load(name, file):
 
 
 _conftest = _load("integration_conftest", "conftest.py")
-sys.modules.setdefault("conftest", _conftest)
 _flow = _load("awx_flow_helpers", "test_awx_flow.py")
-_kube = _load("kube_helpers", "test_kubernetes.py")
+# test_kubernetes says `from conftest import`: give it this directory's
+# conftest even when pytest has loaded runner/conftest.py under that name
+_other = sys.modules.get("conftest")
+sys.modules["conftest"] = _conftest
+try:
+    _kube = _load("kube_helpers", "test_kubernetes.py")
+finally:
+    if _other is not None:
+        sys.modules["conftest"] = _other
+    else:
+        del sys.modules["conftest"]
 sys.path.insert(0, os.path.join(HERE, "k8s"))
 from harness import FakeKubeServer  # noqa: E402
 
