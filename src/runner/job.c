@@ -9,6 +9,7 @@
  * are written to a temporary name, fsynced and renamed into place. */
 #include "runner/job.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -549,6 +550,28 @@ static void wrap_ssh_agent(struct job *j)
     free(fifo);
 }
 
+/* rotate_artifacts: an integer (0 or less: keep all), a bool as Python
+ * compares it (true is 1), null meaning not given; anything else would make
+ * 2.3.1 crash comparing it with 1, so it is refused up front. */
+static int rotate_count(const json_t *v, int *out, char *err, size_t errlen)
+{
+    *out = 0;
+    if (!v || json_is_null(v) || json_is_false(v))
+        return 0;
+    if (json_is_true(v)) {
+        *out = 1;
+        return 0;
+    }
+    if (!json_is_integer(v)) {
+        snprintf(err, errlen, "TypeError: rotate_artifacts must be an integer, not %s",
+                 json_is_string(v) ? "str" : json_is_real(v) ? "float" : "a JSON container");
+        return -1;
+    }
+    json_int_t n = json_integer_value(v);
+    *out = n < 0 ? 0 : n > INT_MAX ? INT_MAX : (int)n;
+    return 0;
+}
+
 int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t errlen)
 {
     memset(j, 0, sizeof *j);
@@ -598,8 +621,9 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
         return -1;
     if (j->containerized)
         j->container_name = container_name_for(j->ident);
-    const json_t *ra = json_object_get(kw, "rotate_artifacts");
-    j->rotate_artifacts = json_is_integer(ra) ? (int)json_integer_value(ra) : 0;
+    if (rotate_count(json_object_get(kw, "rotate_artifacts"), &j->rotate_artifacts, err,
+                     errlen) < 0)
+        return -1;
     bool is_adhoc = (!json_object_get(kw, "binary") || json_is_null(json_object_get(kw, "binary"))) &&
                     json_object_get(kw, "module") && !json_is_null(json_object_get(kw, "module"));
     build_env(j, is_adhoc);
@@ -1136,9 +1160,84 @@ static void open_output_files(struct run_state *rs)
         job_write_failed(j, "stderr", errno);
 }
 
+/* ---- rotation ---------------------------------------------------------- */
+
+struct rot_entry {
+    char *name;
+    struct timespec mtime;
+    size_t order;        /* listing order: ties keep it, as a stable sort */
+};
+
+static int rot_cmp(const void *a, const void *b)
+{
+    const struct rot_entry *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Lists the artifact directories below root (real directories only, never
+ * through a link) other than the job's own; returns the count or -1. */
+static long rot_list(const char *root, const char *own, struct rot_entry **out)
+{
+    DIR *d = opendir(root);
+    if (!d)
+        return -1;
+    struct rot_entry *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        struct stat st;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, own) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct rot_entry *nv = realloc(v, cap * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[n] = (struct rot_entry){ strdup(de->d_name), st.st_mtim, n };
+        if (v[n].name)
+            n++;
+    }
+    closedir(d);
+    *out = v;
+    return (long)n;
+}
+
+/* cleanup_artifact_dir(): once the job's artifact dir holds its command
+ * file, keep the rotate_artifacts most recently modified artifact dirs of
+ * the artifact root and remove the others, oldest first.  The job's own
+ * dir counts as the newest and is never removed; files and links in the
+ * root are neither counted nor touched (2.3.1 would crash on them). */
 static void rotate_artifacts(struct job *j)
 {
-    (void)j; /* --rotate-artifacts is accepted; rotation is not implemented yet */
+    char *root = strdup(j->artifact_dir);
+    char *slash = root ? strrchr(root, '/') : NULL;
+    struct rot_entry *v = NULL;
+    long n = -1;
+    if (slash) {
+        *slash = 0;
+        n = rot_list(*root ? root : "/", slash + 1, &v);
+    }
+    if (n > 0)
+        qsort(v, (size_t)n, sizeof *v, rot_cmp);
+    long extra = n + 1 - (long)j->rotate_artifacts; /* + 1: the job's own dir */
+    for (long i = 0; i < n; i++) {
+        if (i < extra) {
+            char *p = xasprintf("%s/%s", root, v[i].name);
+            if (p)
+                zipdir_rmtree(p);
+            free(p);
+        }
+        free(v[i].name);
+    }
+    free(v);
+    free(root);
 }
 
 static void *ssh_key_writer(struct job *j)
