@@ -18,6 +18,8 @@
  * Options follow ansible-runner 2.3.1's argparse definitions ("-i" is
  * --ident; "--opt=value" and "--opt value" both work).  The transmit
  * kwargs are the fixed 30-key set the Python CLI sends, in its order. */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,7 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "runner/event.h"
+#include "runner/pyjson.h"
 #include "runner/stream.h"
 #include "runner/submit.h"
 
@@ -399,43 +403,173 @@ static void mkdir_p(const char *path)
     free(p);
 }
 
-/* A role run becomes a generated play (the API's main.json form). */
-static int write_role_play(struct cli *c, const char *pdd)
+/* --role-vars 'k=v ...': each v as ast.literal_eval() reads the simple
+ * literals (integers, True, False, None, a quoted string without escapes),
+ * otherwise the text itself, as role_manager does.  -1 for an item that
+ * is not exactly one key=value (2.3.1 dies with a ValueError on it). */
+static json_t *role_var_value(const char *v)
 {
-    json_t *role = json_pack("{s:s}", "name", c->role);
-    if (c->role_vars) {
-        json_t *vars = json_object();
-        char *copy = strdup(c->role_vars), *save = NULL;
-        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-            char *eq = strchr(t, '=');
-            if (eq) {
-                *eq = 0;
-                json_object_set_new(vars, t, json_string(eq + 1));
-            }
+    size_t n = strlen(v);
+    const char *d = v + (*v == '-' || *v == '+');
+    if (*d && strspn(d, "0123456789") == strlen(d) && (d[0] != '0' || strspn(d, "0") == strlen(d))) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (errno == 0 && !*end)
+            return json_integer(x);
+    }
+    if (!strcmp(v, "True") || !strcmp(v, "False"))
+        return json_boolean(v[0] == 'T');
+    if (!strcmp(v, "None"))
+        return json_null();
+    if (n >= 2 && (v[0] == '\'' || v[0] == '"') && v[n - 1] == v[0] && !strchr(v, '\\') &&
+        !memchr(v + 1, v[0], n - 2))
+        return json_stringn(v + 1, n - 2);
+    return json_string(v);
+}
+
+static json_t *role_vars_parse(const char *text)
+{
+    json_t *vars = json_object();
+    char *copy = strdup(text), *save = NULL;
+    for (char *t = strtok_r(copy, " \t\n\r\v\f", &save); t && vars;
+         t = strtok_r(NULL, " \t\n\r\v\f", &save)) {
+        char *eq = strchr(t, '=');
+        if (!eq || strchr(eq + 1, '=')) {
+            fprintf(stderr, "ansible-runner-c: --role-vars: '%s' is not one key=value\n", t);
+            json_decref(vars);
+            vars = NULL;
+            break;
         }
-        free(copy);
+        *eq = 0;
+        json_object_set_new(vars, t, role_var_value(eq + 1));
+    }
+    free(copy);
+    return vars;
+}
+
+/* role_manager()'s play, as json.dumps() writes it:
+ * [{"hosts": H, "gather_facts": B, "roles": [{"name": R, "vars": {...}}]}] */
+static char *role_play_text(const struct cli *c)
+{
+    json_t *role = json_object();
+    json_object_set_new(role, "name", json_string(c->role));
+    if (c->role_vars && *c->role_vars) {
+        json_t *vars = role_vars_parse(c->role_vars);
+        if (!vars) {
+            json_decref(role);
+            return NULL;
+        }
         json_object_set_new(role, "vars", vars);
     }
-    json_t *play = json_pack("[{s:s,s:[o]}]", "hosts", c->hosts ? c->hosts : "all", "roles", role);
-    if (c->role_skip_facts)
-        json_object_set_new(json_array_get(play, 0), "gather_facts", json_false());
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s/project", pdd);
-    mkdir(dir, 0700);
-    snprintf(path, sizeof path, "%s/main.json", dir);
-    int rc = json_dump_file(play, path, JSON_COMPACT);
-    json_decref(play);
-    set_str(c->kw, "playbook", "main.json");
-    c->hosts = NULL;
-    char roles[4200];
-    snprintf(roles, sizeof roles, "%s/roles", pdd);
-    json_t *ev = json_object_get(c->kw, "envvars");
-    if (!ev) {
-        ev = json_object();
-        json_object_set_new(c->kw, "envvars", ev);
+    json_t *play = json_object();
+    json_object_set_new(play, "hosts", json_string(c->hosts ? c->hosts : "all"));
+    json_object_set_new(play, "gather_facts", json_boolean(!c->role_skip_facts));
+    json_object_set_new(play, "roles", json_pack("[o]", role));
+    json_t *plays = json_pack("[o]", play);
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    const char *text = NULL;
+    char *out = NULL;
+    if (pyjson_dump(plays, true, &b) == 0 && buf_cstr(&b, &text) == 0)
+        out = strdup(text);
+    buf_free(&b);
+    json_decref(plays);
+    return out;
+}
+
+/* What a role run generated in the user's directory (run only). */
+struct role_gen {
+    char *project;          /* where the playbook went */
+    char *playbook;         /* its full path */
+    bool project_existed;   /* else the whole project dir goes afterwards */
+};
+
+/* uuid4().hex, the name 2.3.1 gives the generated playbook */
+static void hex_name(char out[33])
+{
+    char u[37];
+    size_t k = 0;
+    event_uuid4(u);
+    for (size_t i = 0; u[i] && k < 32; i++)
+        if (u[i] != '-')
+            out[k++] = u[i];
+    out[k] = 0;
+}
+
+/* role_manager(): the role becomes a playbook named uuid4().hex under the
+ * project dir, and --inventory names a file under <pdd>/inventory.  For
+ * transmit (gen == NULL) the playbook only goes into files, for the zip;
+ * for run it is written (0400) and role_gen_remove() takes it away again. */
+static int role_prepare(struct cli *c, const char *pdd, struct transmit_files *files,
+                        struct role_gen *gen)
+{
+    const char *inv = json_string_value(json_object_get(c->kw, "inventory"));
+    if (inv) {
+        char *p = NULL;
+        struct stat st;
+        if (asprintf(&p, "%s/inventory/%s", pdd, inv) < 0)
+            return -1;
+        if (stat(p, &st) < 0) {
+            fprintf(stderr, "location specified by --inventory does not exist\n");
+            free(p);
+            return -1;
+        }
+        set_str(c->kw, "inventory", p);
+        free(p);
     }
-    set_str(ev, "ANSIBLE_ROLES_PATH", roles);
+    const char *pd = json_string_value(json_object_get(c->kw, "project_dir"));
+    if (pd && *pd && !gen) {
+        fprintf(stderr, "ansible-runner-c: -r cannot be sent with --project-dir: the generated "
+                        "playbook would not be in the private data dir\n");
+        return -1;
+    }
+    char *text = role_play_text(c);
+    if (!text)
+        return -1;
+    char name[33];
+    hex_name(name);
+    int rc = 0;
+    if (!gen) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "project/%s", name);
+        rc = transmit_files_add(files, rel, text, strlen(text), 0400);
+        set_str(c->kw, "playbook", name);
+    } else {
+        struct stat st;
+        gen->project = pd && *pd ? abs_dir(pd) : NULL;
+        if (!gen->project && asprintf(&gen->project, "%s/project", pdd) < 0)
+            gen->project = NULL;
+        gen->project_existed = gen->project && stat(gen->project, &st) == 0;
+        if (gen->project && !gen->project_existed)
+            mkdir_p(gen->project);
+        if (!gen->project || asprintf(&gen->playbook, "%s/%s", gen->project, name) < 0)
+            gen->playbook = NULL;
+        int fd = gen->playbook ? open(gen->playbook, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400)
+                               : -1;
+        size_t len = strlen(text);
+        if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+            fprintf(stderr, "ansible-runner-c: cannot write the role's playbook %s: %s\n",
+                    gen->playbook ? gen->playbook : "", strerror(errno));
+            rc = -1;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (gen->playbook)
+            set_str(c->kw, "playbook", gen->playbook);
+    }
+    free(text);
     return rc;
+}
+
+static void role_gen_remove(struct role_gen *gen)
+{
+    if (gen->project && !gen->project_existed)
+        zipdir_rmtree(gen->project);
+    else if (gen->playbook)
+        unlink(gen->playbook);
+    free(gen->project);
+    free(gen->playbook);
 }
 
 static int check_inventory(struct cli *c, const char *pdd)
@@ -513,21 +647,34 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
         return 1;
     char *pdd = abs_dir(c->pdd);
     mkdir_p(pdd);
-    if (c->role)
-        write_role_play(c, pdd);
+    bool transmit = !strcmp(c->command, "transmit");
+    struct transmit_files files = { .n = 0 };
+    struct role_gen gen = { NULL, NULL, false };
+    if (c->role && role_prepare(c, pdd, &files, transmit ? NULL : &gen) < 0) {
+        role_gen_remove(&gen);
+        transmit_files_free(&files);
+        free(pdd);
+        return 1;
+    }
     if (check_inventory(c, pdd) < 0) {
+        role_gen_remove(&gen);
+        transmit_files_free(&files);
         free(pdd);
         return 1;
     }
     char err[2048] = "";
     int rc;
-    if (!strcmp(c->command, "transmit")) {
+    if (transmit) {
         random_ident(c);
-        transmit_prepare_kwargs(pdd, c->kw, err, sizeof err);
-        struct transmit_opts o = { pdd, c->kw, false };
-        rc = transmit_run(&o, STDOUT_FILENO, err, sizeof err) < 0 ? 1 : 0;
+        if (transmit_prepare_kwargs(pdd, c->kw, &files, err, sizeof err) < 0) {
+            rc = 1;
+        } else {
+            struct transmit_opts o = { pdd, c->kw, false, &files };
+            rc = transmit_run(&o, STDOUT_FILENO, err, sizeof err) < 0 ? 1 : 0;
+        }
+    } else if (run_dump_artifacts(pdd, c->kw, err, sizeof err) < 0) {
+        rc = 1;
     } else {
-        transmit_prepare_kwargs(pdd, c->kw, err, sizeof err); /* dump_artifacts */
         bool quiet = json_is_true(json_object_get(c->kw, "quiet"));
         json_t *kw = c->kw;
         c->kw = NULL;
@@ -537,6 +684,8 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
             rc = 1;
         }
     }
+    role_gen_remove(&gen);
+    transmit_files_free(&files);
     if (err[0])
         fprintf(stderr, "%s\n", err);
     free(pdd);
@@ -793,15 +942,20 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
         free(pdd);
         return 1;
     }
-    if (c->role)
-        write_role_play(c, pdd);
-    if (check_inventory(c, pdd) < 0) {
+    struct transmit_files files = { .n = 0 };
+    if ((c->role && role_prepare(c, pdd, &files, NULL) < 0) || check_inventory(c, pdd) < 0) {
+        transmit_files_free(&files);
         free(pdd);
         return 1;
     }
     random_ident(c);
     char err[2048] = "";
-    transmit_prepare_kwargs(pdd, c->kw, err, sizeof err);
+    if (transmit_prepare_kwargs(pdd, c->kw, &files, err, sizeof err) < 0) {
+        fprintf(stderr, "ansible-runner-c submit: %s\n", err);
+        transmit_files_free(&files);
+        free(pdd);
+        return 1;
+    }
     char *ident = NULL;
     json_t *idv = json_object_get(c->kw, "ident");
     if (json_is_string(idv))
@@ -811,14 +965,17 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
     if (!ident || !*ident || strchr(ident, '/') || !strcmp(ident, ".") || !strcmp(ident, "..")) {
         fprintf(stderr, "ansible-runner-c submit: bad --ident\n");
         free(ident);
+        transmit_files_free(&files);
         free(pdd);
         return 2;
     }
     so.pdd = pdd;
     so.kwargs = c->kw;
+    so.files = &files;
     so.ident = ident;
     so.quiet = json_is_true(json_object_get(c->kw, "quiet"));
     int rc = submit_run(&so);
+    transmit_files_free(&files);
     free(ident);
     free(pdd);
     return rc;

@@ -14,16 +14,36 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "runner/zipdir.h"
+
 /* ---- transmit ---- */
+/* Files the zip carries that the source directory lacks (2.3.1 writes
+ * them into it; we never do): env/ files of env-like kwargs, a role's
+ * generated playbook.  Owned copies. */
+#define TRANSMIT_MAX_FILES 8
+struct transmit_files {
+    struct zipdir_extra v[TRANSMIT_MAX_FILES];
+    size_t n;
+};
+int transmit_files_add(struct transmit_files *f, const char *name, const char *data, size_t len,
+                       unsigned mode);
+void transmit_files_free(struct transmit_files *f);
+
 struct transmit_opts {
     const char *pdd;        /* private data dir */
     json_t *kwargs;         /* ordered kwargs (borrowed; modified) */
     bool only_kwargs;       /* only_transmit_kwargs */
+    const struct transmit_files *files; /* NULL: none */
 };
 /* Writes the stream to outfd.  0, or -1 with err. */
 int transmit_run(const struct transmit_opts *o, int outfd, char *err, size_t errlen);
-/* dump_artifacts + relativising of spec 3.2 steps 2-4 on kwargs. */
-int transmit_prepare_kwargs(const char *pdd, json_t *kwargs, char *err, size_t errlen);
+/* dump_artifacts + relativising of spec 3.2 steps 2-4 on kwargs; the env/
+ * files go to files, never into pdd. */
+int transmit_prepare_kwargs(const char *pdd, json_t *kwargs, struct transmit_files *files,
+                            char *err, size_t errlen);
+/* dump_artifacts for run: env/ files written into pdd (mode 0400, left
+ * there, as 2.3.1 does), paths left as given. */
+int run_dump_artifacts(const char *pdd, json_t *kwargs, char *err, size_t errlen);
 
 /* ---- worker ---- */
 struct worker_opts {

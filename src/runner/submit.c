@@ -667,7 +667,7 @@ int submit_run(const struct submit_opts *o)
         code = 130;
         goto out;
     }
-    struct transmit_opts to = { o->pdd, o->kwargs, only_kwargs != 0 };
+    struct transmit_opts to = { o->pdd, o->kwargs, only_kwargs != 0, o->files };
     err[0] = 0;
     int trc = transmit_run(&to, c->fd, err, sizeof err);
     pthread_mutex_lock(&sh.mu);

@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+struct transmit_files;
+
 struct submit_opts {
     const char *socket;        /* control socket: PATH, unix:PATH, tcp://HOST:PORT */
     const char *node;          /* target node; NULL: the node behind the socket */
@@ -26,6 +28,7 @@ struct submit_opts {
     bool keep_unit;            /* do not release at the end */
     const char *pdd;           /* absolute private data dir */
     json_t *kwargs;            /* prepared kwargs with the ident set (borrowed) */
+    const struct transmit_files *files; /* generated files for the zip (NULL: none) */
     const char *ident;         /* artifacts go to <pdd>/artifacts/<ident> */
     bool quiet;                /* no live playbook output */
     int reconnect_seconds;     /* how long to retry a lost control socket */

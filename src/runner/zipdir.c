@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,9 @@ struct zw {
     zip_t *za;
     char *err;
     size_t errlen;
+    const struct zipdir_extra *x; /* files added as if they were in the tree */
+    size_t nx;
+    time_t now;
 };
 
 static int zw_fail(struct zw *w, const char *what, const char *path)
@@ -208,14 +212,98 @@ static int zw_entry(struct zw *w, const char *dir, const char *rel, const char *
     return rc;
 }
 
+/* The directory part of an extra's name ("" at the top). */
+static size_t zw_extra_parent(const struct zipdir_extra *x, const char **leaf)
+{
+    const char *slash = strrchr(x->name, '/');
+    *leaf = slash ? slash + 1 : x->name;
+    return slash ? (size_t)(slash - x->name) : 0;
+}
+
+static bool zw_extra_in(const struct zipdir_extra *x, const char *rel)
+{
+    const char *leaf;
+    size_t pl = zw_extra_parent(x, &leaf);
+    return strlen(rel) == pl && strncmp(x->name, rel, pl) == 0;
+}
+
+/* True when an extra replaces the tree's rel/fname. */
+static bool zw_replaced(const struct zw *w, const char *rel, const char *fname)
+{
+    for (size_t i = 0; i < w->nx; i++) {
+        const char *leaf;
+        zw_extra_parent(&w->x[i], &leaf);
+        if (zw_extra_in(&w->x[i], rel) && !strcmp(leaf, fname))
+            return true;
+    }
+    return false;
+}
+
+static int zw_add_extra(struct zw *w, const struct zipdir_extra *x)
+{
+    zip_source_t *src = zip_source_buffer(w->za, x->data, x->len, 0);
+    if (!src)
+        return zw_fail(w, "zip source", x->name);
+    zip_int64_t idx = zip_file_add(w->za, x->name, src, ZIP_FL_ENC_UTF_8);
+    if (idx < 0) {
+        zip_source_free(src);
+        return zw_fail(w, "zip add", x->name);
+    }
+    return zw_attrs(w, idx, (uint32_t)(S_IFREG | (x->mode & 0777)) << 16, w->now, 0);
+}
+
+static int zw_add_extras_in(struct zw *w, const char *rel)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->nx; i++)
+        if (zw_extra_in(&w->x[i], rel))
+            rc = zw_add_extra(w, &w->x[i]);
+    return rc;
+}
+
+/* Top-level directories that only extras live in (env/ or project/ that
+ * the source lacks): a 0700 entry, as makedirs(path, 0o700) would make. */
+static int zw_add_virtual_dirs(struct zw *w, const struct names *dirs, bool files)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->nx; i++) {
+        const char *leaf;
+        size_t pl = zw_extra_parent(&w->x[i], &leaf);
+        bool seen = pl == 0 || memchr(w->x[i].name, '/', pl);
+        for (size_t k = 0; !seen && k < dirs->n; k++)
+            seen = strlen(dirs->v[k]) == pl && !strncmp(dirs->v[k], w->x[i].name, pl);
+        for (size_t k = 0; !seen && k < i; k++) /* an earlier extra made it */
+            seen = zw_extra_parent(&w->x[k], &leaf) == pl && !strncmp(w->x[k].name, w->x[i].name, pl);
+        if (seen)
+            continue;
+        char *dname = strndup(w->x[i].name, pl);
+        if (!dname)
+            return -1;
+        if (files) {
+            rc = zw_add_extras_in(w, dname);
+        } else {
+            zip_int64_t idx = zip_dir_add(w->za, dname, ZIP_FL_ENC_UTF_8);
+            rc = idx < 0 ? zw_fail(w, "zip add dir", dname)
+                         : zw_attrs(w, idx, ((uint32_t)(S_IFDIR | 0700) << 16) | 0x10, w->now, 1);
+        }
+        free(dname);
+    }
+    return rc;
+}
+
 static int zw_walk(struct zw *w, const char *dir, const char *rel)
 {
     struct names files = { 0 }, dirs = { 0 };
     int rc = zw_list(dir, &files, &dirs);
     for (size_t i = 0; rc == 0 && i < files.n; i++)
-        rc = zw_entry(w, dir, rel, files.v[i]);
+        if (!zw_replaced(w, rel, files.v[i]))
+            rc = zw_entry(w, dir, rel, files.v[i]);
+    if (rc == 0)
+        rc = zw_add_extras_in(w, rel);
     for (size_t i = 0; rc == 0 && i < dirs.n; i++)
         rc = zw_entry(w, dir, rel, dirs.v[i]);
+    if (rc == 0 && !rel[0])
+        rc = zw_add_virtual_dirs(w, &dirs, false);
     for (size_t i = 0; rc == 0 && i < dirs.n; i++) {
         char *sub = path_join(dir, dirs.v[i]);
         char *subrel = path_join(rel, dirs.v[i]);
@@ -227,6 +315,8 @@ static int zw_walk(struct zw *w, const char *dir, const char *rel)
         free(sub);
         free(subrel);
     }
+    if (rc == 0 && !rel[0])
+        rc = zw_add_virtual_dirs(w, &dirs, true);
     names_free(&files);
     names_free(&dirs);
     return rc;
@@ -234,8 +324,14 @@ static int zw_walk(struct zw *w, const char *dir, const char *rel)
 
 int zipdir_create(const char *dir, const char *zippath, char *err, size_t errlen)
 {
+    return zipdir_create_extra(dir, NULL, 0, zippath, err, errlen);
+}
+
+int zipdir_create_extra(const char *dir, const struct zipdir_extra *x, size_t nx,
+                        const char *zippath, char *err, size_t errlen)
+{
     int zerr = 0;
-    struct zw w = { NULL, err, errlen };
+    struct zw w = { NULL, err, errlen, x, nx, time(NULL) };
     w.za = zip_open(zippath, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
     if (!w.za) {
         snprintf(err, errlen, "cannot create zip %s (libzip error %d)", zippath, zerr);
@@ -288,13 +384,19 @@ char *zipdir_mkdtemp(const char *prefix)
 
 int zipdir_stream(const char *dir, int outfd, char *err, size_t errlen)
 {
+    return zipdir_stream_extra(dir, NULL, 0, outfd, err, errlen);
+}
+
+int zipdir_stream_extra(const char *dir, const struct zipdir_extra *x, size_t nx, int outfd,
+                        char *err, size_t errlen)
+{
     char *tmpdir = zipdir_mkdtemp("runner_c_zip_");
     if (!tmpdir) {
         snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
         return -1;
     }
     char *zippath = path_join(tmpdir, "stream.zip");
-    int rc = zippath ? zipdir_create(dir, zippath, err, errlen) : -1;
+    int rc = zippath ? zipdir_create_extra(dir, x, nx, zippath, err, errlen) : -1;
     int fd = rc == 0 ? open(zippath, O_RDONLY) : -1;
     if (rc == 0 && fd < 0) {
         snprintf(err, errlen, "open %s: %s", zippath, strerror(errno));

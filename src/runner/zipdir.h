@@ -30,11 +30,27 @@
 #define ZIPDIR_DEFAULT_MAX_BYTES (8ull * 1024 * 1024 * 1024)
 #define ZIPDIR_MAX_ENTRIES 1000000
 
+/* A file that goes into the zip as if it were in the tree, without being
+ * written there (what 2.3.1's transmit writes into the source directory).
+ * Its parent must exist in the tree or be a top-level directory, which
+ * then gets a 0700 entry of its own.  It replaces a tree file of the same
+ * name; its time is the time of zipping. */
+struct zipdir_extra {
+    const char *name;       /* "project/<hex>", "env/cmdline" */
+    const char *data;
+    size_t len;
+    unsigned mode;          /* permission bits */
+};
+
 /* Zips the contents of dir into the new file zippath.  0 or -1 + err. */
 int zipdir_create(const char *dir, const char *zippath, char *err, size_t errlen);
+int zipdir_create_extra(const char *dir, const struct zipdir_extra *x, size_t nx,
+                        const char *zippath, char *err, size_t errlen);
 /* Zips dir into a temporary file and writes {"zipfile": N}\n + base64 to
  * outfd.  0 or -1 + err (nothing written on a zip error). */
 int zipdir_stream(const char *dir, int outfd, char *err, size_t errlen);
+int zipdir_stream_extra(const char *dir, const struct zipdir_extra *x, size_t nx, int outfd,
+                        char *err, size_t errlen);
 /* Extracts zippath into dest (which must exist).  0 or -1 + err. */
 int zipdir_extract(const char *zippath, const char *dest, char *err, size_t errlen);
 /* The extraction cap in effect. */

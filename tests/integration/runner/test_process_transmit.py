@@ -102,9 +102,12 @@ def test_transmit_matches_vector(arc, vectors, tmp_path):
 
 def test_transmit_only_the_kwargs_keys(arc, tmp_path, vectors):
     p = run([arc, "transmit", str(tmp_path / "new"), "-p", "x.yml", "--cmdline", "--check"])
-    kw = split_stream(p.stdout)[0]["kwargs"]
+    objs = split_stream(p.stdout)
+    kw = objs[0]["kwargs"]
     assert len(kw["ident"]) == 32 and "cmdline" not in kw
-    assert (tmp_path / "new/env/cmdline").read_text() == "--check"
-    assert stat.S_IMODE((tmp_path / "new/env/cmdline").stat().st_mode) == 0o600
+    # 2.3.1 dumps it into env/cmdline (0400); ours puts it only in the zip
+    assert objs[1]["zip"].read("env/cmdline") == b"--check"
+    assert objs[1]["zip"].getinfo("env/cmdline").external_attr >> 16 == 0o100400
+    assert not (tmp_path / "new/env").exists()
     p = run([arc, "transmit", str(tmp_path / "new"), "-p", "x.yml", "--inventory", "nope"])
     assert p.returncode == 1 and b"nope" in p.stderr
