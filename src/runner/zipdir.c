@@ -86,6 +86,7 @@ struct zw {
     size_t errlen;
     const struct zipdir_extra *x; /* files added as if they were in the tree */
     size_t nx;
+    size_t nx_added;
     time_t now;
 };
 
@@ -249,6 +250,7 @@ static int zw_add_extra(struct zw *w, const struct zipdir_extra *x)
         zip_source_free(src);
         return zw_fail(w, "zip add", x->name);
     }
+    w->nx_added++;
     return zw_attrs(w, idx, (uint32_t)(S_IFREG | (x->mode & 0777)) << 16, w->now, 0);
 }
 
@@ -331,13 +333,19 @@ int zipdir_create_extra(const char *dir, const struct zipdir_extra *x, size_t nx
                         const char *zippath, char *err, size_t errlen)
 {
     int zerr = 0;
-    struct zw w = { NULL, err, errlen, x, nx, time(NULL) };
+    struct zw w = { NULL, err, errlen, x, nx, 0, time(NULL) };
     w.za = zip_open(zippath, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
     if (!w.za) {
         snprintf(err, errlen, "cannot create zip %s (libzip error %d)", zippath, zerr);
         return -1;
     }
     int rc = dir ? zw_walk(&w, dir, "") : 0;
+    if (rc == 0 && w.nx_added != nx) {
+        /* its directory is a link or a non-directory in the tree */
+        snprintf(err, errlen, "cannot add the generated files (%s...) to the zip: their "
+                 "directory in %s is not a plain directory", x[0].name, dir);
+        rc = -1;
+    }
     if (rc < 0) {
         zip_discard(w.za);
         return -1;

@@ -167,3 +167,14 @@ def test_role_errors(arc, pdd):
     p = run([arc, "run", str(pdd), "-r", "greeter", "--inventory", "nope"])
     assert p.returncode == 1 and b"--inventory does not exist" in p.stderr
     assert snapshot(pdd) == before
+
+
+def test_transmit_role_into_a_linked_project_dir_fails_clearly(arc, pdd, tmp_path):
+    """The zip would hold the link, not the playbook: refused, nothing sent."""
+    shutil.move(pdd / "project", tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", pdd / "project")
+    before = snapshot(tmp_path)
+    p = run([arc, "transmit", str(pdd), "-r", "greeter"])
+    assert p.returncode == 1 and p.stdout.count(b"\n") <= 1  # at most the kwargs line
+    assert b"not a plain directory" in p.stderr
+    assert snapshot(tmp_path) == before
