@@ -178,3 +178,17 @@ def test_transmit_role_into_a_linked_project_dir_fails_clearly(arc, pdd, tmp_pat
     assert p.returncode == 1 and p.stdout.count(b"\n") <= 1  # at most the kwargs line
     assert b"not a plain directory" in p.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_run_keeps_an_absolute_playbook_as_given(real_runner, arc, pdd, tmp_path):
+    """run does not make paths relative (only the streaming roles do): the generated
+    playbook above, or any -p under project/, runs by the path given."""
+    real = tmp_path / "real"
+    shutil.copytree(pdd, real)
+    cmds = []
+    for exe, d in ((real_runner, real), (arc, pdd)):
+        run([exe, "run", str(d), "-p", str(d / "project" / "nope.yml"), "--ident", "i"])
+        cmd = __import__("json").loads((d / "artifacts" / "i" / "command").read_text())
+        cmds.append([w.replace(str(d), "PDD") for w in cmd["command"]])
+    assert cmds[0] == cmds[1]
+    assert cmds[1][-1] == "PDD/project/nope.yml"
