@@ -190,13 +190,26 @@ static const struct control_command *find_command(const char *name)
     return NULL;
 }
 
+/* Logs a command at debug level, cut before the first secret_* parameter
+ * (kubernetes credentials and pod specs travel as such), so no secret reaches
+ * the log whatever the key order. */
+static void log_command(const char *line, size_t len)
+{
+    const char *secret = memmem(line, len, "secret_", 7);
+    size_t shown = secret ? (size_t)(secret - line) : len;
+    if (shown > 200)
+        shown = 200;
+    log_debug("Control service command: %.*s%s", (int)shown, line,
+              secret ? "... (secret parameters not logged)" : "");
+}
+
 /* Runs one line: JSON errors are answered first, then "Unknown command",
  * as upstream answers them. */
 static void run_line(struct ctl_session *s, char *line, size_t len)
 {
     s->busy = 1;
     s->in_dispatch = 1;
-    log_debug("Control service command: %.200s", line);
+    log_command(line, len);
     struct ctl_parsed p;
     ctl_parse_line(line, len, &p);
     if (p.err[0]) {

@@ -326,6 +326,11 @@ def test_secrets_kept_in_status_file_and_redacted_in_status_and_list(tmp_path, d
     listed = d.cmd("work list")[unit]["ExtraData"]
     assert listed["KubeConfig"] == "" and listed["KubePod"] == ""
     assert "s3cret" not in json.dumps(d.cmd("work list"))
+    # the daemon logs every control command at debug level: never the secrets
+    d.log.flush()
+    with open(os.path.join(str(tmp_path), "receptor.log"), "rb") as fh:
+        log = fh.read()
+    assert b"Control service command" in log and b"s3cret" not in log and b"kind: Pod" not in log
 
     unit, reply = d.submit("cfgpod", {})
     assert unit, reply
