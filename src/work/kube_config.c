@@ -19,7 +19,6 @@
 #include "work/kube_yaml.h"
 
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
-#define KUBE_FILE_MAX (4 << 20)
 
 void kube_conn_free(struct kube_conn *c)
 {
@@ -44,17 +43,16 @@ void kube_conn_free(struct kube_conn *c)
 
 /* ---- small helpers ----------------------------------------------------------- */
 
-static char *read_small_file(const char *path, size_t *len, char *err, size_t errlen)
+char *kube_file_read(const char *path, size_t *len, enum kube_file_error *why)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        *why = KUBE_FILE_OPEN;
         return NULL;
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > KUBE_FILE_MAX) {
-        snprintf(err, errlen, "cannot read %s: not a regular file of at most %d bytes", path,
-                 KUBE_FILE_MAX);
+        *why = KUBE_FILE_NOT_SMALL;
         close(fd);
         return NULL;
     }
@@ -70,12 +68,26 @@ static char *read_small_file(const char *path, size_t *len, char *err, size_t er
     }
     close(fd);
     if (!buf) {
-        snprintf(err, errlen, "out of memory");
+        *why = KUBE_FILE_NO_MEMORY;
         return NULL;
     }
     buf[got] = '\0';
     if (len)
         *len = got;
+    return buf;
+}
+
+static char *read_small_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    enum kube_file_error why;
+    char *buf = kube_file_read(path, len, &why);
+    if (!buf && why == KUBE_FILE_OPEN)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    else if (!buf && why == KUBE_FILE_NOT_SMALL)
+        snprintf(err, errlen, "cannot read %s: not a regular file of at most %d bytes", path,
+                 KUBE_FILE_MAX);
+    else if (!buf)
+        snprintf(err, errlen, "out of memory");
     return buf;
 }
 

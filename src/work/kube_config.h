@@ -38,4 +38,12 @@ int kube_conn_write_files(struct kube_conn *c, const char *dir, const char *pref
                           size_t errlen);
 void kube_conn_free(struct kube_conn *c);
 
+/* Why kube_file_read gave up. */
+enum kube_file_error { KUBE_FILE_OPEN, KUBE_FILE_NOT_SMALL, KUBE_FILE_NO_MEMORY };
+#define KUBE_FILE_MAX (4 << 20)  /* kubeconfigs, pod specs, tokens, CAs */
+/* The whole of a regular file of at most KUBE_FILE_MAX bytes, NUL-ended,
+ * with its length in *len (may be NULL); NULL with the reason in *why (and
+ * errno set for KUBE_FILE_OPEN). */
+char *kube_file_read(const char *path, size_t *len, enum kube_file_error *why);
+
 #endif

@@ -13,6 +13,7 @@
  * come out in upstream's order.  pod_pending_timeout is not an ExtraData
  * field upstream, so it lives in the unit's in-memory kube state. */
 #include "work/kube.h"
+#include "work/kube_config.h"
 #include "work/kube_unit.h"
 #include "work/workceptor_internal.h"
 
@@ -28,7 +29,6 @@
 #include "core/godur.h"
 
 /* A kubeconfig or pod spec larger than this is refused, not slurped. */
-#define KUBE_FILE_MAX (4 << 20)
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
@@ -165,33 +165,14 @@ int workceptor_add_kube(struct workceptor *wc, const struct kube_settings *ks, c
 /* The whole of a file as a string, or NULL with Go's error text in why. */
 static char *read_file_text(const char *path, char *why, size_t whylen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    enum kube_file_error e;
+    char *buf = kube_file_read(path, NULL, &e);
+    if (!buf && e == KUBE_FILE_OPEN)
         go_errno_text(why, whylen, "open", path, errno);
-        return NULL;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > KUBE_FILE_MAX) {
+    else if (!buf && e == KUBE_FILE_NOT_SMALL)
         snprintf(why, whylen, "read %s: not a regular file of at most %d bytes", path, KUBE_FILE_MAX);
-        close(fd);
-        return NULL;
-    }
-    char *buf = malloc((size_t)sb.st_size + 1);
-    size_t got = 0;
-    while (buf && got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (!buf) {
+    else if (!buf)
         snprintf(why, whylen, "read %s: out of memory", path);
-        return NULL;
-    }
-    buf[got] = '\0';
     return buf;
 }
 
