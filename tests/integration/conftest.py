@@ -41,6 +41,19 @@ def free_port(kind="tcp"):
     return port
 
 
+def rss_kb(pid):
+    """Resident set size of a process, in KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def wait_for(pred, timeout=15.0, what="condition"):
     deadline = time.time() + timeout * SLOW
     last = None

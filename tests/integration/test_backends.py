@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import RECEPTOR, SLOW, wait_for
+from conftest import RECEPTOR, SLOW, rss_kb, wait_for
 
 
 def converged(node, dests):
@@ -47,14 +47,6 @@ def check_line(nodes):
     assert [trace[str(i)]["From"] for i in range(len(nodes))] == names
     assert all("Error" not in v for v in trace.values())
     assert last.cmd(f"ping {first.name}")["From"] == first.name
-
-
-def rss_kib(node):
-    with open(f"/proc/{node.proc.pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return 0
 
 
 @pytest.mark.parametrize("kind", ["udp", "ws"])
@@ -118,7 +110,7 @@ def test_udp_listener_survives_garbage_from_many_sources(mesh):
     a.start()
     b.start()
     all_converged([a, b])
-    before = rss_kib(a)
+    before = rss_kb(a.proc.pid)
     port = mesh.port("a")
     socks = []
     for i in range(300):
@@ -142,7 +134,7 @@ def test_udp_listener_survives_garbage_from_many_sources(mesh):
     assert b.cmd("ping a")["Success"]
     # sessions that never completed a handshake are given up after ~11 s
     wait_for(lambda: "no routing update received, giving up" in a.logtext(), 30, "abandoned sessions")
-    after = rss_kib(a)
+    after = rss_kb(a.proc.pid)
     assert after - before < 64 * 1024, (before, after)
     for s in socks:
         s.close()
@@ -437,7 +429,7 @@ def test_ws_pings_from_a_peer_that_never_reads_keep_memory_bounded(wspair):
     must not make the node queue pongs without limit (it stops reading it),
     and once the client reads, every ping gets its pong."""
     a, b, port = wspair
-    before = rss_kib(a)
+    before = rss_kb(a.proc.pid)
     s, resp = upgrade(port)
     assert resp.startswith(b"HTTP/1.1 101 ")
     leftover = resp.split(b"\r\n\r\n", 1)[1]
@@ -458,7 +450,7 @@ def test_ws_pings_from_a_peer_that_never_reads_keep_memory_bounded(wspair):
     assert a.proc.poll() is None
     a.status()
     still_works(a, b)
-    grown = rss_kib(a) - before
+    grown = rss_kb(a.proc.pid) - before
     if not os.environ.get("RECEPTOR_SANITIZED"):
         assert grown < 16 * 1024, f"RSS grew by {grown} KiB after {sent} bytes of pings"
     # the client reads now: the node reads again and answers every ping

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, SANITIZED, SLOW, wait_for
+from conftest import BUILD, SANITIZED, SLOW, fd_count, rss_kb, wait_for
 
 RECEPTORCTL = os.path.join(BUILD, "src", "cmd", "receptorctl")
 
@@ -69,18 +69,6 @@ def expected_digest(seed, total):
     for _ in range(total):
         h.update(rng.randbytes(MIB))
     return h.hexdigest()
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def procs_mentioning(text):

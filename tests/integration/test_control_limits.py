@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import SANITIZED, wait_for
+from conftest import SANITIZED, rss_kb, wait_for
 
 LIMIT = 256 * 1024  # CONTROL_MAX_LINE
 
@@ -119,13 +119,6 @@ def test_remote_ttl_out_of_range(mesh):
 
 
 # ---- long command lines ----------------------------------------------------------------------
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-
 
 def test_oversize_line_is_answered_and_the_session_goes_on(mesh):
     a = mesh.node("a")

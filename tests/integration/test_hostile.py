@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import RECEPTOR, Control, wait_for
+from conftest import RECEPTOR, Control, rss_kb, wait_for
 
 
 def frame(payload):
@@ -28,14 +28,6 @@ def advert(node, service, tags=None, when="2026-12-06T03:00:00Z"):
     body = {"NodeID": node, "Service": service, "Time": when, "ConnType": 1, "Tags": tags,
             "WorkCommands": None, "Cancel": False}
     return b"\x02" + json.dumps(body, separators=(",", ":")).encode()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    raise ValueError("no VmRSS")
 
 
 class FakePeer:
@@ -148,7 +140,7 @@ def test_peer_flooding_big_updates_and_adverts_keeps_memory_bounded(pair):
     p = FakePeer(mesh.port("a"))
     p.establish("a")
     wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
-    before = rss_kib(a.proc.pid)
+    before = rss_kb(a.proc.pid)
     conns = {f"c{j:05d}": 1 for j in range(4000)}
     tags = {f"t{j:05d}": "v" for j in range(4000)}
     k = 0
@@ -161,7 +153,7 @@ def test_peer_flooding_big_updates_and_adverts_keeps_memory_bounded(pair):
         p.send(b"".join(msgs))
         time.sleep(2.5)        # the allowance refills at 100 messages a second
     still_healthy(a, b)
-    grown = rss_kib(a.proc.pid) - before
+    grown = rss_kb(a.proc.pid) - before
     p.close()
     if not os.environ.get("RECEPTOR_SANITIZED"):
         assert grown < 64 * 1024, f"RSS grew by {grown} KiB"
@@ -178,14 +170,14 @@ def test_peer_flooding_huge_update_ids_keeps_memory_bounded(pair):
     p = FakePeer(mesh.port("a"))
     p.establish("a")
     wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
-    before = rss_kib(a.proc.pid)
+    before = rss_kb(a.proc.pid)
     for burst in range(2):
         p.send(b"".join(frame(route_update("ghost", burst * 350 + i + 1, {"fake": 1}, fwd="fake",
                                            update_id=f"{burst * 350 + i:07d}" + "u" * 60000))
                         for i in range(350)))   # within the burst of 400 control messages
         time.sleep(3.5)                         # the allowance refills at 100 messages a second
     still_healthy(a, b)
-    grown = rss_kib(a.proc.pid) - before
+    grown = rss_kb(a.proc.pid) - before
     p.close()
     if not os.environ.get("RECEPTOR_SANITIZED"):
         assert grown < 8 * 1024, f"RSS grew by {grown} KiB"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, SANITIZED, wait_for
+from conftest import BUILD, SANITIZED, fd_count, rss_kb, wait_for
 
 RECEPTORCTL = os.path.join(BUILD, "src", "cmd", "receptorctl")
 
@@ -579,17 +579,6 @@ def test_full_disk_while_writing_stdout(mesh, tmp_path):
         for n in mesh.nodes.values():
             n.stop()
         subprocess.run(["umount", "-l", str(mnt)])
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
 
 
 def test_no_growth_over_many_units(mesh):
