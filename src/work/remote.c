@@ -20,6 +20,7 @@
 #include "work/workceptor_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,7 +425,12 @@ static void apply_remote_status(struct remote *r, const char *line)
     json_t *o = json_loads(line, 0, &je);
     json_t *state = json_object_get(o, "State"), *detail = json_object_get(o, "Detail"),
            *size = json_object_get(o, "StdoutSize");
-    if (json_is_integer(state) && json_is_string(detail) && json_is_integer(size))
+    /* a State past int would wrap into a known one (4294967298 is 2, Succeeded) */
+    json_int_t sv = json_integer_value(state);
+    if (json_is_integer(state) && (sv < INT_MIN || sv > INT_MAX))
+        log_warning("Ignoring the status of remote unit %s: State %" JSON_INTEGER_FORMAT
+                    " is out of range", r->u->id, json_integer_value(state));
+    else if (json_is_integer(state) && json_is_string(detail) && json_is_integer(size))
         unit_set_status(r->u, (int)json_integer_value(state), json_string_value(detail),
                         json_integer_value(size));
     json_t *wt = json_object_get(o, "WorkType");
