@@ -62,12 +62,14 @@ FUZZ_SECONDS ?= 15
 $(FUZZ)/build.ninja:
 	CC=clang meson setup $(FUZZ) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 
-# A short run of every libFuzzer target (longer runs by hand: FUZZ_SECONDS=600).
+# A short run of every libFuzzer target (longer runs by hand: FUZZ_SECONDS=600),
+# seeded from tests/fuzz/corpus/<target> (frames and configs captured from upstream).
 fuzz-short: $(FUZZ)/build.ninja
 	ninja -C $(FUZZ)
 	for t in $$(find $(FUZZ)/tests/fuzz -type f -executable -name 'fuzz_*'); do \
 	  echo "fuzz: $$t"; mkdir -p $(FUZZ)/corpus/$$(basename $$t); \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus/$$(basename $$t) 2>&1 | tail -1 || exit 1; \
+	  seeds=tests/fuzz/corpus/$$(basename $$t); [ -d $$seeds ] || seeds=; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus/$$(basename $$t) $$seeds 2>&1 | tail -1 || exit 1; \
 	done
 
 check: deps release check-fast check-long check-asan fuzz-short
