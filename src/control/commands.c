@@ -59,17 +59,18 @@ static const char *get_target(struct ctl_session *s, const char *params, json_t 
     return params;
 }
 
-static void cmd_ping(struct ctl_session *s, const char *params, json_t *cmd)
+static enum ctl_handoff cmd_ping(struct ctl_session *s, const char *params, json_t *cmd)
 {
     const char *target = get_target(s, params, cmd, "ping");
     if (!target)
-        return;
+        return CTL_SESSION_KEPT;
     struct node_ping *p = node_ping(ctl_node(s), target, NODE_HOPS_DEFAULT, ping_result, s);
     if (!p) {
         ctl_reply_error(s, "out of memory");
-        return;
+        return CTL_SESSION_KEPT;
     }
     ctl_set_pending(s, cancel_ping, p);
+    return CTL_SESSION_KEPT;
 }
 
 /* ---- traceroute ------------------------------------------------------------ */
@@ -129,46 +130,47 @@ static void trace_step(struct trace *t)
     t->ping = node_ping(ctl_node(t->s), t->target, t->hop, trace_result, t);
 }
 
-static void cmd_traceroute(struct ctl_session *s, const char *params, json_t *cmd)
+static enum ctl_handoff cmd_traceroute(struct ctl_session *s, const char *params, json_t *cmd)
 {
     const char *target = get_target(s, params, cmd, "traceroute");
     if (!target)
-        return;
+        return CTL_SESSION_KEPT;
     struct trace *t = calloc(1, sizeof *t);
     if (!t || !(t->target = strdup(target))) {
         free(t);
         ctl_reply_error(s, "out of memory");
-        return;
+        return CTL_SESSION_KEPT;
     }
     t->s = s;
     t->result = json_object();
     ctl_set_pending(s, trace_cancel, t);
     trace_step(t);
+    return CTL_SESSION_KEPT;
 }
 
 /* ---- status ---------------------------------------------------------------- */
 
-static void cmd_status(struct ctl_session *s, const char *params, json_t *cmd)
+static enum ctl_handoff cmd_status(struct ctl_session *s, const char *params, json_t *cmd)
 {
     json_t *fields = cmd ? json_object_get(cmd, "requested_fields") : NULL;
     if (params && params[0]) {
         ctl_reply_error(s, "status command does not take parameters");
-        return;
+        return CTL_SESSION_KEPT;
     }
     if (fields && !json_is_array(fields)) {
         ctl_reply_error(s, "requested_fields must be a list of strings");
-        return;
+        return CTL_SESSION_KEPT;
     }
     size_t i;
     json_t *f;
     json_array_foreach(fields, i, f) if (!json_is_string(f)) {
         ctl_reply_error(s, "requested_fields must be a list of strings");
-        return;
+        return CTL_SESSION_KEPT;
     }
     json_t *st = node_status(ctl_node(s));
     if (!fields) {
         ctl_reply_json(s, st, 0);
-        return;
+        return CTL_SESSION_KEPT;
     }
     /* node_status() inserts its keys sorted: keep that order */
     json_t *out = json_object();
@@ -182,11 +184,12 @@ static void cmd_status(struct ctl_session *s, const char *params, json_t *cmd)
     }
     json_decref(st);
     ctl_reply_json(s, out, 0);
+    return CTL_SESSION_KEPT;
 }
 
 /* ---- reload ---------------------------------------------------------------- */
 
-static void cmd_reload(struct ctl_session *s, const char *params, json_t *cmd)
+static enum ctl_handoff cmd_reload(struct ctl_session *s, const char *params, json_t *cmd)
 {
     (void)params;
     (void)cmd;
@@ -197,19 +200,20 @@ static void cmd_reload(struct ctl_session *s, const char *params, json_t *cmd)
         ctl_reply_json(s, json_pack("{s:s,s:b}", "Error",
                                     "no configuration file was provided, reload function not set ERRORCODE 4",
                                     "Success", 0), 1);
-        return;
+        return CTL_SESSION_KEPT;
     }
     if (h->reload(h->arg, err, sizeof err, &code) < 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s ERRORCODE %d", err, code);
         ctl_reply_json(s, json_pack("{s:s,s:b}", "Error", msg, "Success", 0), 1);
-        return;
+        return CTL_SESSION_KEPT;
     }
     ctl_reply_json(s, json_pack("{s:b}", "Success", 1), 1);
+    return CTL_SESSION_KEPT;
 }
 
-void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd);
-void cmd_work(struct ctl_session *s, const char *params, json_t *cmd);
+enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *cmd);
+enum ctl_handoff cmd_work(struct ctl_session *s, const char *params, json_t *cmd);
 
 const struct control_command control_commands[] = {
     { "ping", cmd_ping },

@@ -1,6 +1,10 @@
 /* connect.c - the `connect NODE SERVICE [TLSCLIENT]` command (spec 8.6): dial
  * a mesh stream, answer "Connecting", then bridge the control connection and
- * the stream byte for byte until both directions end. */
+ * the stream byte for byte until both directions end.
+ *
+ * The dial usually completes later (the command is pending), but a dial to
+ * the node itself completes inside stream_dial(): the hand-over then
+ * happens while the command runs, and cmd_connect returns it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +15,9 @@
 struct connect_op {
     struct ctl_session *s;
     struct stream_dial *dial;
+    int dialing;                /* inside stream_dial(): cmd_connect frees op */
+    int finished;               /* connect_done ran inside stream_dial() */
+    enum ctl_handoff handoff;   /* and what it did with the session */
 };
 
 static void connect_cancel(void *arg)
@@ -20,15 +27,12 @@ static void connect_cancel(void *arg)
     free(op);
 }
 
-static void connect_done(void *arg, struct bstream *bs, const char *err)
+/* Answers the error, or "Connecting" and bridges the two streams. */
+static enum ctl_handoff connect_finish(struct ctl_session *s, struct bstream *bs, const char *err)
 {
-    struct connect_op *op = arg;
-    struct ctl_session *s = op->s;
-    free(op);
-    ctl_clear_pending(s);
     if (!bs) {
         ctl_reply_error(s, "%s", err);
-        return;
+        return CTL_SESSION_KEPT;
     }
     struct bstream *client = ctl_stream(s);
     bstream_write(client, "Connecting\n", 11);
@@ -37,6 +41,24 @@ static void connect_done(void *arg, struct bstream *bs, const char *err)
     ctl_take_over(s, &rest, &restlen);
     bridge_start(client, bs, rest, restlen, NULL, NULL);
     free(rest);
+    return CTL_SESSION_HANDED;
+}
+
+static void connect_done(void *arg, struct bstream *bs, const char *err)
+{
+    struct connect_op *op = arg;
+    if (op->dialing) {
+        /* the node dialled itself: the mesh delivers locally, so the dial
+         * completed before stream_dial() returned, and cmd_connect (still
+         * running) tells the session what happened */
+        op->finished = 1;
+        op->handoff = connect_finish(op->s, bs, err);
+        return;
+    }
+    struct ctl_session *s = op->s;
+    free(op);
+    ctl_clear_pending(s);
+    connect_finish(s, bs, err);
 }
 
 /* Splits on single spaces as upstream does. */
@@ -54,7 +76,7 @@ static int split(char *p, char **tok, int max)
     return n;
 }
 
-void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
+enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
 {
     char buf[1024];
     const char *node, *service, *tls = "";
@@ -64,7 +86,7 @@ void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
                *t = json_object_get(cmd, "tls");
         if (!json_is_string(n) || !json_is_string(sv)) {
             ctl_reply_error(s, "no connect target");
-            return;
+            return CTL_SESSION_KEPT;
         }
         node = json_string_value(n);
         service = json_string_value(sv);
@@ -75,11 +97,11 @@ void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
         int n = buf[0] ? split(buf, tok, 4) : 0;
         if (n < 2) {
             ctl_reply_error(s, "no connect target");
-            return;
+            return CTL_SESSION_KEPT;
         }
         if (n > 3) {
             ctl_reply_error(s, "too many parameters");
-            return;
+            return CTL_SESSION_KEPT;
         }
         node = tok[0];
         service = tok[1];
@@ -92,20 +114,28 @@ void cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
         cfg = h->tls_client ? h->tls_client(h->arg, tls) : NULL;
         if (!cfg) {
             ctl_reply_error(s, "unknown TLS config %s", tls);
-            return;
+            return CTL_SESSION_KEPT;
         }
     }
     struct connect_op *op = calloc(1, sizeof *op);
     if (!op) {
         ctl_reply_error(s, "out of memory");
-        return;
+        return CTL_SESSION_KEPT;
     }
     op->s = s;
+    op->dialing = 1;
     op->dial = stream_dial(ctl_node(s), node, service, cfg, connect_done, op);
+    op->dialing = 0;
+    if (op->finished) {
+        enum ctl_handoff r = op->handoff;
+        free(op);
+        return r;
+    }
     if (!op->dial) {
         free(op);
         ctl_reply_error(s, "out of memory");
-        return;
+        return CTL_SESSION_KEPT;
     }
     ctl_set_pending(s, connect_cancel, op);
+    return CTL_SESSION_KEPT;
 }

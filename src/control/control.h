@@ -55,11 +55,18 @@ void control_serve(struct control *c, struct bstream *bs, int trusted);
 
 /* ---- for command implementations --------------------------------------- */
 
+/* What a command's run() tells the session that called it. */
+enum ctl_handoff {
+    CTL_SESSION_KEPT,     /* answered, or will answer later: the session is still there */
+    CTL_SESSION_HANDED,   /* took the stream over (ctl_take_over): the session is gone */
+};
+
 struct control_command {
     const char *name;
     /* params: text after the command word (plain form) or NULL;
-     * cmd: the JSON object (JSON form) or NULL. */
-    void (*run)(struct ctl_session *s, const char *params, json_t *cmd);
+     * cmd: the JSON object (JSON form) or NULL.  Returns
+     * CTL_SESSION_HANDED if and only if it called ctl_take_over(). */
+    enum ctl_handoff (*run)(struct ctl_session *s, const char *params, json_t *cmd);
 };
 
 extern const struct control_command control_commands[]; /* {NULL} terminated */
@@ -78,7 +85,10 @@ int ctl_trusted(struct ctl_session *s);
 struct workceptor *ctl_workceptor(struct ctl_session *s);
 /* A command that takes the connection over (connect, work submit, work
  * results): the session is freed; the command gets the stream (with its
- * callbacks cleared) and the bytes already read past the command line. */
+ * callbacks cleared) and the bytes already read past the command line.
+ * Called from run() (work submit, work results), run() must then return
+ * CTL_SESSION_HANDED; called later, from a pending command's callback
+ * (connect), the session is not dispatching and nothing else is needed. */
 void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen);
 
 #endif

@@ -204,8 +204,9 @@ static void log_command(const char *line, size_t len)
 }
 
 /* Runs one line: JSON errors are answered first, then "Unknown command",
- * as upstream answers them. */
-static void run_line(struct ctl_session *s, char *line, size_t len)
+ * as upstream answers them.  Returns what the command returned: after
+ * CTL_SESSION_HANDED, s is freed and must not be touched. */
+static enum ctl_handoff run_line(struct ctl_session *s, char *line, size_t len)
 {
     s->busy = 1;
     s->in_dispatch = 1;
@@ -218,11 +219,13 @@ static void run_line(struct ctl_session *s, char *line, size_t len)
         session_write(s, out, (size_t)n);
     }
     const struct control_command *c = p.name ? find_command(p.name) : NULL;
+    enum ctl_handoff r = CTL_SESSION_KEPT;
     if (!c)
         ctl_reply_error(s, "Unknown command");
     else
-        c->run(s, p.cmd ? NULL : p.params, p.cmd);
+        r = c->run(s, p.cmd ? NULL : p.params, p.cmd);
     json_decref(p.cmd);
+    return r;
 }
 
 /* An over-long line is answered like a command that failed. */
@@ -264,12 +267,10 @@ static void session_process(struct ctl_session *s)
             free(line);
             continue;
         }
-        /* a command may take the stream over (and free the session) */
-        struct bstream *bs = s->bs;
-        run_line(s, line, (size_t)len);
+        enum ctl_handoff r = run_line(s, line, (size_t)len);
         free(line);
-        if (bs->data != s)
-            return;
+        if (r == CTL_SESSION_HANDED)
+            return; /* the command owns the stream; the session is freed */
         s->in_dispatch = 0;
     }
     if (s->closing)

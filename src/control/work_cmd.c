@@ -2,7 +2,8 @@
  * results, cancel, release, force-release, in plain and JSON forms, with
  * upstream's parameter checks and error texts.
  *
- * submit and results take the connection over: submit copies every byte up
+ * submit and results take the connection over (and return
+ * CTL_SESSION_HANDED to the session that ran them): submit copies every byte up
  * to the client's half-close into the unit's stdin file (reading only as
  * fast as the disk takes it), starts the unit and answers; results streams
  * the unit's stdout from startpos, following the file as it grows, and
@@ -267,25 +268,25 @@ static json_t *submit_params(struct ctl_session *s, struct work_args *a, const c
     return params;
 }
 
-static void work_submit(struct ctl_session *s, struct work_args *a)
+static enum ctl_handoff work_submit(struct ctl_session *s, struct work_args *a)
 {
     const char *node = NULL, *worktype = NULL;
     json_t *params = submit_params(s, a, &node, &worktype);
     if (!params)
-        return;
+        return CTL_SESSION_KEPT;
     struct workceptor *wc = wc_of(s);
     const struct work_type *wt = workceptor_type(wc, worktype);
     /* the check uses this node's definition of the type (spec 11) */
     if (check_signature(s, a, wt && wt->verify_signature) < 0) {
         json_decref(params);
-        return;
+        return CTL_SESSION_KEPT;
     }
     char err[512];
     struct unit *u = workceptor_submit(wc, node, worktype, params, err, sizeof err);
     json_decref(params);
     if (!u) {
         ctl_reply_error(s, "%s", err);
-        return;
+        return CTL_SESSION_KEPT;
     }
     struct submit_op *op = calloc(1, sizeof *op);
     char path[4200];
@@ -297,7 +298,7 @@ static void work_submit(struct ctl_session *s, struct work_args *a)
         free(op);
         unit_set_status(u, UNIT_FAILED, "cannot open stdin", -1);
         ctl_reply_error(s, "cannot open %s: %s", path, strerror(errno));
-        return;
+        return CTL_SESSION_KEPT;
     }
     op->fd = fd;
     op->u = u;
@@ -319,6 +320,7 @@ static void work_submit(struct ctl_session *s, struct work_args *a)
         submit_write(op, rest, restlen);
     free(rest);
     bstream_read_start(bs);
+    return CTL_SESSION_HANDED;
 }
 
 /* ---- results ----------------------------------------------------------------- */
@@ -461,27 +463,27 @@ static void results_pump(struct results_op *op, int reload)
     uv_timer_start(&op->timer, results_on_timer, 1000, 0);
 }
 
-static void work_results(struct ctl_session *s, struct work_args *a)
+static enum ctl_handoff work_results(struct ctl_session *s, struct work_args *a)
 {
     int64_t startpos = 0;
     char err[300];
     if (!a->cmd && a->nwords > 2) {
         ctl_reply_error(s, "work results only takes a unit ID and optional start position");
-        return;
+        return CTL_SESSION_KEPT;
     }
     if ((a->cmd && work_startpos_json(json_object_get(a->cmd, "startpos"), &startpos, err, sizeof err) < 0) ||
         (!a->cmd && a->nwords == 2 && work_startpos_word(a->words[1], &startpos, err, sizeof err) < 0)) {
         ctl_reply_error(s, "%s", err);
-        return;
+        return CTL_SESSION_KEPT;
     }
     /* the status is read once the unit is watched (below) */
     struct unit *u = get_unit_ex(s, a, "work results requires a unit ID", 0);
     if (!u || check_signature(s, a, unit_needs_signature(u)) < 0)
-        return;
+        return CTL_SESSION_KEPT;
     struct results_op *op = calloc(1, sizeof *op);
     if (!op) {
         ctl_reply_error(s, "out of memory");
-        return;
+        return CTL_SESSION_KEPT;
     }
     op->u = u;
     op->fd = -1;
@@ -504,6 +506,7 @@ static void work_results(struct ctl_session *s, struct work_args *a)
     op->watch = unit_watch_add(u, results_on_watch, op);
     bstream_read_start(op->bs); /* to notice the client going away */
     results_pump(op, 1); /* watched now: no change can fall between */
+    return CTL_SESSION_HANDED;
 }
 
 /* ---- list, status, cancel, release ----------------------------------------- */
@@ -637,26 +640,27 @@ static void work_adopt(struct ctl_session *s, struct work_args *a)
 
 /* ---- dispatch ----------------------------------------------------------------- */
 
-void cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
+enum ctl_handoff cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
 {
     struct work_args a;
     if (!wc_of(s)) {
         ctl_reply_error(s, "Unknown command");
-        return;
+        return CTL_SESSION_KEPT;
     }
     char err[64];
     if (work_args_parse(params, cmd, &a, err, sizeof err) < 0) {
         ctl_reply_error(s, "%s", err);
-        return;
+        return CTL_SESSION_KEPT;
     }
+    enum ctl_handoff r = CTL_SESSION_KEPT;
     if (strcmp(a.sub, "submit") == 0)
-        work_submit(s, &a);
+        r = work_submit(s, &a);
     else if (strcmp(a.sub, "list") == 0)
         work_list(s, &a);
     else if (strcmp(a.sub, "status") == 0)
         work_status(s, &a);
     else if (strcmp(a.sub, "results") == 0)
-        work_results(s, &a);
+        r = work_results(s, &a);
     else if (strcmp(a.sub, "cancel") == 0)
         work_action(s, &a, 0);
     else if (strcmp(a.sub, "release") == 0)
@@ -668,4 +672,5 @@ void cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
     else
         ctl_reply_error(s, "bad command");
     work_args_free(&a);
+    return r;
 }

@@ -53,6 +53,28 @@ def test_connect_to_remote_control_service_through_a_hop(mesh):
     ctl.close()
 
 
+def test_connect_to_own_control_service(mesh):
+    """`connect localhost control` dials the node itself: the mesh delivers
+    locally, so the dial completes before the command has returned.  The
+    session must be handed over then, and the daemon keep running."""
+    a = mesh.node("a")
+    a.serve_control_on_mesh()
+    a.start()
+    for target in ("localhost", "a"):
+        ctl = a.ctl()
+        assert ctl.line(f"connect {target} control") == "Connecting\n"
+        assert ctl.f.readline() == b"Receptor Control, node a\n"
+        assert ctl.json("status")["NodeID"] == "a"
+        ctl.close()
+    # the daemon is still serving, and a failing local dial still answers
+    ctl = a.ctl()
+    reply = ctl.line("connect localhost nosuch")
+    assert reply.startswith("ERROR: ") and "service unknown" in reply
+    assert ctl.json("status")["NodeID"] == "a"
+    ctl.close()
+    assert a.proc.poll() is None
+
+
 def test_receptorctl_connect(mesh):
     a, b, c = three_line(mesh)
     c.serve_control_on_mesh()
