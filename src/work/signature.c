@@ -3,26 +3,8 @@
 
 #include <stdio.h>
 
-#include "work/workceptor.h"
-
-#ifdef HAVE_WORK_SIGN
 #include "work/sign.h"
-#else
-/* The JWT library is being added in sign.c; until then signed work is
- * refused with a clear error instead of being accepted unchecked. */
-static int sign_verify(struct work_verifier *v, const char *t, const char *n, char *err, size_t len)
-{
-    (void)v; (void)t; (void)n;
-    snprintf(err, len, "could not verify signature: signature verification is not available in this build");
-    return -1;
-}
-static char *sign_token(struct work_signer *s, const char *node, char *err, size_t len)
-{
-    (void)s; (void)node;
-    snprintf(err, len, "signing is not available in this build");
-    return NULL;
-}
-#endif
+#include "work/workceptor.h"
 
 int signature_check(struct workceptor *wc, int required, const char *signature, int trusted,
                     char *err, size_t errlen)

@@ -1,6 +1,9 @@
 /* test_runner.c - unit tests of the runner stream parsers: PyJSON
  * canonical form, the event-marker filter (fed with the real
- * display-callback capture), the base64 blob reader and zip safety. */
+ * display-callback capture) and the base64 blob reader.  Zip safety
+ * (escaping entries and symlinks) is tested end to end, with real
+ * ansible-runner-c processes, in tests/integration/runner/test_zip_escape.py
+ * and test_hostile_interop.py. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
