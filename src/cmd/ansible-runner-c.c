@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/util.h"
 #include "runner/event.h"
 #include "runner/pyjson.h"
 #include "runner/stream.h"
@@ -380,29 +381,6 @@ static void finish_run_kwargs(struct cli *c)
         set_str(c->kw, "host_pattern", c->hosts);
 }
 
-static char *abs_dir(const char *p)
-{
-    char cwd[4096];
-    char *out = NULL;
-    if (p[0] == '/' || !getcwd(cwd, sizeof cwd))
-        return strdup(p);
-    if (asprintf(&out, "%s/%s", cwd, p) < 0)
-        return NULL;
-    return out;
-}
-
-static void mkdir_p(const char *path)
-{
-    char *p = strdup(path);
-    for (char *q = p + 1; (q = strchr(q, '/')); q++) {
-        *q = 0;
-        mkdir(p, 0777);
-        *q = '/';
-    }
-    mkdir(p, 0700);
-    free(p);
-}
-
 /* --role-vars 'k=v ...': each v as ast.literal_eval() reads the simple
  * literals (integers, True, False, None, a quoted string without escapes),
  * otherwise the text itself, as role_manager does.  -1 for an item that
@@ -537,12 +515,12 @@ static int role_prepare(struct cli *c, const char *pdd, struct transmit_files *f
         set_str(c->kw, "playbook", name);
     } else {
         struct stat st;
-        gen->project = pd && *pd ? abs_dir(pd) : NULL;
+        gen->project = pd && *pd ? util_abspath(pd) : NULL;
         if (!gen->project && asprintf(&gen->project, "%s/project", pdd) < 0)
             gen->project = NULL;
         gen->project_existed = gen->project && stat(gen->project, &st) == 0;
         if (gen->project && !gen->project_existed)
-            mkdir_p(gen->project);
+            util_mkdir_p(gen->project, 0777, 0700);
         if (!gen->project || asprintf(&gen->playbook, "%s/%s", gen->project, name) < 0)
             gen->playbook = NULL;
         int fd = gen->playbook ? open(gen->playbook, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400)
@@ -645,8 +623,8 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
     finish_run_kwargs(c);
     if (check_job_kind(c) < 0)
         return 1;
-    char *pdd = abs_dir(c->pdd);
-    mkdir_p(pdd);
+    char *pdd = util_abspath(c->pdd);
+    util_mkdir_p(pdd, 0777, 0700);
     bool transmit = !strcmp(c->command, "transmit");
     struct transmit_files files = { .n = 0 };
     struct role_gen gen = { NULL, NULL, false };
@@ -935,7 +913,7 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
         set_str(c->kw, "process_isolation_executable", "podman");
     if (check_job_kind(c) < 0)
         return 1;
-    char *pdd = abs_dir(c->pdd);
+    char *pdd = util_abspath(c->pdd);
     struct stat st;
     if (stat(pdd, &st) < 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "ansible-runner-c submit: %s: not a directory\n", pdd);

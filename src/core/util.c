@@ -1,11 +1,18 @@
 /* util.c - see util.h. */
 #include "core/util.h"
 
-#include <sys/random.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 void util_random_id(char *out, size_t n)
 {
@@ -128,4 +135,62 @@ char *util_xstrdup(const char *s)
     if (!p)
         abort();
     return p;
+}
+
+int util_mkdir_p(const char *path, mode_t parent_mode, mode_t leaf_mode)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    int first_err = 0;
+    for (char *q = p + 1; (q = strchr(q, '/')); q++) {
+        *q = 0;
+        if (mkdir(p, parent_mode) < 0 && errno != EEXIST && !first_err)
+            first_err = errno;
+        *q = '/';
+    }
+    int rc = mkdir(p, leaf_mode) < 0 && errno != EEXIST ? -1 : 0;
+    int e = first_err ? first_err : errno;
+    free(p);
+    if (rc < 0)
+        errno = e;
+    return rc;
+}
+
+char *util_abspath(const char *path)
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", cwd, path);
+    return out;
+}
+
+pid_t util_spawn_quiet(const char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+    }
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+int util_run_quiet(const char *const argv[])
+{
+    pid_t pid = util_spawn_quiet(argv);
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -23,5 +24,20 @@ int util_parse_rfc3339(const char *s, int64_t *ns);
 int util_safe_component(const char *s, size_t max);
 /* strdup that aborts on OOM (startup paths only). */
 char *util_xstrdup(const char *s);
+/* mkdir -p: every missing ancestor of path with parent_mode, path itself
+ * with leaf_mode (both less the umask).  0 when path exists afterwards (or
+ * already did, even as a file); -1 with errno otherwise, naming the first
+ * ancestor that could not be made if one failed. */
+int util_mkdir_p(const char *path, mode_t parent_mode, mode_t leaf_mode);
+/* path joined to the working directory unless it is absolute (no
+ * normalisation); path itself if the working directory is unknown.
+ * Malloc'ed; NULL when out of memory. */
+char *util_abspath(const char *path);
+/* fork + exec of argv[0] (searched in PATH) with stdin, stdout and stderr
+ * on /dev/null and SIGINT/SIGTERM at their defaults: the child's pid, or -1
+ * if fork failed (a child that cannot exec exits 127). */
+pid_t util_spawn_quiet(const char *const argv[]);
+/* util_spawn_quiet, then waits: 0 if the command exited 0, else -1. */
+int util_run_quiet(const char *const argv[]);
 
 #endif

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "runner/envfile.h"
 #include "runner/job.h"
 #include "runner/pyjson.h"
@@ -685,19 +686,8 @@ int container_write_env_list(struct job *j)
 
 int container_kill(struct job *j)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        execlp(j->engine, j->engine, "kill", j->container_name, (char *)NULL);
-        _exit(127);
-    }
+    const char *argv[] = { j->engine, "kill", j->container_name, NULL };
+    pid_t pid = util_spawn_quiet(argv);
     if (pid < 0)
         return -1;
     int status = 0;

@@ -59,33 +59,6 @@ static char *xasprintf(const char *fmt, ...)
     return s;
 }
 
-static int mkdir_p(const char *path, mode_t leaf_mode)
-{
-    char *p = strdup(path);
-    if (!p)
-        return -1;
-    for (char *q = p + 1; (q = strchr(q, '/')); q++) {
-        *q = 0;
-        mkdir(p, 0777);
-        *q = '/';
-    }
-    int rc = mkdir(p, leaf_mode);
-    free(p);
-    if (rc < 0 && errno == EEXIST)
-        return 0;
-    return rc;
-}
-
-static char *abspath(const char *p)
-{
-    if (p[0] == '/')
-        return strdup(p);
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        return strdup(p);
-    return xasprintf("%s/%s", cwd, p);
-}
-
 static const char *kw_str(const json_t *kw, const char *key)
 {
     const json_t *v = json_object_get(kw, key);
@@ -581,18 +554,18 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
     j->status = "unstarted";
     if (check_kwargs(kw, err, errlen) < 0)
         return -1;
-    j->pdd = abspath(pdd);
-    mkdir_p(j->pdd, 0700);
+    j->pdd = util_abspath(pdd);
+    util_mkdir_p(j->pdd, 0777, 0700);
     j->ident = ident_string(json_object_get(kw, "ident"));
     const char *ad = kw_str(kw, "artifact_dir");
-    char *root = ad ? abspath(ad) : xasprintf("%s/artifacts", j->pdd);
+    char *root = ad ? util_abspath(ad) : xasprintf("%s/artifacts", j->pdd);
     j->artifact_dir = xasprintf("%s/%s", root, j->ident);
     const char *pd = kw_str(kw, "project_dir");
     j->project_dir = pd && *pd ? strdup(pd) : xasprintf("%s/project", j->pdd);
     /* a given artifact_dir is trusted as it is; below it (or below the
      * private data dir) no symlink is followed */
     if (ad)
-        mkdir_p(root, 0777);
+        util_mkdir_p(root, 0777, 0777);
     char *rel = ad ? strdup(j->ident) : xasprintf("artifacts/%s", j->ident);
     j->artifact_fd = rel ? rio_open_dir_beneath(ad ? root : j->pdd, rel, 0700) : -1;
     free(rel);
@@ -1339,19 +1312,6 @@ int job_run(struct job *j)
 
 bool job_engine_available(const char *exe)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execlp(exe, exe, "--version", (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return false;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const char *argv[] = { exe, "--version", NULL };
+    return util_run_quiet(argv) == 0;
 }

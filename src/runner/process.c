@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 #include "runner/pyjson.h"
 #include "runner/rio.h"
 #include "runner/zipdir.h"
@@ -34,29 +36,6 @@ struct proc {
     int events_fd;
     struct buf canon, tmp;
 };
-
-static void mkdirs(const char *path, mode_t leaf)
-{
-    char *p = strdup(path);
-    for (char *q = p + 1; (q = strchr(q, '/')); q++) {
-        *q = 0;
-        mkdir(p, 0777);
-        *q = '/';
-    }
-    mkdir(p, leaf);
-    free(p);
-}
-
-static char *abs_of(const char *p)
-{
-    char cwd[PATH_MAX];
-    char *out = NULL;
-    if (p[0] == '/' || !getcwd(cwd, sizeof cwd))
-        return strdup(p);
-    if (asprintf(&out, "%s/%s", cwd, p) < 0)
-        return NULL;
-    return out;
-}
 
 /* The members dispatch looks at, found in one pass over the line. */
 struct line_keys {
@@ -163,9 +142,9 @@ static int proc_open_dirs(struct proc *pr, const char *pdd)
     char *rel = NULL;
     int rc = 0;
     if (o->artifact_dir && *o->artifact_dir) {
-        pr->artifact_dir = abs_of(o->artifact_dir);
+        pr->artifact_dir = util_abspath(o->artifact_dir);
         if (pr->artifact_dir)
-            mkdirs(pr->artifact_dir, 0777);
+            util_mkdir_p(pr->artifact_dir, 0777, 0777);
         base = pr->artifact_dir;
         rel = strdup("");
     } else if (o->ident && *o->ident) {
@@ -194,10 +173,10 @@ static int proc_open_dirs(struct proc *pr, const char *pdd)
 int process_run(const struct process_opts *o)
 {
     struct proc pr = { o, NULL, NULL, -1, { 0 }, { 0 } };
-    char *pdd = o->pdd ? abs_of(o->pdd) : zipdir_mkdtemp("tmp");
+    char *pdd = o->pdd ? util_abspath(o->pdd) : zipdir_mkdtemp("tmp");
     if (!pdd)
         return 1;
-    mkdirs(pdd, 0700);
+    util_mkdir_p(pdd, 0777, 0700);
     char *dl = NULL;
     if (asprintf(&dl, "%s/daemon.log", pdd) >= 0) {
         int fd = open(dl, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

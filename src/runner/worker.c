@@ -345,21 +345,12 @@ int worker_run(const struct worker_opts *o)
     }
     if (!w.pdd)
         return 1;
-    if (w.pdd[0] != '/') {
-        char cwd[4096], *abs = NULL;
-        if (getcwd(cwd, sizeof cwd) && asprintf(&abs, "%s/%s", cwd, w.pdd) >= 0) {
-            free(w.pdd);
-            w.pdd = abs;
-        }
+    char *abs = util_abspath(w.pdd);
+    if (abs) {
+        free(w.pdd);
+        w.pdd = abs;
     }
-    char *p = strdup(w.pdd);
-    for (char *q = p + 1; (q = strchr(q, '/')); q++) {
-        *q = 0;
-        mkdir(p, 0777);
-        *q = '/';
-    }
-    mkdir(p, 0700);
-    free(p);
+    util_mkdir_p(w.pdd, 0777, 0700);
     job_install_signals();
     struct rio r;
     rio_init(&r, o->infd);
@@ -549,36 +540,17 @@ int worker_cleanup(const struct cleanup_opts *o, int outfd)
     }
     int images = 0;
     for (size_t i = 0; i < o->n_images; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            int null = open("/dev/null", O_RDWR);
-            dup2(null, 1);
-            dup2(null, 2);
-            if (!strcmp(o->engine, "docker"))
-                execlp(o->engine, o->engine, "rmi", "-f", o->remove_images[i], (char *)NULL);
-            else
-                execlp(o->engine, o->engine, "untag", o->remove_images[i], (char *)NULL);
-            _exit(127);
-        }
-        int status;
-        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        const char *rmi[] = { o->engine, "rmi", "-f", o->remove_images[i], NULL };
+        const char *untag[] = { o->engine, "untag", o->remove_images[i], NULL };
+        if (util_run_quiet(strcmp(o->engine, "docker") == 0 ? rmi : untag) == 0)
             images++;
     }
     if (images)
         buf_printf(&out, "Removed %d image(s)\n", images);
     bool pruned = false;
     if (o->image_prune) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            int null = open("/dev/null", O_RDWR);
-            dup2(null, 1);
-            dup2(null, 2);
-            execlp(o->engine, o->engine, "image", "prune", "-f", (char *)NULL);
-            _exit(127);
-        }
-        int status;
-        pruned = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-                 WEXITSTATUS(status) == 0;
+        const char *prune[] = { o->engine, "image", "prune", "-f", NULL };
+        pruned = util_run_quiet(prune) == 0;
         if (pruned)
             buf_append_str(&out, "Pruned images\n");
     }

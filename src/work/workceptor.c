@@ -667,21 +667,6 @@ json_t *workceptor_list(struct workceptor *wc, const char *only_id, char *err, s
 
 /* ---- setup ------------------------------------------------------------------- */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(tmp, mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 struct work_type *workceptor_add_type(struct workceptor *wc, const char *name, enum work_kind kind)
 {
     struct work_type *t = calloc(1, sizeof *t);
@@ -713,7 +698,7 @@ struct workceptor *workceptor_new(struct node *n, const char *datadir, const cha
     wc->tombstones = json_object();
     wc->spawner_fd = -1;
     wc->spawn_tail = &wc->spawn_head;
-    if (!util_safe_component(node_id(n), 255) || mkdir_p(wc->dir, 0700) < 0) {
+    if (!util_safe_component(node_id(n), 255) || util_mkdir_p(wc->dir, 0700, 0700) < 0) {
         snprintf(err, errlen, "cannot create the data directory %s: %s", wc->dir,
                  errno ? strerror(errno) : "node ID is not a safe directory name");
         workceptor_free(wc);

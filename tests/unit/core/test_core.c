@@ -5,7 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/godur.h"
@@ -138,12 +143,72 @@ static void test_random_id(void **state)
                     (a[i] >= 'A' && a[i] <= 'Z'));
 }
 
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 0777;
+}
+
+static void test_mkdir_p(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/test_core_XXXXXX";
+    assert_non_null(mkdtemp(root));
+    mode_t old = umask(022);
+    char path[256], mid[256], file[256];
+    snprintf(path, sizeof path, "%s/a/b/c", root);
+    snprintf(mid, sizeof mid, "%s/a/b", root);
+    assert_int_equal(util_mkdir_p(path, 0755, 0700), 0);
+    assert_int_equal(mode_of(mid), 0755);
+    assert_int_equal(mode_of(path), 0700);
+    assert_int_equal(util_mkdir_p(path, 0755, 0700), 0); /* exists: fine */
+    /* below a file: fails, naming the ancestor that could not be made */
+    snprintf(file, sizeof file, "%s/f", root);
+    fclose(fopen(file, "w"));
+    snprintf(path, sizeof path, "%s/f/x/y", root);
+    errno = 0;
+    assert_int_equal(util_mkdir_p(path, 0755, 0700), -1);
+    assert_int_equal(errno, ENOTDIR);
+    umask(old);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_abspath(void **state)
+{
+    (void)state;
+    char *p = util_abspath("/x/../y");
+    assert_string_equal(p, "/x/../y"); /* absolute: as given, not normalised */
+    free(p);
+    char cwd[4096], want[4200];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(want, sizeof want, "%s/rel/dir", cwd);
+    p = util_abspath("rel/dir");
+    assert_string_equal(p, want);
+    free(p);
+}
+
+static void test_run_quiet(void **state)
+{
+    (void)state;
+    const char *ok[] = { "sh", "-c", "read x; echo out; echo err >&2; exit 0", NULL };
+    const char *fail[] = { "false", NULL };
+    const char *missing[] = { "/nonexistent/command", NULL };
+    assert_int_equal(util_run_quiet(ok), 0); /* stdin is /dev/null: read ends at once */
+    assert_int_equal(util_run_quiet(fail), -1);
+    assert_int_equal(util_run_quiet(missing), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_go_floats),   cmocka_unit_test(test_go_strings),
         cmocka_unit_test(test_go_durations), cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_buf_limit),   cmocka_unit_test(test_random_id),
+        cmocka_unit_test(test_mkdir_p),     cmocka_unit_test(test_abspath),
+        cmocka_unit_test(test_run_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
