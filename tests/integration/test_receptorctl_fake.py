@@ -277,6 +277,15 @@ class FakeControl:
         conn.sendall(f"Streaming results for work unit {unit_id}\n".encode())
         if self.results_reset:
             conn.sendall(unit.stdout[:len(unit.stdout) // 2])
+            # the reset comes after the client's half-close, as a stream cut
+            # mid-way does; sent earlier, it races the client's shutdown(),
+            # which then fails with ENOTCONN instead (the test saw both)
+            conn.settimeout(30)
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return CLOSE  # close() now sends a reset instead of a FIN
         conn.sendall(unit.stdout)
