@@ -163,17 +163,8 @@ def test_incluster_container_group_with_our_worker_in_the_pod(tmp_path):
     bin_dir.mkdir()
     os.symlink(ARC, bin_dir / "ansible-runner")
     kube.faults(image_path=str(bin_dir))
-    sa = tmp_path / "sa"
-    sa.mkdir()
-    (sa / "token").write_text(kube.token + "\n")
-    (sa / "namespace").write_text("awx")
-    (sa / "ca.crt").write_bytes(open(kube.ca, "rb").read())
-    mnt = "/run/secrets/kubernetes.io/serviceaccount"
-    wrap = ["unshare", "-rm", "sh", "-c",
-            f'mount -t tmpfs none /run && mkdir -p {mnt} && mount --bind "$0" {mnt} && exec "$@"',
-            str(sa)]
-    env = dict(clean_env(), KUBERNETES_SERVICE_HOST="127.0.0.1",
-               KUBERNETES_SERVICE_PORT=str(kube.port))
+    wrap, kube_env = kube.incluster_wrap(tmp_path / "sa")
+    env = dict(clean_env(), **kube_env)
     f = _kube.awx_files(str(tmp_path))
     d = _kube.Daemon(str(tmp_path), _kube.AWX_CONFIG.format(**f), f["sock"], wrap=wrap, env=env)
     try:

@@ -27,6 +27,7 @@ AWX_CONFIG = """\
 - local-only: null
 - log-level: debug
 - node:
+    datadir: {datadir}
     firewallrules:
     - action: reject
       tonode: awx-bdfc84dd7-wp2b6
@@ -71,7 +72,8 @@ def awx_files(d):
     """The files AWX's config names, made in the test directory."""
     f = {k: os.path.join(d, v) for k, v in
          {"sock": "receptor.sock", "key": "work-private-key.pem", "crt": "receptor.crt",
-          "tlskey": "receptor.key", "ca": "receptor-ca.crt", "cakey": "receptor-ca.key"}.items()}
+          "tlskey": "receptor.key", "ca": "receptor-ca.crt", "cakey": "receptor-ca.key",
+          "datadir": "data"}.items()}
     openssl("genrsa", "-out", f["key"], "2048")
     host = socket.gethostname()  # the node ID, as the config names none
     for args in (["--cert-init", "commonname=receptor CA", "bits=2048", f"outcert={f['ca']}",
@@ -570,16 +572,8 @@ def test_incluster_auth_from_the_service_account_directory(tmp_path, daemons, ku
     """The daemon runs in a user+mount namespace whose
     /var/run/secrets/kubernetes.io/serviceaccount is the test's directory, as
     a pod's is, with KUBERNETES_SERVICE_HOST/_PORT set as the kubelet sets them."""
-    sa = tmp_path / "sa"
-    sa.mkdir()
-    (sa / "token").write_text(kube.token + "\n")
-    (sa / "namespace").write_text("awx")
-    (sa / "ca.crt").write_bytes(open(kube.ca, "rb").read())
-    mnt = "/run/secrets/kubernetes.io/serviceaccount"
-    wrap = ["unshare", "-rm", "sh", "-c",
-            f'mount -t tmpfs none /run && mkdir -p {mnt} && mount --bind "$0" {mnt} && exec "$@"',
-            str(sa)]
-    env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(kube.port))
+    wrap, kube_env = kube.incluster_wrap(tmp_path / "sa")
+    env = dict(os.environ, **kube_env)
     text, sock = kube_config(str(tmp_path), {"worktype": "kubernetes-incluster-auth",
                                              "authmethod": "incluster", "allowruntimeauth": True,
                                              "allowruntimeparams": True, "allowruntimepod": True})

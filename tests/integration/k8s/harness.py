@@ -3,6 +3,7 @@ its CA and token, kubeconfig files that point at it, fault injection, and
 what pods it holds."""
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -95,3 +96,19 @@ class FakeKubeServer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+    def incluster_wrap(self, sa_dir, namespace="awx"):
+        """A command prefix that runs a program in a user+mount namespace whose
+        /run/secrets/kubernetes.io/serviceaccount is sa_dir, filled with this
+        server's token, CA and the namespace, as a pod's is; with the
+        environment the kubelet gives (KUBERNETES_SERVICE_HOST/_PORT)."""
+        sa = pathlib.Path(sa_dir)
+        sa.mkdir()
+        (sa / "token").write_text(self.token + "\n")
+        (sa / "namespace").write_text(namespace)
+        (sa / "ca.crt").write_bytes(pathlib.Path(self.ca).read_bytes())
+        mnt = "/run/secrets/kubernetes.io/serviceaccount"
+        wrap = ["unshare", "-rm", "sh", "-c",
+                f'mount -t tmpfs none /run && mkdir -p {mnt} && mount --bind "$0" {mnt} && exec "$@"',
+                str(sa)]
+        return wrap, {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.port)}
