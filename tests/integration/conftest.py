@@ -223,7 +223,10 @@ class Mesh:
              kind="tcp"):
         """kind: the backend of this node's listener (tcp, udp, ws); peers
         are dialed with the backend each of them listens on."""
-        items = [{"node": dict({"id": name}, **(node_opts or {}))},
+        # a data dir of the test's own: the default (/tmp/receptor/<id>) is
+        # shared by every run, and a node restarts the units it finds there
+        items = [{"node": dict({"id": name, "datadir": os.path.join(self.dir, name, "data")},
+                               **(node_opts or {}))},
                  {"log-level": log}]
         if listen:
             self.kinds[name] = kind
