@@ -87,7 +87,7 @@ static int forward(struct node *n, struct msg_data *md, const char *from, const 
             datagram_send_unreach(n, from, to, md->from_service, md->to_service, "message expired");
         return 0;
     }
-    json_t *hop = json_object_get(n->routes, to);
+    json_t *hop = json_object_get(node_routes(n), to);
     if (!hop) {
         *err = "no route to node";
         if (!local)

@@ -76,6 +76,18 @@ void node_schedule_routes(struct node *n)
         timer_start_once(&n->route_timer, on_route_timer, 10);
 }
 
+/* The routing table as of now: a recompute still waiting on its debounce
+ * timer runs at once, so a node never shows an advert (stored on arrival)
+ * while refusing to route to its sender. */
+json_t *node_routes(struct node *n)
+{
+    if (uv_is_active((uv_handle_t *)&n->route_timer)) {
+        uv_timer_stop(&n->route_timer);
+        on_route_timer(&n->route_timer);
+    }
+    return n->routes;
+}
+
 /* Token bucket per link for control-plane messages (routing updates and
  * advertisements): a peer flooding updates is slowed, never amplified. */
 int node_cap_report_due(struct cap_report *r, uint64_t *more)

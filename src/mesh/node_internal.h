@@ -134,6 +134,7 @@ struct conn *node_find_conn(struct node *n, const char *peer);
 void node_drop_conn(struct conn *c, const char *why, int reject);
 void node_schedule_flood(struct node *n);
 void node_schedule_routes(struct node *n);
+json_t *node_routes(struct node *n);
 
 void node_notify_restart(struct node *n, const char *node, uint64_t epoch);
 void node_notify_shutdown(struct node *n);

@@ -36,7 +36,7 @@ json_t *node_status(struct node *n)
     json_object_set_new(o, "Connections", conns);
     json_object_set_new(o, "KnownConnectionCosts", gojson_sorted(n->known_costs));
     json_object_set_new(o, "NodeID", json_string(n->id));
-    json_object_set_new(o, "RoutingTable", gojson_sorted(n->routes));
+    json_object_set_new(o, "RoutingTable", gojson_sorted(node_routes(n)));
     json_object_set_new(o, "SystemCPUCount", json_integer(cpu_count()));
     json_object_set_new(o, "SystemMemoryMiB", json_integer(memory_mib()));
     json_object_set_new(o, "Version", json_string(RECEPTOR_VERSION));

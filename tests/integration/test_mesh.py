@@ -179,3 +179,22 @@ def test_reload_adds_and_removes_a_peer(mesh):
     r = c.cmd("reload")
     assert r["Success"] is False and r["Error"].endswith("ERRORCODE 4")
     assert c.cmd("ping b")["Success"]
+
+
+def test_a_node_that_shows_an_advert_routes_to_its_sender(mesh):
+    """Adverts are stored on arrival while the routing table is recomputed a
+    moment after the link comes up; a status (or a connect) in between saw
+    b's control service but answered "no route to node" (CI, once under
+    ASan). Each status is one snapshot: an advertised peer is routed."""
+    a = mesh.node("a").serve_control_on_mesh()
+    a.start()
+    for name in ("b", "c", "d", "e"):
+        mesh.node(name, peers=["a"]).serve_control_on_mesh().start(wait=False)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            st = a.status()
+            if any(ad["NodeID"] == name for ad in st["Advertisements"]):
+                assert name in st["RoutingTable"], st
+                break
+        else:
+            pytest.fail(f"no advert from {name}")
