@@ -419,24 +419,21 @@ static int64_t local_size(struct remote *r)
 
 static void follow_retry(uv_timer_t *t) { remote_follow(t->data); }
 
+/* The remote node's `work status` answer has the status file's fields: one
+ * decoder checks them (a State past int32 is refused rather than wrapped
+ * into a known state: 4294967298 would read as 2, Succeeded). */
 static void apply_remote_status(struct remote *r, const char *line)
 {
-    json_error_t je;
-    json_t *o = json_loads(line, 0, &je);
-    json_t *state = json_object_get(o, "State"), *detail = json_object_get(o, "Detail"),
-           *size = json_object_get(o, "StdoutSize");
-    /* a State past int would wrap into a known one (4294967298 is 2, Succeeded) */
-    json_int_t sv = json_integer_value(state);
-    if (json_is_integer(state) && (sv < INT_MIN || sv > INT_MAX))
-        log_warning("Ignoring the status of remote unit %s: State %" JSON_INTEGER_FORMAT
-                    " is out of range", r->u->id, json_integer_value(state));
-    else if (json_is_integer(state) && json_is_string(detail) && json_is_integer(size))
-        unit_set_status(r->u, (int)json_integer_value(state), json_string_value(detail),
-                        json_integer_value(size));
-    json_t *wt = json_object_get(o, "WorkType");
-    if (!x_str(r, "RemoteWorkType")[0] && json_is_string(wt)) /* an adopted unit */
-        x_set(r, "RemoteWorkType", json_string(json_string_value(wt)));
-    json_decref(o);
+    struct unit_status st;
+    char err[256];
+    if (unit_status_decode(line, strlen(line), &st, err, sizeof err) < 0) {
+        log_warning("Ignoring the status of remote unit %s: %s", r->u->id, err);
+        return;
+    }
+    unit_set_status(r->u, st.state, st.detail, st.stdout_size);
+    if (!x_str(r, "RemoteWorkType")[0] && st.work_type[0]) /* an adopted unit */
+        x_set(r, "RemoteWorkType", json_string(st.work_type));
+    unit_status_free(&st);
 }
 
 static void maybe_done(struct remote *r)
