@@ -86,6 +86,7 @@ struct qconn {
     int first_byte_pending;            /* server: the 0x00 not seen yet */
     int handed_up;                     /* the application has the bstream */
     int handshake_done;
+    int initial_keys;                  /* server: keys installed, a close can be sealed */
     uint64_t peer_epoch;               /* the peer process's, at the handshake */
     size_t pkt_size;
     int64_t accept_deadline;
@@ -210,10 +211,11 @@ static void qconn_send_packet(struct qconn *c, const uint8_t *pkt, size_t len)
     }
 }
 
-/* Sends CONNECTION_CLOSE with an application error code. */
+/* Sends CONNECTION_CLOSE with an application error code; a server that
+ * never got a valid Initial has nothing to seal it with and stays silent. */
 static void qconn_send_close(struct qconn *c, uint64_t code, const char *reason)
 {
-    if (!c->conn || ngtcp2_conn_is_in_closing_period(c->conn) ||
+    if (!c->conn || (c->is_server && !c->initial_keys) || ngtcp2_conn_is_in_closing_period(c->conn) ||
         ngtcp2_conn_is_in_draining_period(c->conn))
         return;
     ngtcp2_connection_close_error ccerr;
@@ -442,11 +444,22 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud)
     return 0;
 }
 
+/* The server's Initial keys come from the client's first packet: until they
+ * are installed a CONNECTION_CLOSE cannot be sealed (ngtcp2 asserts). */
+static int recv_client_initial_cb(ngtcp2_conn *conn, const ngtcp2_cid *dcid, void *ud)
+{
+    struct qconn *c = ud;
+    int rv = ngtcp2_crypto_recv_client_initial_cb(conn, dcid, ud);
+    if (rv == 0)
+        c->initial_keys = 1;
+    return rv;
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, int is_server)
 {
     memset(cb, 0, sizeof *cb);
     if (is_server)
-        cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+        cb->recv_client_initial = recv_client_initial_cb;
     else {
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
@@ -726,7 +739,9 @@ static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
             c->refs--;
         }
         describe_close(c, rv);
-        if (rv != NGTCP2_ERR_DRAINING && rv != NGTCP2_ERR_CLOSING)
+        /* ngtcp2 asks for a silent drop (DROP_CONN) or has already sent or
+         * received the close: anything else gets one */
+        if (rv != NGTCP2_ERR_DRAINING && rv != NGTCP2_ERR_CLOSING && rv != NGTCP2_ERR_DROP_CONN)
             qconn_send_close(c, 0, "");
         if (c->handed_up && c->eof_delivered && c->fin_sent && !c->close_notified) {
             /* a normal end: no error for the application */

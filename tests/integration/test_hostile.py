@@ -117,6 +117,48 @@ def test_huge_connections_map_and_unknown_types_from_an_established_peer(pair):
     p.close()
 
 
+def read_data_message(peer, to_service, timeout=10):
+    """The next data message (type 0) peer receives for to_service, as
+    (from_hash, to_hash, payload); routing traffic in between is skipped."""
+    buf = b""
+    deadline = time.time() + timeout
+    peer.sock.settimeout(timeout)
+    while time.time() < deadline:
+        while len(buf) >= 2 and len(buf) >= 2 + (buf[0] | buf[1] << 8):
+            n = buf[0] | buf[1] << 8
+            msg, buf = buf[2:2 + n], buf[2 + n:]
+            if len(msg) >= 36 and msg[0] == 0 and msg[28:36].rstrip(b"\0") == to_service:
+                return msg[4:12], msg[12:20], msg[36:]
+        buf += peer.sock.recv(65536)
+    raise AssertionError(f"no data message for {to_service!r}")
+
+
+def test_hostile_quic_initial_to_the_control_service(pair):
+    """A client Initial that ngtcp2 rejects with "drop the connection" made
+    the server seal a CONNECTION_CLOSE without keys: libngtcp2 asserts and
+    the daemon aborted (found by fuzz_quic). The packet is now dropped
+    silently and the node keeps serving."""
+    mesh, a, b = pair
+    a.stop()
+    a.serve_control_on_mesh().start()
+    wait_for(lambda: "b" in a.routes() and "a" in b.routes(), 20, "a-b link")
+    p = FakePeer(mesh.port("a"))
+    p.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
+    c = a.ctl()
+    c.sock.sendall(b"ping fake\n")  # a's ping reveals both name hashes
+    hash_a, hash_fake, _ = read_data_message(p, b"ping")
+    c.close()
+    packet = open(os.path.join(os.path.dirname(__file__), "data", "quic_initial_drop_conn.bin"), "rb").read()
+    header = b"\x00\x1e\x00\x00" + hash_fake + hash_a + b"fz000001" + b"control\0"
+    for _ in range(3):
+        p.send(frame(header + packet))
+    time.sleep(0.5)
+    still_healthy(a, b)
+    assert a.cmd("status")["NodeID"] == "a"
+    p.close()
+
+
 def test_peer_flooding_updates(pair):
     mesh, a, b = pair
     p = FakePeer(mesh.port("a"))
