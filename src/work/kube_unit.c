@@ -25,6 +25,7 @@
  * what its stdout already holds; a Pending one has its pod deleted
  * (deletepodonrestart) and fails, as upstream does. */
 #include "work/kube_unit.h"
+#include "work/kube_log.h"
 #include "work/workceptor_internal.h"
 
 #include <ctype.h>
@@ -76,12 +77,8 @@ struct kube_unit {
     int64_t skip_bytes;           /* after a restart: log bytes already in stdout */
     /* log parsing */
     int timestamps;
-    char cur_ts[64];
-    size_t cur_ts_len;
-    int in_body, skip_line;
-    char last_ts[64];
-    unsigned last_same, seen_same;
-    int wrote_this_stream, log_failures, log_final, log_done;
+    struct kube_log log_lines;
+    int log_failures, log_final, log_done;
     int size_dirty;
     char *fail_after_logs;        /* a failed pod: fail with this once its log is in */
     char stream_err[256];         /* why on_log_data stopped its stream */
@@ -335,35 +332,17 @@ static int out_write(struct kube_unit *ku, const char *p, size_t n)
     return 0;
 }
 
-/* Whether the line stamped ts is new: after what was written, or among the
- * lines sharing the last written timestamp, past those already written. */
-static int line_is_new(struct kube_unit *ku, const char *ts)
-{
-    if (!ku->last_ts[0] || ku->wrote_this_stream)
-        return 1;
-    int c = strcmp(ts, ku->last_ts); /* RFC 3339 with fixed nanoseconds sorts as text */
-    if (c < 0)
-        return 0;
-    if (c > 0)
-        return 1;
-    return ++ku->seen_same > ku->last_same;
-}
+static int log_write(void *arg, const char *p, size_t n) { return out_write(arg, p, n); }
 
-static void line_committed(struct kube_unit *ku)
+static void log_commit(void *arg)
 {
-    ku->cur_ts[ku->cur_ts_len] = '\0';
-    if (strcmp(ku->cur_ts, ku->last_ts) == 0) {
-        ku->last_same++;
-    } else {
-        snprintf(ku->last_ts, sizeof ku->last_ts, "%s", ku->cur_ts);
-        ku->last_same = 1;
-    }
+    struct kube_unit *ku = arg;
     ku->committed = lseek(ku->stdout_fd, 0, SEEK_CUR);
-    ku->wrote_this_stream = 1;
     ku->log_failures = 0;
 }
 
-/* Log bytes "<timestamp> <text>\n..." to stdout, timestamps cut off. */
+/* Log bytes "<timestamp> <text>\n..." to stdout, timestamps cut off
+ * (kube_log.c). */
 static int on_log_data(void *arg, const char *p, size_t n)
 {
     struct kube_unit *ku = arg;
@@ -373,42 +352,10 @@ static int on_log_data(void *arg, const char *p, size_t n)
         snprintf(ku->stream_err, sizeof ku->stream_err, "writing to stdout: %s", strerror(errno));
         return -1;
     }
-    while (n > 0) {
-        if (!ku->in_body) {
-            const char *sp = memchr(p, ' ', n);
-            size_t take = sp ? (size_t)(sp - p) : n;
-            if (ku->cur_ts_len + take >= sizeof ku->cur_ts) {
-                snprintf(ku->stream_err, sizeof ku->stream_err,
-                         "the log stream has a line without a timestamp");
-                return -1;
-            }
-            memcpy(ku->cur_ts + ku->cur_ts_len, p, take);
-            ku->cur_ts_len += take;
-            if (!sp)
-                return 0;
-            ku->cur_ts[ku->cur_ts_len] = '\0';
-            ku->in_body = 1;
-            ku->skip_line = !line_is_new(ku, ku->cur_ts);
-            p += take + 1;
-            n -= take + 1;
-            continue;
-        }
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) + 1 : n;
-        if (!ku->skip_line && out_write(ku, p, take) < 0) {
-            snprintf(ku->stream_err, sizeof ku->stream_err, "writing to stdout: %s", strerror(errno));
-            return -1;
-        }
-        p += take;
-        n -= take;
-        if (nl) {
-            if (!ku->skip_line)
-                line_committed(ku);
-            ku->in_body = 0;
-            ku->cur_ts_len = 0;
-        }
-    }
-    return 0;
+    if (kube_log_feed(&ku->log_lines, p, n) == 0)
+        return 0;
+    snprintf(ku->stream_err, sizeof ku->stream_err, "%s", ku->log_lines.err);
+    return -1;
 }
 
 static void apply_size(struct unit_status *st, void *arg)
@@ -486,7 +433,7 @@ static void on_log_done(void *arg, long status, const char *body, size_t len, co
         ku_retry_later(ku, ku_start_log, 1000);
         return;
     }
-    if (ok && ku->log_final && ku->wrote_this_stream) {
+    if (ok && ku->log_final && ku->log_lines.wrote_this_stream) {
         ku_start_log(ku); /* the rest may have been cut off too: ask until nothing is new */
         return;
     }
@@ -496,7 +443,7 @@ static void on_log_done(void *arg, long status, const char *body, size_t len, co
         ku_check_finished(ku);
         return;
     }
-    if (!ku->wrote_this_stream && ++ku->log_failures >= KUBE_LOG_RETRIES) {
+    if (!ku->log_lines.wrote_this_stream && ++ku->log_failures >= KUBE_LOG_RETRIES) {
         char msg[900];
         snprintf(msg, sizeof msg, "Error with pod's stdout: %s", err ? err : "the log stream ended");
         ku_end(ku, UNIT_FAILED, msg);
@@ -514,16 +461,16 @@ static void ku_start_log(struct kube_unit *ku)
         ku_failf(ku, "Error with pod's stdout: %s%s", strerror(errno), NULL);
         return;
     }
-    ku->in_body = 0;
-    ku->cur_ts_len = 0;
-    ku->seen_same = 0;
-    ku->wrote_this_stream = 0;
+    ku->log_lines.write = log_write;
+    ku->log_lines.commit = log_commit;
+    ku->log_lines.arg = ku;
+    kube_log_stream_start(&ku->log_lines);
     char path[1200];
     int n = snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/log?container=worker%s%s",
                      ku->ns, ku->pod, ku->log_final ? "" : "&follow=true",
                      ku->timestamps ? "&timestamps=true" : "");
-    if (ku->timestamps && ku->last_ts[0])
-        snprintf(path + n, sizeof path - (size_t)n, "&sinceTime=%s", ku->last_ts);
+    if (ku->timestamps && ku->log_lines.last_ts[0])
+        snprintf(path + n, sizeof path - (size_t)n, "&sinceTime=%s", ku->log_lines.last_ts);
     struct kube_req_opts o = { .conn = &ku->conn, .method = "GET", .path = path, .stream = 1,
                                .max_body = KUBE_BODY_MAX, .on_data = on_log_data,
                                .on_done = on_log_done, .arg = ku };

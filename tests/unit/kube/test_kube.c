@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "work/kube_config.h"
+#include "work/kube_log.h"
 #include "work/kube_pod.h"
 #include "work/kube_yaml.h"
 
@@ -227,11 +228,86 @@ static void test_readiness(void **state)
     free(m);
 }
 
+/* ---- the pod log splitter ---- */
+
+struct log_out {
+    char buf[1024];
+    size_t len, committed;
+};
+
+static int log_out_write(void *arg, const char *p, size_t n)
+{
+    struct log_out *o = arg;
+    assert_true(o->len + n < sizeof o->buf);
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+    return 0;
+}
+
+static void log_out_commit(void *arg)
+{
+    struct log_out *o = arg;
+    o->committed = o->len;
+}
+
+static void log_init(struct kube_log *l, struct log_out *o)
+{
+    memset(l, 0, sizeof *l);
+    memset(o, 0, sizeof *o);
+    l->write = log_out_write;
+    l->commit = log_out_commit;
+    l->arg = o;
+    kube_log_stream_start(l);
+}
+
+static void test_log_reconnect_neither_loses_nor_doubles(void **state)
+{
+    (void)state;
+    struct kube_log l;
+    struct log_out o;
+    log_init(&l, &o);
+    const char *first = "2024-01-01T00:00:00.000000001Z a\n"
+                        "2024-01-01T00:00:00.000000001Z b\n"
+                        "2024-01-01T00:00:00.000000002Z hal"; /* cut mid-line */
+    assert_int_equal(kube_log_feed(&l, first, strlen(first)), 0);
+    assert_int_equal(o.committed, 4);
+    assert_string_equal(l.last_ts, "2024-01-01T00:00:00.000000001Z");
+    o.len = o.committed; /* the unit cuts the half line off */
+    kube_log_stream_start(&l);
+    /* sinceTime= repeats every line of the last timestamp */
+    const char *again = "2024-01-01T00:00:00.000000001Z a\n"
+                        "2024-01-01T00:00:00.000000001Z b\n"
+                        "2024-01-01T00:00:00.000000002Z half\n"
+                        "2024-01-01T00:00:00.000000002Z c\n";
+    for (size_t i = 0; again[i]; i++) /* byte by byte: chunking must not matter */
+        assert_int_equal(kube_log_feed(&l, again + i, 1), 0);
+    assert_int_equal(o.len, 11);
+    assert_memory_equal(o.buf, "a\nb\nhalf\nc\n", 11);
+}
+
+static void test_log_refuses_lines_without_a_timestamp(void **state)
+{
+    (void)state;
+    const char *bad[] = { "no timestamp here\n", " empty stamp\n",
+                          "2024-01-01T00:00:00Z&follow=false x\n", /* would go back as sinceTime= */
+                          "2024-01-01T00:00:00.000000000000000000000000000000000000000000000000000000Z x\n" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct kube_log l;
+        struct log_out o;
+        log_init(&l, &o);
+        assert_int_equal(kube_log_feed(&l, bad[i], strlen(bad[i])), -1);
+        assert_non_null(strstr(l.err, "without a timestamp"));
+        assert_int_equal(o.len, 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     tmpdir = argc > 1 ? argv[1] : "/tmp";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kubeconfig_current_context),
+        cmocka_unit_test(test_log_reconnect_neither_loses_nor_doubles),
+        cmocka_unit_test(test_log_refuses_lines_without_a_timestamp),
         cmocka_unit_test(test_kubeconfig_errors),
         cmocka_unit_test(test_kubeconfig_token_file_and_default_namespace),
         cmocka_unit_test(test_yaml_types_and_limits),
