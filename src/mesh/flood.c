@@ -80,11 +80,66 @@ void flood_send_update(struct node *n, uint64_t suspected)
     if (flood_make_update(n, suspected, &b) == 0) {
         log_debug("Sending routing update (sequence %llu)", (unsigned long long)n->sequence);
         flood_to_all(n, buf_head(&b), buf_size(&b), NULL);
+        uint8_t *copy = suspected ? NULL : malloc(buf_size(&b));
+        free(n->last_update);
+        n->last_update = copy;
+        n->last_update_len = copy ? buf_size(&b) : 0;
+        if (copy)
+            memcpy(copy, buf_head(&b), buf_size(&b));
+        n->own_dirty = 0;
     } else {
         log_error("routing update too large to send");
     }
     buf_free(&b);
+    int64_t now = util_mono_ns();
+    n->next_update = now + ROUTE_INTERVAL_NS;
+    n->next_refresh = now + node_scaled_interval(n, ROUTE_INTERVAL_NS);
+}
+
+/* Every link hears from us every ROUTE_INTERVAL_NS; between refreshes that
+ * is our last update again, unchanged (same UpdateID and sequence: every
+ * peer drops it as seen or stale, and nobody forwards it).  Only an update
+ * that still lists every established peer may be repeated: a peer checks
+ * that it is listed. */
+void flood_send_keepalive(struct node *n)
+{
+    if (!n->last_update || n->own_dirty || util_mono_ns() >= n->next_refresh) {
+        flood_send_update(n, 0);
+        return;
+    }
+    flood_to_all(n, n->last_update, n->last_update_len, NULL);
     n->next_update = util_mono_ns() + ROUTE_INTERVAL_NS;
+}
+
+/* A new link gets the routing table we hold: the last accepted update of
+ * every node we know (its own UpdateID, epoch and sequence, with us as the
+ * forwarder), so a node that joins learns the mesh at once instead of at
+ * every node's next refresh, and nodes already holding these updates drop
+ * them as seen or stale. */
+void flood_send_known(struct node *n, struct conn *to)
+{
+    struct buf b;
+    buf_init(&b, LINK_MAX_MESSAGE);
+    const char *k;
+    json_t *info;
+    json_object_foreach(n->known_info, k, info) {
+        json_t *row = json_object_get(n->known_costs, k);
+        const char *uid = json_string_value(json_array_get(info, 2));
+        if (!row || !uid || strcmp(k, n->id) == 0 || strcmp(k, to->peer) == 0)
+            continue;
+        struct msg_route r = {
+            .node_id = (char *)k,
+            .update_id = (char *)uid,
+            .epoch = (uint64_t)json_integer_value(json_array_get(info, 0)),
+            .sequence = (uint64_t)json_integer_value(json_array_get(info, 1)),
+            .connections = row,
+            .forwarding_node = n->id,
+        };
+        buf_reset(&b);
+        if (msg_route_encode(&r, &b) == 0)
+            link_send(to->link, buf_head(&b), buf_size(&b), NULL, 0);
+    }
+    buf_free(&b);
 }
 
 void flood_expire_seen(struct node *n, int64_t now)
@@ -174,7 +229,8 @@ static int accept_update(struct node *n, const struct msg_route *r)
     if (r->suspected_dup) {
         if (info && (uint64_t)json_integer_value(json_array_get(info, 0)) == r->suspected_dup)
             json_object_set_new(n->known_info, r->node_id,
-                                json_pack("[I,I]", (json_int_t)r->epoch, (json_int_t)r->sequence));
+                                json_pack("[I,I,s]", (json_int_t)r->epoch, (json_int_t)r->sequence,
+                                          r->update_id));
         return 1;
     }
     uint64_t e = 0, s = 0;
@@ -193,7 +249,11 @@ static int accept_update(struct node *n, const struct msg_route *r)
         return 0;
     if (!info) {
         names_add(&n->names, r->node_id);
-        node_schedule_flood(n);
+        /* upstream floods its own update so the new node learns about us;
+         * in a large mesh every node doing so for every node that appears
+         * is a storm: there the joining node's peers send it their table */
+        if (json_object_size(n->known_info) < MESH_SMALL)
+            node_schedule_flood(n);
     } else if (r->epoch > e) {
         /* a restarted node knows nothing: tell it about us now rather
          * than at our next periodic update (upstream waits up to 10 s,
@@ -202,7 +262,7 @@ static int accept_update(struct node *n, const struct msg_route *r)
         node_schedule_flood(n);
     }
     json_object_set_new(n->known_info, r->node_id,
-                        json_pack("[I,I]", (json_int_t)r->epoch, (json_int_t)r->sequence));
+                        json_pack("[I,I,s]", (json_int_t)r->epoch, (json_int_t)r->sequence, r->update_id));
     apply_connections(n, r);
     return 1;
 }

@@ -62,6 +62,7 @@ static void on_route_timer(uv_timer_t *t)
 
 void node_schedule_flood(struct node *n)
 {
+    n->own_dirty = 1;
     if (!n->freeing)
         timer_start_once(&n->flood_timer, on_flood_timer, 100);
 }
@@ -103,12 +104,26 @@ int node_cap_report_due(struct cap_report *r, uint64_t *more)
     return 1;
 }
 
+/* base * (known nodes / MESH_SMALL), never below base: the period of our
+ * fresh routing updates and adverts (see MESH_SMALL). */
+int64_t node_scaled_interval(struct node *n, int64_t base)
+{
+    size_t known = json_object_size(n->known_info);
+    return known <= MESH_SMALL ? base : (int64_t)((double)base * (double)known / MESH_SMALL);
+}
+
 int conn_allow_control_message(struct conn *c)
 {
     int64_t now = util_mono_ns();
-    c->tokens += (double)(now - c->tokens_at) / 1e9 * RATE_PER_SEC;
-    if (c->tokens > RATE_BURST)
-        c->tokens = RATE_BURST;
+    double known = (double)json_object_size(c->node->known_info);
+    double rate = RATE_PER_SEC + RATE_PER_KNOWN_NODE * known;
+    double burst = RATE_BURST + BURST_PER_KNOWN_NODE * known;
+    /* a new link's table exchange may leave it above the burst: it drains */
+    if (c->tokens < burst) {
+        c->tokens += (double)(now - c->tokens_at) / 1e9 * rate;
+        if (c->tokens > burst)
+            c->tokens = burst;
+    }
     c->tokens_at = now;
     if (c->tokens >= 1) {
         c->tokens -= 1;
@@ -253,6 +268,7 @@ static void establish(struct conn *c, struct msg_route *r)
     node_schedule_routes(n);
     advert_send_own(n, c);
     advert_send_known(n, c);
+    flood_send_known(n, c);
 }
 
 /* Established-phase checks of spec 2.7 on a routing update; 0 to go on. */
@@ -340,7 +356,7 @@ void node_adopt_link(struct node *n, struct link *l, const struct link_policy *p
     c->link = l;
     policy_copy(&c->policy, policy);
     c->last_recv = c->tokens_at = util_mono_ns();
-    c->tokens = RATE_BURST;
+    c->tokens = RATE_BURST + RATE_SYNC_ALLOWANCE;
     c->next = n->conns;
     n->conns = c;
     l->owner = c;
@@ -376,12 +392,12 @@ static void on_tick(uv_timer_t *t)
     int64_t now = util_mono_ns();
     tick_connections(n, now);
     if (now >= n->next_update && n->conns) {
-        flood_send_update(n, 0);
+        flood_send_keepalive(n);
         malloc_trim(0); /* hand bursts of freed buffers back to the system */
     }
     if (n->ads_due || now >= n->next_ads) {
         n->ads_due = 0;
-        n->next_ads = now + AD_INTERVAL_NS;
+        n->next_ads = now + node_scaled_interval(n, AD_INTERVAL_NS);
         advert_send_own(n, NULL);
     }
     if (now >= n->next_seen_scan) {
@@ -511,6 +527,7 @@ static void node_release(uv_handle_t *h)
     firewall_free(&n->fw);
     json_decref(n->known_costs);
     json_decref(n->known_info);
+    free(n->last_update);
     json_decref(n->seen);
     json_decref(n->routes);
     json_decref(n->work_commands);

@@ -26,11 +26,31 @@
 #define CAP_REPORT_NS (10LL * 1000000000)
 #define ROUTE_INTERVAL_NS (10LL * 1000000000)
 #define AD_INTERVAL_NS (60LL * 1000000000)
-#define SEEN_EXPIRY_NS (3600LL * 1000000000)
+/* UpdateIDs matter while an update is in flight; replays are refused by
+ * (epoch, sequence) anyway.  Upstream keeps them an hour; at our refresh
+ * rates that would be most of a large mesh's memory per node. */
+#define SEEN_EXPIRY_NS (600LL * 1000000000)
 #define DEFAULT_IDLE_NS (21LL * 1000000000)
 #define INITIAL_SENDS_MAX 11
+/* Per-link control-plane limit (routing updates and adverts): a base rate
+ * and burst, plus what an honest mesh of the size this node knows floods
+ * through one link (every node's periodic update and its adverts); a link
+ * starts with room for a full table exchange (flood_send_known). */
 #define RATE_PER_SEC 100.0          /* control messages per second per link */
 #define RATE_BURST 400.0
+#define RATE_PER_KNOWN_NODE 0.5     /* per second, per node this node knows */
+#define BURST_PER_KNOWN_NODE 2.0
+#define RATE_SYNC_ALLOWANCE (2.0 * NODE_MAX_KNOWN)
+/* Large meshes: a node floods a fresh routing update every
+ * ROUTE_INTERVAL_NS while it knows at most MESH_SMALL nodes, and every
+ * ROUTE_INTERVAL_NS * known / MESH_SMALL beyond (the flood of each update
+ * crosses every link of the mesh, so the mesh's control traffic grows with
+ * nodes x links); in between, every ROUTE_INTERVAL_NS, the last update is
+ * sent again to each peer as the keep-alive (peers have seen its UpdateID
+ * and drop it).  Adverts likewise.  New nodes learn the topology from their
+ * peers' table exchange at connection time rather than from everyone
+ * re-flooding when a node appears. */
+#define MESH_SMALL 50
 
 struct conn {
     struct node *node;
@@ -107,7 +127,7 @@ struct node {
     int64_t max_idle_ns;
     struct conn *conns;
     json_t *known_costs;    /* node -> {peer: cost} */
-    json_t *known_info;     /* node -> [epoch, sequence] */
+    json_t *known_info;     /* node -> [epoch, sequence, UpdateID] */
     json_t *seen;           /* UpdateID -> mono ns */
     size_t seen_bytes;
     size_t known_bytes;     /* known_costs + known_info, re-counted when near the cap */
@@ -120,8 +140,11 @@ struct node {
     struct node_ping *pings;
     json_t *work_commands;
     uv_timer_t tick, flood_timer, route_timer;
-    int64_t next_update, next_ads, next_seen_scan;
+    int64_t next_update, next_refresh, next_ads, next_seen_scan;
     int ads_due;
+    int own_dirty;          /* our connections changed since our last update */
+    uint8_t *last_update;   /* our last flooded update, resent as keep-alive */
+    size_t last_update_len;
     int handles;
     int freeing;
     struct node_observer *observers;
@@ -145,6 +168,9 @@ void flood_send_update(struct node *n, uint64_t suspected);
 void flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
 void flood_handle_update(struct conn *c, struct msg_route *r);
 void flood_expire_seen(struct node *n, int64_t now);
+void flood_send_keepalive(struct node *n);
+void flood_send_known(struct node *n, struct conn *to);
+int64_t node_scaled_interval(struct node *n, int64_t base);
 
 /* datagram.c */
 void datagram_handle(struct conn *c, const uint8_t *msg, size_t len);

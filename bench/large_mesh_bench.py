@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""A large automation mesh on one machine (issue 13).  Prints figures;
+asserts nothing.
+
+Shape: one controller, H hop nodes peered to it, every other node an
+execution node peered to two hops.  Control sockets on the controller, the
+hops and a sample of execution nodes.  For each size it prints:
+
+  converged   seconds from the last launch until every sampled node routes
+              to every node (or "not in N s")
+  status      slowest `status` answer of the hops and the controller while
+              the mesh converges
+  PSS         per role (MB), after convergence
+  CPU         per role and the whole mesh, over a steady window after
+              convergence (cores)
+  per hop     bytes in and out per second (its socket reads and writes, from
+              /proc/<pid>/io), over the same window
+  flaps       routing-table changes seen on the controller over the window
+  ping        the controller pinging sampled execution nodes
+
+usage: large_mesh_bench.py [sizes...]   (default: 100 250 500 1000)
+  LARGE_MESH_STEADY=seconds of the steady window (default 60)
+  LARGE_MESH_TIMEOUT=seconds to wait for convergence (default 300)
+"""
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from conftest import RECEPTOR, Control  # noqa: E402
+from benchlib import mem_kb  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / TICK
+
+
+def io_bytes(pid):
+    out = {}
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            k, v = line.split(":")
+            out[k] = int(v)
+    return out["rchar"], out["wchar"]
+
+
+class LargeMesh:
+    def __init__(self, n, hops, sample=10):
+        self.dir = tempfile.mkdtemp(prefix=f"mesh{n}-")
+        self.n = n
+        self.names = ["controller"] + [f"hop{i}" for i in range(hops)] + \
+                     [f"exec{i}" for i in range(n - 1 - hops)]
+        self.hops = self.names[1:1 + hops]
+        self.execs = self.names[1 + hops:]
+        rnd = random.Random(n)
+        self.sampled = rnd.sample(self.execs, min(sample, len(self.execs)))
+        self.ports = dict(zip(["controller"] + self.hops, free_ports(1 + hops)))
+        self.procs = {}
+        self.socks = {}
+
+    def config(self, name, idx):
+        items = [f"- node:\n    id: {name}\n    datadir: {self.dir}/{name}",
+                 "- log-level: warning"]
+        if name in self.ports:
+            items.append(f"- tcp-listener:\n    port: {self.ports[name]}")
+        if name in self.hops:
+            items.append(f"- tcp-peer:\n    address: 127.0.0.1:{self.ports['controller']}")
+        elif name != "controller":
+            h = len(self.hops)
+            for hop in (self.hops[idx % h], self.hops[(idx + 1) % h]):
+                items.append(f"- tcp-peer:\n    address: 127.0.0.1:{self.ports[hop]}")
+        if name == "controller" or name in self.hops or name in self.sampled:
+            sock = f"{self.dir}/{name}.sock"
+            self.socks[name] = sock
+            items.append(f"- control-service:\n    service: control\n    filename: {sock}")
+        if name in self.sampled:
+            items.append("- work-command:\n    worktype: echo\n    command: cat")
+        return "---\n" + "\n".join(items) + "\n"
+
+    def start(self):
+        for idx, name in enumerate(self.names):
+            path = f"{self.dir}/{name}.yml"
+            with open(path, "w") as f:
+                f.write(self.config(name, idx))
+            log = open(f"{self.dir}/{name}.log", "ab")
+            self.procs[name] = subprocess.Popen([RECEPTOR, "--config", path], stdout=log,
+                                                stderr=subprocess.STDOUT)
+            log.close()
+        return time.monotonic()
+
+    def cmd(self, name, text, timeout=10):
+        c = Control(self.socks[name], timeout=timeout)
+        try:
+            return c.json(text)
+        finally:
+            c.close()
+
+    def timed_status(self, name):
+        t0 = time.monotonic()
+        try:
+            st = self.cmd(name, "status")
+        except (OSError, ValueError, RuntimeError):
+            return None, time.monotonic() - t0
+        return st, time.monotonic() - t0
+
+    def stop(self):
+        for p in self.procs.values():
+            p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def converge(m, t_launch, timeout):
+    watched = ["controller"] + m.hops + m.sampled
+    pending = set(watched)
+    slowest = 0.0
+    deadline = t_launch + timeout
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            st, took = m.timed_status(name)
+            if name == "controller" or name in m.hops:
+                slowest = max(slowest, took)
+            if st and len(st["RoutingTable"]) >= m.n - 1:
+                pending.discard(name)
+        time.sleep(0.5)
+    return (None if pending else time.monotonic() - t_launch), slowest, len(pending)
+
+
+def role_of(m, name):
+    return "controller" if name == "controller" else "hop" if name in m.hops else "exec"
+
+
+def steady(m, seconds):
+    pids = {name: p.pid for name, p in m.procs.items()}
+    cpu0 = {name: cpu_s(pid) for name, pid in pids.items()}
+    io0 = {h: io_bytes(pids[h]) for h in m.hops}
+    routes = json.dumps(m.cmd("controller", "status")["RoutingTable"], sort_keys=True)
+    flaps, slowest = 0, 0.0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        time.sleep(2)
+        st, took = m.timed_status("controller")
+        slowest = max(slowest, took)
+        if st:
+            now = json.dumps(st["RoutingTable"], sort_keys=True)
+            if now != routes:
+                flaps += 1
+                routes = now
+    dt = time.monotonic() - t0
+    cpu = {}
+    for name, pid in pids.items():
+        cpu.setdefault(role_of(m, name), []).append((cpu_s(pid) - cpu0[name]) / dt)
+    io = [((io_bytes(pids[h])[0] - io0[h][0]) / dt, (io_bytes(pids[h])[1] - io0[h][1]) / dt)
+          for h in m.hops]
+    return cpu, io, flaps, slowest
+
+
+def pss(m):
+    out = {}
+    for name, p in m.procs.items():
+        out.setdefault(role_of(m, name), []).append(mem_kb(p.pid)["pss"] / 1024)
+    return out
+
+
+def pings(m):
+    ok, times = 0, []
+    for name in m.sampled:
+        try:
+            r = m.cmd("controller", f"ping {name}", timeout=20)
+        except (OSError, ValueError, RuntimeError):
+            continue
+        if r.get("Success"):
+            ok += 1
+            times.append(r["Time"] / 1e6)
+    return ok, times
+
+
+def run(n, steady_s, timeout):
+    hops = 10 if n <= 250 else 20
+    m = LargeMesh(n, hops)
+    try:
+        t_launch = m.start()
+        conv, slow_status, missing = converge(m, t_launch, timeout)
+        print(f"{n} nodes ({hops} hops, {len(m.execs)} execution nodes, {len(m.sampled)} sampled)")
+        if conv is None:
+            print(f"  converged:  not in {timeout} s ({missing} sampled nodes incomplete)")
+        else:
+            print(f"  converged:  {conv:.1f} s after the last launch")
+        print(f"  status:     slowest answer of controller/hops while converging {slow_status * 1000:.0f} ms")
+        mem = pss(m)
+        for role in ("controller", "hop", "exec"):
+            v = mem.get(role, [0])
+            print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB")
+        cpu, io, flaps, slow = steady(m, steady_s)
+        total = sum(sum(v) for v in cpu.values())
+        for role in ("controller", "hop", "exec"):
+            v = cpu.get(role, [0])
+            print(f"  CPU {role:10s} mean {sum(v) / len(v):.4f} cores, sum {sum(v):.3f} cores")
+        print(f"  CPU mesh total {total:.3f} cores (steady, {steady_s} s window)")
+        rin = sum(r for r, _ in io) / len(io)
+        wout = sum(w for _, w in io) / len(io)
+        print(f"  per hop:    {rin / 1024:.1f} KiB/s in, {wout / 1024:.1f} KiB/s out (mean)")
+        print(f"  flaps:      {flaps} routing-table changes on the controller; slowest status {slow * 1000:.0f} ms")
+        ok, times = pings(m)
+        med = sorted(times)[len(times) // 2] if times else 0
+        print(f"  ping:       {ok}/{len(m.sampled)} sampled nodes answer, median {med:.2f} ms")
+        sys.stdout.flush()
+    finally:
+        m.stop()
+
+
+def main():
+    sizes = [int(a) for a in sys.argv[1:]] or [100, 250, 500, 1000]
+    steady_s = int(os.environ.get("LARGE_MESH_STEADY", "60"))
+    timeout = int(os.environ.get("LARGE_MESH_TIMEOUT", "300"))
+    print(f"large mesh: {os.cpu_count()} cores; receptor {RECEPTOR}")
+    for n in sizes:
+        run(n, steady_s, timeout)
+
+
+if __name__ == "__main__":
+    main()
