@@ -17,6 +17,7 @@ struct side {
 struct bridge {
     struct side a, b;
     int ending;
+    int depth;      /* inside on_close: a peer closing synchronously must not free us */
     void (*done)(void *arg);
     void *arg;
 };
@@ -34,7 +35,7 @@ static void bridge_end(struct bridge *br)
 
 static void maybe_free(struct bridge *br)
 {
-    if (br->a.closed && br->b.closed) {
+    if (br->depth == 0 && br->a.closed && br->b.closed) {
         if (br->done)
             br->done(br->arg);
         free(br);
@@ -82,9 +83,12 @@ static void on_error(struct bstream *s, const char *msg)
 static void on_close(struct bstream *s)
 {
     struct side *sd = s->data;
+    struct bridge *br = sd->br;
     sd->closed = 1;
-    bridge_end(sd->br);
-    maybe_free(sd->br);
+    br->depth++; /* closing the peer may report its close from inside close() */
+    bridge_end(br);
+    br->depth--;
+    maybe_free(br);
 }
 
 static void side_init(struct side *sd, struct bstream *s, struct side *peer, struct bridge *br)
