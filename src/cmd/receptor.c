@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "mesh/backend.h"
 #include "mesh/node.h"
+#include "stream/command_svc.h"
 #include "stream/proxy.h"
 #include "work/sign.h"
 #include "work/kube.h"
@@ -45,6 +46,8 @@ struct daemon {
     size_t nbackends;
     struct proxy *proxies[MAX_PROXIES];
     size_t nproxies;
+    struct command_svc *cmdsvcs[MAX_PROXIES];
+    size_t ncmdsvcs;
     uv_signal_t sigint, sigterm;
     int exit_code;
 };
@@ -274,6 +277,27 @@ static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, s
     return 0;
 }
 
+/* A command-service entry: a mesh service running a command per connection. */
+static int start_command_service(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+{
+    const struct stream_tls *tls;
+    if (tls_option(d, it, "tls", 1, &tls, err, errlen) < 0)
+        return -1;
+    if (d->ncmdsvcs == MAX_PROXIES) {
+        snprintf(err, errlen, "too many command services (limit %d)", MAX_PROXIES);
+        return -1;
+    }
+    char e[512];
+    struct command_svc *cs = command_svc_start(d->node, cfg_str(it, "service"), cfg_str(it, "command"),
+                                               tls, e, sizeof e);
+    if (!cs) {
+        snprintf(err, errlen, "%s: %s", it->where, e);
+        return -1;
+    }
+    d->cmdsvcs[d->ncmdsvcs++] = cs;
+    return 0;
+}
+
 /* ---- reload ------------------------------------------------------------------ */
 
 static char *fixed_items_text(const struct config *cfg)
@@ -378,6 +402,9 @@ static void shutdown_daemon(struct daemon *d)
     for (size_t i = 0; i < d->nproxies; i++)
         proxy_stop(d->proxies[i]);
     d->nproxies = 0;
+    for (size_t i = 0; i < d->ncmdsvcs; i++)
+        command_svc_stop(d->cmdsvcs[i]);
+    d->ncmdsvcs = 0;
     if (d->control)
         control_free(d->control);
     d->control = NULL;
@@ -535,6 +562,8 @@ static int setup(struct daemon *d, char *err, size_t errlen)
         if (is_backend_item(it) && start_backend(d, it, err, errlen) < 0)
             return -1;
         if (start_proxy(d, it, err, errlen) < 0)
+            return -1;
+        if (strcmp(it->def->name, "command-service") == 0 && start_command_service(d, it, err, errlen) < 0)
             return -1;
     }
     if (d->nbackends == 0) {

@@ -634,7 +634,12 @@ int config_finalise(struct config *cfg, char *err, size_t errlen)
 int config_check_supported(const struct config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->n; i++)
-        if (cfg->items[i].def->flags & CFG_NOT_YET)
+        if (cfg->items[i].def->flags & CFG_DEPRECATED)
+            return cfg_fail(err, errlen,
+                            "%s is not supported: it is deprecated upstream and receptor-c does not "
+                            "run Python plugins (run the work as a work-command instead)",
+                            cfg->items[i].def->name);
+        else if (cfg->items[i].def->flags & CFG_NOT_YET)
             return cfg_fail(err, errlen, "not supported yet: %s", cfg->items[i].def->name);
     return 0;
 }

@@ -48,6 +48,8 @@ struct cfg_option {
 #define CFG_HIDDEN      0x10 /* not listed in --help (command-runner) */
 #define CFG_NO_OPTIONS  0x20 /* takes no options (trace, version; local-only
                                 has only its unused `local` flag) */
+#define CFG_DEPRECATED  0x40 /* with CFG_NOT_YET: refused for good, because
+                                upstream deprecated it (work-python) */
 
 /* Groups of entries in --help, in the order they are printed (upstream's
  * cmdline sections). */

@@ -7,8 +7,9 @@
  * adding an option means adding one line here.
  *
  * Entry flags: CFG_NOT_YET marks what the daemon cannot run yet (it stops
- * startup with "not supported yet: <entry>"); everything is still parsed and
- * validated so that a configuration written for upstream is understood. */
+ * startup with "not supported yet: <entry>"; with CFG_DEPRECATED, with a
+ * message saying it never will); everything is still parsed and validated
+ * so that a configuration written for upstream is understood. */
 #include "config/config.h"
 
 #include <stddef.h>
@@ -343,14 +344,14 @@ const struct cfg_entry_def config_entries[] = {
       CFG_SEC_SERVICES },
     { "unix-socket-client", 0, unixclient_opts,
       "Listen via Receptor and forward to a Unix socket", CFG_SEC_SERVICES },
-    { "command-service", NY, commandsvc_opts, "Run an interactive command via a Receptor service",
+    { "command-service", 0, commandsvc_opts, "Run an interactive command via a Receptor service",
       CFG_SEC_SERVICES },
     { "ip-router", NY, iprouter_opts, "Run an IP router using a tun interface",
       CFG_SEC_SERVICES },
     { "work-command", 0, workcommand_opts, "Run a worker using an external command",
       CFG_SEC_WORKERS },
     { "work-kubernetes", 0, workkube_opts, "Run a worker using Kubernetes", CFG_SEC_WORKERS },
-    { "work-python", NY, workpython_opts, "Run a worker using a Python plugin (deprecated)",
+    { "work-python", NY | CFG_DEPRECATED, workpython_opts, "Run a worker using a Python plugin (deprecated)",
       CFG_SEC_WORKERS },
     { "work-signing", CFG_SINGLETON, worksigning_opts, "Private key to sign work submissions",
       CFG_SEC_WORKERS },
