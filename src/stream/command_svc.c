@@ -12,8 +12,8 @@
  *    terminal's EOF character (twice after a partial line), since a
  *    terminal has no half-close of its own;
  *  - EIO on read means every holder of the terminal closed it (the command
- *    ended): the filter closes, and the bridge closes the mesh stream after
- *    every byte of output is delivered.
+ *    ended): what is left is read, the filter closes, and the bridge closes
+ *    the mesh stream after every byte of output is delivered.
  * The peer closing the stream closes the master, which hangs the terminal
  * up (SIGHUP to the command); a command that survives that is killed
  * KILL_AFTER_MS later.  The child is watched through a pidfd and reaped by
@@ -42,6 +42,7 @@
 
 #define SESSIONS_MAX 128
 #define KILL_AFTER_MS 10000
+#define DRAIN_MAX (1u << 20)
 
 struct command_svc {
     struct node *node;
@@ -67,6 +68,7 @@ struct cmd_session {
     cc_t veof;
     uint8_t last;                /* last byte written to the terminal */
     int written;
+    uint64_t out_bytes;          /* read from the terminal */
     struct cmd_session *next;
 };
 
@@ -207,13 +209,37 @@ static const struct bstream_ops pty_ops = {
 static void master_on_read(struct bstream *m, const uint8_t *data, size_t len)
 {
     struct cmd_session *s = m->data;
+    s->out_bytes += len;
     if (s->pty.on_read)
         s->pty.on_read(&s->pty, data, len);
+}
+
+/* libuv reports EOF on a hung-up descriptor after any short read, but a
+ * terminal hands out at most 4095 bytes per read: what the command wrote
+ * before it ended may still be there.  Read it until EIO (bounded by the
+ * kernel's terminal buffers, DRAIN_MAX as a backstop). */
+static void master_drain(struct cmd_session *s, struct bstream *m)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)uvstream_handle(m), &fd) != 0)
+        return;
+    uint8_t buf[16384];
+    for (size_t total = 0; total < DRAIN_MAX && s->master && s->pty.on_read;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        total += (size_t)n;
+        s->out_bytes += (uint64_t)n;
+        s->pty.on_read(&s->pty, buf, (size_t)n);
+    }
 }
 
 /* EOF or EIO from the master: the command's side of the terminal is gone. */
 static void master_on_eof(struct bstream *m)
 {
+    master_drain(m->data, m);
     bstream_close(m);
 }
 
@@ -234,6 +260,8 @@ static void master_on_drain(struct bstream *m)
 static void master_on_close(struct bstream *m)
 {
     struct cmd_session *s = m->data;
+    log_debug("command service %s: terminal of pid %d closed after %llu bytes of output",
+              s->cs ? s->cs->service : "?", (int)s->pid, (unsigned long long)s->out_bytes);
     s->master = NULL;
     if (s->pty.on_close) /* may end the bridge: the session is freed below only */
         s->pty.on_close(&s->pty);
