@@ -21,6 +21,7 @@
 #include "mesh/backend.h"
 #include "mesh/node.h"
 #include "stream/command_svc.h"
+#include "stream/ip_router.h"
 #include "stream/proxy.h"
 #include "work/sign.h"
 #include "work/kube.h"
@@ -48,6 +49,8 @@ struct daemon {
     size_t nproxies;
     struct command_svc *cmdsvcs[MAX_PROXIES];
     size_t ncmdsvcs;
+    struct ip_router *iprouters[MAX_PROXIES];
+    size_t niprouters;
     uv_signal_t sigint, sigterm;
     int exit_code;
 };
@@ -298,6 +301,29 @@ static int start_command_service(struct daemon *d, const struct cfg_item *it, ch
     return 0;
 }
 
+/* An ip-router entry: a TUN interface routed over the mesh. */
+static int start_ip_router(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+{
+    if (d->niprouters == MAX_PROXIES) {
+        snprintf(err, errlen, "too many ip-routers (limit %d)", MAX_PROXIES);
+        return -1;
+    }
+    struct ip_router_spec spec = {
+        .networkname = cfg_str(it, "networkname"),
+        .interface = cfg_str(it, "interface"),
+        .localnet = cfg_str(it, "localnet"),
+        .routes = cfg_str(it, "routes"),
+    };
+    char e[512];
+    struct ip_router *r = ip_router_start(d->node, &spec, e, sizeof e);
+    if (!r) {
+        snprintf(err, errlen, "%s: ip-router: %s", it->where, e);
+        return -1;
+    }
+    d->iprouters[d->niprouters++] = r;
+    return 0;
+}
+
 /* ---- reload ------------------------------------------------------------------ */
 
 static char *fixed_items_text(const struct config *cfg)
@@ -405,6 +431,9 @@ static void shutdown_daemon(struct daemon *d)
     for (size_t i = 0; i < d->ncmdsvcs; i++)
         command_svc_stop(d->cmdsvcs[i]);
     d->ncmdsvcs = 0;
+    for (size_t i = 0; i < d->niprouters; i++)
+        ip_router_stop(d->iprouters[i]);
+    d->niprouters = 0;
     if (d->control)
         control_free(d->control);
     d->control = NULL;
@@ -564,6 +593,8 @@ static int setup(struct daemon *d, char *err, size_t errlen)
         if (start_proxy(d, it, err, errlen) < 0)
             return -1;
         if (strcmp(it->def->name, "command-service") == 0 && start_command_service(d, it, err, errlen) < 0)
+            return -1;
+        if (strcmp(it->def->name, "ip-router") == 0 && start_ip_router(d, it, err, errlen) < 0)
             return -1;
     }
     if (d->nbackends == 0) {

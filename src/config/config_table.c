@@ -346,7 +346,7 @@ const struct cfg_entry_def config_entries[] = {
       "Listen via Receptor and forward to a Unix socket", CFG_SEC_SERVICES },
     { "command-service", 0, commandsvc_opts, "Run an interactive command via a Receptor service",
       CFG_SEC_SERVICES },
-    { "ip-router", NY, iprouter_opts, "Run an IP router using a tun interface",
+    { "ip-router", 0, iprouter_opts, "Run an IP router using a tun interface",
       CFG_SEC_SERVICES },
     { "work-command", 0, workcommand_opts, "Run a worker using an external command",
       CFG_SEC_WORKERS },

@@ -156,7 +156,7 @@ static void test_table(void **state)
         "cert-init", "cert-makereq", "cert-signreq", "command-runner",
     };
     /* what the daemon cannot run yet; everything else must not be flagged */
-    static const char *const not_yet[] = { "ip-router", "work-python" };
+    static const char *const not_yet[] = { "work-python" };
     static const char *const reloadable[] = { "tcp-listener", "tcp-peer", "udp-listener",
                                               "udp-peer", "ws-listener", "ws-peer",
                                               "local-only" };
