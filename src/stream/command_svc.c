@@ -286,7 +286,9 @@ static void child_exec(char **argv, int slave)
     syscall(SYS_close_range, 3u, ~0u, 0u);
     execvp(argv[0], argv);
     static const char msg[] = "command-service: cannot run the command: ";
-    const char *why = strerror(errno);
+    const char *why = strerrordesc_np(errno); /* a static table: no locale, no malloc */
+    if (!why)
+        why = "unknown error";
     (void)!write(2, msg, sizeof msg - 1);
     (void)!write(2, why, strlen(why));
     (void)!write(2, "\n", 1);

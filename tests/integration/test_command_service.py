@@ -88,6 +88,12 @@ def test_command_service_config_errors(tmp_path):
     r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, timeout=30)
     assert r.returncode != 0
     assert b"command-service s" in r.stdout + r.stderr
+    # a TLS config that does not exist
+    cfg.write_text("---\n- node:\n    id: x\n- local-only\n"
+                   "- command-service:\n    service: s\n    command: cat\n    tls: nosuch\n")
+    r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, timeout=30)
+    assert r.returncode != 0
+    assert b"command-service: unknown tls-server nosuch" in r.stdout + r.stderr
 
 
 def test_work_python_is_still_refused(tmp_path):

@@ -515,3 +515,23 @@ def test_rotation_through_reload(mesh, pki):
     assert reply["Success"] is False and reply["Error"].endswith("ERRORCODE 4"), reply
     assert peer_cert_sha256(port, pki) == new
     assert "node1" in n2.routes()
+
+
+def test_command_service_over_tls(mesh, pki):
+    """command-service's `tls` names the tls-server its mesh listener uses:
+    a dial with the matching tls-client gets the command; a plain dial does
+    not."""
+    n1, n2 = tls_pair(mesh, pki, server=server_item(pki))
+    n1.stop()
+    n1.config.append({"command-service": {"service": "shell", "command": "sh -c 'echo over-tls'",
+                                          "tls": "srv"}})
+    n1.start()
+    wait_for(lambda: "node1" in n2.routes(), 20 * SLOW, "route to node1")
+    n2.wait_advert("node1", "shell", timeout=20)
+    ctl = os.path.join(os.path.dirname(RECEPTOR), "receptorctl")
+    r = subprocess.run([ctl, "--socket", n2.sock, "connect", "--tls-client", "cli", "node1", "shell"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert b"over-tls\r\n" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([ctl, "--socket", n2.sock, "connect", "node1", "shell"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert b"over-tls" not in r.stdout
