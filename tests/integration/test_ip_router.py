@@ -74,7 +74,10 @@ def routes_in(namespace):
 
 def test_ip_router_pings_between_namespaces_through_the_mesh(mesh, netns):
     port = 27411 + os.getpid() % 1000
-    b = mesh.node("b", listen=False, extra=[{"tcp-listener": {"port": port}}])
+    # b also forwards local UDP datagrams to a's router service: a hostile sender
+    b = mesh.node("b", listen=False, extra=[{"tcp-listener": {"port": port}},
+                                            {"udp-server": {"port": 9999, "bindaddr": "127.0.0.1",
+                                                            "remotenode": "a", "remoteservice": "ipnet"}}])
     a = mesh.node("a", listen=False, extra=[{"tcp-peer": {"address": f"10.201.1.2:{port}"}},
                                             router("10.77.1.1/30", interface="rtun0")])
     c = mesh.node("c", listen=False, extra=[{"tcp-peer": {"address": f"10.201.2.2:{port}"}},
@@ -102,6 +105,12 @@ def test_ip_router_pings_between_namespaces_through_the_mesh(mesh, netns):
     assert ping(netns["a"], "10.99.0.1")
     # b has no route of its own into those networks: the packets went over the mesh
     assert "10.77." not in routes_in(netns["b"])
+    # datagrams that are not IP packets are dropped, and the router goes on
+    sh("ip", "netns", "exec", netns["b"], "/usr/bin/python3", "-c",
+       "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+       "for d in (b'', b'x', b'\\x45' + b'\\0' * 10, b'\\x99' * 100): s.sendto(d, ('127.0.0.1', 9999))")
+    wait_for(lambda: "that is not an IP packet" in a.logtext(), 30, "hostile datagram dropped")
+    assert ping(netns["c"], "10.77.1.1")
     # c going away withdraws its routes from a's kernel
     c.stop()
     wait_for(lambda: "10.77.3.0/30" not in routes_in(netns["a"]), 90, "a's route to c removed")
