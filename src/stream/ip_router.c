@@ -271,7 +271,7 @@ static size_t kernel_routes_read(const struct ip_router *r, struct ipr_cidr *out
 
 static void kernel_routes_reconcile(struct ip_router *r)
 {
-    struct ipr_cidr have[256];
+    struct ipr_cidr have[ROUTES_MAX + 16];
     size_t nhave = kernel_routes_read(r, have, sizeof have / sizeof have[0]);
     char text[64];
     for (size_t i = 0; i < r->nroutes; i++) {
