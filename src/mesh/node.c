@@ -63,8 +63,12 @@ static void on_route_timer(uv_timer_t *t)
 void node_schedule_flood(struct node *n)
 {
     n->own_dirty = 1;
+    /* 100 ms as upstream; longer in a large mesh, where each flood crosses
+     * every link and a hop's links come up by the hundred */
+    size_t known = json_object_size(n->known_info);
+    uint64_t ms = known <= MESH_SMALL ? 100 : 100 * known / MESH_SMALL;
     if (!n->freeing)
-        timer_start_once(&n->flood_timer, on_flood_timer, 100);
+        timer_start_once(&n->flood_timer, on_flood_timer, ms < FLOOD_DELAY_MAX_MS ? ms : FLOOD_DELAY_MAX_MS);
 }
 
 /* Upstream recomputes 100 ms after a change; a node that already routes
@@ -108,8 +112,12 @@ int node_cap_report_due(struct cap_report *r, uint64_t *more)
  * fresh routing updates and adverts (see MESH_SMALL). */
 int64_t node_scaled_interval(struct node *n, int64_t base)
 {
-    size_t known = json_object_size(n->known_info);
-    return known <= MESH_SMALL ? base : (int64_t)((double)base * (double)known / MESH_SMALL);
+    double k = (double)json_object_size(n->known_info) / MESH_SMALL;
+    if (k <= 1)
+        return base;
+    double ns = (double)base * k * k; /* a flood costs ~links, and there are ~nodes of them */
+    return ns > (double)MESH_REFRESH_MAX_NS ? (base > MESH_REFRESH_MAX_NS ? base : MESH_REFRESH_MAX_NS)
+                                            : (int64_t)ns;
 }
 
 int conn_allow_control_message(struct conn *c)
@@ -264,7 +272,15 @@ static void establish(struct conn *c, struct msg_route *r)
     }
     json_object_set_new(row, n->id, json_real(cost));
     log_info("Connection established with %s (%s)", peer, c->link->desc);
-    node_schedule_flood(n);
+    /* A node that has not flooded its update yet does so now: the table
+     * its new peer sends makes it able to answer other nodes at once, and
+     * its update (its epoch) must reach them before its answers do (a
+     * dialer that learns a new epoch after the handshake takes the node
+     * for restarted and drops the stream). */
+    if (!n->last_update)
+        flood_send_update(n, 0);
+    else
+        node_schedule_flood(n);
     node_schedule_routes(n);
     advert_send_own(n, c);
     advert_send_known(n, c);
@@ -296,9 +312,33 @@ static int check_established_update(struct conn *c, const struct msg_route *r)
     return 0;
 }
 
+/* Most routing updates a node of a large mesh receives are copies it has
+ * already seen (one per link the flood crosses) or keep-alives: those are
+ * recognised by their UpdateID, read without decoding the whole update.
+ * Only the plain form Go and we write is read here ("UpdateID":"<id>" once,
+ * no escapes); anything else takes the full decoder. */
+static int seen_before_decoding(struct conn *c, const uint8_t *json, size_t len)
+{
+    static const char key[] = "\"UpdateID\":\"";
+    const size_t klen = sizeof key - 1;
+    const uint8_t *p = memmem(json, len, key, klen);
+    if (!c->established || !p)
+        return 0;
+    const uint8_t *id = p + klen, *end = json + len;
+    if (memmem(id, (size_t)(end - id), key, klen))
+        return 0;
+    const uint8_t *q = memchr(id, '"', (size_t)(end - id));
+    if (!q || q == id || q - id > MSG_UPDATE_ID_MAX || memchr(id, '\\', (size_t)(q - id)))
+        return 0;
+    char buf[MSG_UPDATE_ID_MAX + 1];
+    memcpy(buf, id, (size_t)(q - id));
+    buf[q - id] = '\0';
+    return json_object_get(c->node->seen, buf) != NULL;
+}
+
 static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
 {
-    if (!conn_allow_control_message(c))
+    if (!conn_allow_control_message(c) || seen_before_decoding(c, json, len))
         return;
     struct msg_route r;
     char err[160];

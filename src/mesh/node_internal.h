@@ -43,14 +43,16 @@
 #define RATE_SYNC_ALLOWANCE (2.0 * NODE_MAX_KNOWN)
 /* Large meshes: a node floods a fresh routing update every
  * ROUTE_INTERVAL_NS while it knows at most MESH_SMALL nodes, and every
- * ROUTE_INTERVAL_NS * known / MESH_SMALL beyond (the flood of each update
- * crosses every link of the mesh, so the mesh's control traffic grows with
- * nodes x links); in between, every ROUTE_INTERVAL_NS, the last update is
+ * ROUTE_INTERVAL_NS * (known / MESH_SMALL)^2 beyond, at most hourly (the
+ * flood of each update crosses every link of the mesh, so refreshing at a
+ * fixed period costs nodes x links); in between, every ROUTE_INTERVAL_NS, the last update is
  * sent again to each peer as the keep-alive (peers have seen its UpdateID
  * and drop it).  Adverts likewise.  New nodes learn the topology from their
  * peers' table exchange at connection time rather than from everyone
  * re-flooding when a node appears. */
 #define MESH_SMALL 50
+#define MESH_REFRESH_MAX_NS (3600LL * 1000000000)
+#define FLOOD_DELAY_MAX_MS 2000
 
 struct conn {
     struct node *node;

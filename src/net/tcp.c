@@ -1,8 +1,11 @@
 /* tcp.c - see tcp.h.
  *
  * A tcp_link owns a byte stream (a uvstream, or TLS over one), a framer
- * for input and a flush timer.  Sends frame the message and write it in
- * one piece; the stream's queue is the link's backlog.  Closing half-closes
+ * for input and a flush timer.  Sends frame the message into the link's
+ * cork buffer, written to the stream once per loop iteration (a uv_check
+ * handle): a hop relaying a burst of updates to many peers makes one write
+ * per peer, not one per message and peer.  The stream's queue plus the cork
+ * is the link's backlog.  Closing half-closes
  * the stream once queued writes (and TLS's close_notify) are out, so a
  * reject message reaches the peer, with the timer forcing the close if the
  * peer does not read.  The link is freed only after both the stream and
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "core/bstream.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "net/dialer.h"
 #include "net/framer.h"
@@ -26,6 +30,7 @@
 #include "net/uvstream.h"
 
 #define CLOSE_FLUSH_MS 2000
+#define CORK_MAX (2 + LINK_MAX_MESSAGE)   /* one frame always fits */
 #define LISTENER_HANDSHAKE_MS 15000
 #define LISTENER_MAX_HANDSHAKES 256   /* TLS sessions not yet verified, per listener */
 
@@ -33,11 +38,13 @@ struct tcp_link {
     struct link link;
     struct bstream *bs;
     uv_timer_t flush_timer;
+    uv_check_t cork_check;
+    struct buf cork;   /* frames not yet handed to the stream */
     struct framer fr;
     int is_tls;
     int open;          /* handed to the mesh */
     int closing;
-    int bs_closed, timer_closed;
+    int bs_closed, timer_closed, check_closed;
     char why[700];     /* why a link that never opened ended */
     struct tcp_listener *listener;
     struct tcp_dialer *dialer;
@@ -94,13 +101,14 @@ static void link_dialer_done(struct tcp_link *tl)
 
 static void link_maybe_free(struct tcp_link *tl)
 {
-    if (!tl->bs_closed || !tl->timer_closed)
+    if (!tl->bs_closed || !tl->timer_closed || !tl->check_closed)
         return;
     if (tl->open && tl->link.on_close)
         tl->link.on_close(&tl->link);
     link_unlist(tl);
     link_dialer_done(tl);
     framer_free(&tl->fr);
+    buf_free(&tl->cork);
     free(tl);
 }
 
@@ -111,9 +119,33 @@ static void on_timer_closed(uv_handle_t *h)
     link_maybe_free(tl);
 }
 
+static void on_check_closed(uv_handle_t *h)
+{
+    struct tcp_link *tl = h->data;
+    tl->check_closed = 1;
+    link_maybe_free(tl);
+}
+
+/* Hands the corked frames to the stream (its buffer is given back: a hop
+ * has hundreds of links, most of them idle). */
+static void cork_flush(struct tcp_link *tl)
+{
+    if (buf_size(&tl->cork) > 0 && !tl->bs_closed && bstream_write(tl->bs, buf_head(&tl->cork), buf_size(&tl->cork)) < 0)
+        log_debug("%s: write failed", tl->link.desc);
+    buf_free(&tl->cork);
+    buf_init(&tl->cork, CORK_MAX);
+    uv_check_stop(&tl->cork_check);
+}
+
+static void on_cork_check(uv_check_t *h) { cork_flush(h->data); }
+
 static void link_close_now(struct tcp_link *tl)
 {
     tl->closing = 1;
+    buf_free(&tl->cork); /* a failure close: nothing more is written */
+    buf_init(&tl->cork, CORK_MAX);
+    if (!uv_is_closing((uv_handle_t *)&tl->cork_check))
+        uv_close((uv_handle_t *)&tl->cork_check, on_check_closed);
     if (!uv_is_closing((uv_handle_t *)&tl->flush_timer))
         uv_close((uv_handle_t *)&tl->flush_timer, on_timer_closed);
     if (!tl->bs_closed)
@@ -133,6 +165,7 @@ static void tcp_link_close(struct link *l)
         link_close_now(tl);
         return;
     }
+    cork_flush(tl); /* e.g. a reject message: it goes before the half-close */
     bstream_read_stop(tl->bs);
     bstream_shutdown(tl->bs);
     if (bstream_queued(tl->bs) == 0) {
@@ -151,14 +184,21 @@ static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
         return -EPIPE;
     if (n == 0 || n > LINK_MAX_MESSAGE)
         return -EMSGSIZE;
-    if (bstream_queued(tl->bs) + n + 2 > LINK_WRITE_BACKLOG)
+    if (bstream_queued(tl->bs) + buf_size(&tl->cork) + n + 2 > LINK_WRITE_BACKLOG)
         return -ENOBUFS;
-    uint8_t frame[2 + LINK_MAX_MESSAGE];
+    if (buf_room(&tl->cork) < n + 2)
+        cork_flush(tl);
+    uint8_t *frame = buf_reserve(&tl->cork, n + 2);
+    if (!frame)
+        return -ENOBUFS;
     framer_prefix(n, frame);
     memcpy(frame + 2, head, hlen);
     if (blen)
         memcpy(frame + 2 + hlen, body, blen);
-    return bstream_write(tl->bs, frame, n + 2) < 0 ? -EPIPE : 0;
+    buf_commit(&tl->cork, n + 2);
+    if (!uv_is_active((uv_handle_t *)&tl->cork_check))
+        uv_check_start(&tl->cork_check, on_cork_check);
+    return 0;
 }
 
 static const struct link_ops tcp_link_ops = { tcp_link_send, tcp_link_close };
@@ -240,6 +280,9 @@ static struct tcp_link *link_new(uv_loop_t *loop, struct bstream *bs, int is_tls
     tl->is_tls = is_tls;
     uv_timer_init(loop, &tl->flush_timer);
     tl->flush_timer.data = tl;
+    uv_check_init(loop, &tl->cork_check);
+    tl->cork_check.data = tl;
+    buf_init(&tl->cork, CORK_MAX);
     tl->link.ops = &tcp_link_ops;
     framer_init(&tl->fr);
     bs->data = tl;
