@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "control/parse.h"
@@ -46,6 +47,9 @@ void control_free(struct control *c);
 /* Enables the `work` command. */
 struct workceptor;
 void control_set_workceptor(struct control *c, struct workceptor *wc);
+
+/* Sessions open now and since the start (metrics). */
+void control_session_counts(const struct control *c, uint64_t *open, uint64_t *total);
 
 /* Runs a control session on an already connected byte stream (a QUIC
  * stream from the mesh, a TLS session).  trusted: the unix socket, which

@@ -82,6 +82,7 @@ struct control {
     struct stream_listener *mesh[CONTROL_MAX_MESH];
     int nmesh;
     struct workceptor *wc;
+    uint64_t sessions_total;
 };
 
 static void session_process(struct ctl_session *s);
@@ -93,6 +94,15 @@ struct bstream *ctl_stream(struct ctl_session *s) { return s->bs; }
 int ctl_trusted(struct ctl_session *s) { return s->trusted; }
 struct workceptor *ctl_workceptor(struct ctl_session *s) { return s->ctl->wc; }
 void control_set_workceptor(struct control *c, struct workceptor *wc) { c->wc = wc; }
+
+void control_session_counts(const struct control *c, uint64_t *open, uint64_t *total)
+{
+    uint64_t n = 0;
+    for (const struct ctl_session *s = c->sessions; s; s = s->next)
+        n++;
+    *open = n;
+    *total = c->sessions_total;
+}
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -371,6 +381,7 @@ void control_serve(struct control *c, struct bstream *bs, int trusted)
     s->ctl = c;
     s->bs = bs;
     s->trusted = trusted;
+    c->sessions_total++;
     ctl_lines_init(&s->in, CONTROL_MAX_LINE, CONTROL_MAX_INPUT);
     bs->data = s;
     bs->on_read = on_stream_read;

@@ -328,6 +328,7 @@ static enum ctl_handoff work_submit(struct ctl_session *s, struct work_args *a)
 struct results_op {
     struct bstream *bs;
     struct unit *u;
+    struct work_counters *counters;  /* the workceptor's: bytes served */
     struct unit_watch *watch;
     int fd;
     int64_t pos;
@@ -441,6 +442,7 @@ static void results_pump(struct results_op *op, int reload)
         if (n <= 0)
             break;
         op->pos += n;
+        op->counters->result_bytes_served += (uint64_t)n;
         if (bstream_write(op->bs, pump_buf, (size_t)n) < 0) {
             results_end(op);
             return;
@@ -486,6 +488,7 @@ static enum ctl_handoff work_results(struct ctl_session *s, struct work_args *a)
         return CTL_SESSION_KEPT;
     }
     op->u = u;
+    op->counters = workceptor_counters(wc_of(s));
     op->fd = -1;
     op->pos = startpos;
     op->bs = ctl_stream(s);

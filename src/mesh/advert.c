@@ -148,7 +148,7 @@ static void send_ad(struct node *n, struct msg_ad *ad, struct conn *only)
     buf_init(&b, LINK_MAX_MESSAGE);
     if (msg_ad_encode(ad, &b, 1, 1) == 0) {
         if (only)
-            link_send(only->link, buf_head(&b), buf_size(&b), NULL, 0);
+            conn_send(only, buf_head(&b), buf_size(&b), NULL, 0);
         else
             flood_to_all(n, buf_head(&b), buf_size(&b), NULL);
     }
@@ -171,7 +171,7 @@ void advert_send_known(struct node *n, struct conn *to)
 {
     for (struct received_ad *a = n->ads; a; a = a->next)
         if (a->raw && !a->ad.cancel)
-            link_send(to->link, a->raw, a->rawlen, NULL, 0);
+            conn_send(to, a->raw, a->rawlen, NULL, 0);
 }
 
 void advert_send_cancel(struct node *n, struct node_service *s)

@@ -104,7 +104,7 @@ static int forward(struct node *n, struct msg_data *md, const char *from, const 
     md->hops--;
     uint8_t hdr[MSG_DATA_HEADER];
     msg_data_header(md, hdr);
-    int rc = link_send(c->link, hdr, sizeof hdr, md->payload, md->len);
+    int rc = conn_send(c, hdr, sizeof hdr, md->payload, md->len);
     if (rc < 0 && local) {
         *err = "message could not be sent";
         return -1;

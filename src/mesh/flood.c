@@ -66,11 +66,14 @@ int flood_make_update(struct node *n, uint64_t suspected, struct buf *out)
     return rc;
 }
 
-void flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except)
+size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except)
 {
+    size_t sent = 0;
     for (struct conn *c = n->conns; c; c = c->next)
-        if (c->established && c != except && c->link->on_message)
-            link_send(c->link, msg, len, NULL, 0);
+        if (c->established && c != except && c->link->on_message &&
+            conn_send(c, msg, len, NULL, 0) == 0)
+            sent++;
+    return sent;
 }
 
 void flood_send_update(struct node *n, uint64_t suspected)
@@ -79,7 +82,7 @@ void flood_send_update(struct node *n, uint64_t suspected)
     buf_init(&b, LINK_MAX_MESSAGE);
     if (flood_make_update(n, suspected, &b) == 0) {
         log_debug("Sending routing update (sequence %llu)", (unsigned long long)n->sequence);
-        flood_to_all(n, buf_head(&b), buf_size(&b), NULL);
+        n->counters.route_updates_sent += flood_to_all(n, buf_head(&b), buf_size(&b), NULL);
         uint8_t *copy = suspected ? NULL : malloc(buf_size(&b));
         free(n->last_update);
         n->last_update = copy;
@@ -107,7 +110,7 @@ void flood_send_keepalive(struct node *n)
         flood_send_update(n, 0);
         return;
     }
-    flood_to_all(n, n->last_update, n->last_update_len, NULL);
+    n->counters.route_updates_sent += flood_to_all(n, n->last_update, n->last_update_len, NULL);
     n->next_update = util_mono_ns() + ROUTE_INTERVAL_NS;
 }
 
@@ -136,8 +139,8 @@ void flood_send_known(struct node *n, struct conn *to)
             .forwarding_node = n->id,
         };
         buf_reset(&b);
-        if (msg_route_encode(&r, &b) == 0)
-            link_send(to->link, buf_head(&b), buf_size(&b), NULL, 0);
+        if (msg_route_encode(&r, &b) == 0 && conn_send(to, buf_head(&b), buf_size(&b), NULL, 0) == 0)
+            n->counters.route_updates_sent++;
     }
     buf_free(&b);
 }
@@ -199,6 +202,7 @@ static int apply_connections(struct node *n, const struct msg_route *r)
 static void known_refuse(struct node *n, const struct msg_route *r, const char *why)
 {
     uint64_t more = 0;
+    n->counters.route_updates_dropped[NODE_DROP_TABLE_FULL]++;
     if (node_cap_report_due(&n->known_report, &more))
         log_warning("Ignoring routing update from %s: %s (%llu more refused since the last "
                     "report)", r->node_id, why, (unsigned long long)more);
@@ -237,8 +241,10 @@ static int accept_update(struct node *n, const struct msg_route *r)
     if (info) {
         e = (uint64_t)json_integer_value(json_array_get(info, 0));
         s = (uint64_t)json_integer_value(json_array_get(info, 1));
-        if (r->epoch < e || (r->epoch == e && r->sequence <= s))
+        if (r->epoch < e || (r->epoch == e && r->sequence <= s)) {
+            n->counters.route_updates_dropped[NODE_DROP_STALE]++;
             return 0;
+        }
     } else if (json_object_size(n->known_info) >= NODE_MAX_KNOWN) {
         char why[80];
         snprintf(why, sizeof why, "a new node, and already %d nodes known", NODE_MAX_KNOWN);
@@ -269,8 +275,10 @@ static int accept_update(struct node *n, const struct msg_route *r)
 
 static int remember_update_id(struct node *n, const char *id)
 {
-    if (json_object_get(n->seen, id))
+    if (json_object_get(n->seen, id)) {
+        n->counters.route_updates_dropped[NODE_DROP_DUPLICATE]++;
         return 0;
+    }
     size_t cost = seen_cost(id);
     if (json_object_size(n->seen) >= NODE_SEEN_MAX || n->seen_bytes + cost > NODE_SEEN_MAX_BYTES) {
         /* bounded: forget; the freshness rules still drop old updates */
@@ -304,6 +312,6 @@ void flood_handle_update(struct conn *c, struct msg_route *r)
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
     if (msg_route_encode(r, &b) == 0)
-        flood_to_all(n, buf_head(&b), buf_size(&b), c);
+        n->counters.route_updates_sent += flood_to_all(n, buf_head(&b), buf_size(&b), c);
     buf_free(&b);
 }

@@ -51,6 +51,7 @@ static void on_route_timer(uv_timer_t *t)
     json_t *routes = routing_compute(n->id, n->known_costs, NULL);
     if (!routes)
         return;
+    n->counters.route_recomputations++;
     if (!json_equal(routes, n->routes)) {
         char *s = json_dumps(routes, JSON_COMPACT | JSON_SORT_KEYS);
         log_debug("Updated routing table: %s", s ? s : "?");
@@ -118,6 +119,16 @@ int64_t node_scaled_interval(struct node *n, int64_t base)
     double ns = (double)base * k * k; /* a flood costs ~links, and there are ~nodes of them */
     return ns > (double)MESH_REFRESH_MAX_NS ? (base > MESH_REFRESH_MAX_NS ? base : MESH_REFRESH_MAX_NS)
                                             : (int64_t)ns;
+}
+
+int conn_send(struct conn *c, const uint8_t *head, size_t hlen, const uint8_t *body, size_t blen)
+{
+    int rc = link_send(c->link, head, hlen, body, blen);
+    if (rc == 0) {
+        c->frames_out++;
+        c->bytes_out += hlen + blen;
+    }
+    return rc;
 }
 
 int conn_allow_control_message(struct conn *c)
@@ -197,7 +208,7 @@ void node_drop_conn(struct conn *c, const char *why, int reject)
     if (why)
         log_warning("%s%s%s: %s", c->link->desc, c->peer ? " " : "", c->peer ? c->peer : "", why);
     if (reject)
-        link_send(c->link, msg_reject, sizeof msg_reject, NULL, 0);
+        conn_send(c, msg_reject, sizeof msg_reject, NULL, 0);
     c->link->on_message = NULL;
     link_close(c->link);
 }
@@ -219,8 +230,8 @@ static void send_initial_update(struct conn *c)
 {
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
-    if (flood_make_update(c->node, 0, &b) == 0)
-        link_send(c->link, buf_head(&b), buf_size(&b), NULL, 0);
+    if (flood_make_update(c->node, 0, &b) == 0 && conn_send(c, buf_head(&b), buf_size(&b), NULL, 0) == 0)
+        c->node->counters.route_updates_sent++;
     buf_free(&b);
     c->initial_sends++;
 }
@@ -338,11 +349,19 @@ static int seen_before_decoding(struct conn *c, const uint8_t *json, size_t len)
 
 static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
 {
-    if (!conn_allow_control_message(c) || seen_before_decoding(c, json, len))
+    c->node->counters.route_updates_received++;
+    if (!conn_allow_control_message(c)) {
+        c->node->counters.route_updates_dropped[NODE_DROP_RATE_LIMIT]++;
         return;
+    }
+    if (seen_before_decoding(c, json, len)) {
+        c->node->counters.route_updates_dropped[NODE_DROP_DUPLICATE]++;
+        return;
+    }
     struct msg_route r;
     char err[160];
     if (msg_route_decode(json, len, &r, err, sizeof err) < 0) {
+        c->node->counters.route_updates_dropped[NODE_DROP_INVALID]++;
         log_warning("%s%s%s: bad routing update: %s", c->link->desc, c->peer ? " " : "",
                     c->peer ? c->peer : "", err);
         return;
@@ -361,6 +380,8 @@ static void on_link_message(struct link *l, const uint8_t *msg, size_t len)
 {
     struct conn *c = l->owner;
     c->last_recv = util_mono_ns();
+    c->frames_in++;
+    c->bytes_in += len;
     switch (msg[0]) {
     case MSG_ROUTE:
         on_route_message(c, msg + 1, len - 1);
@@ -480,6 +501,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     n->known_info = json_object();
     n->seen = json_object();
     n->routes = json_object();
+    n->ping_rtt = json_object();
     int64_t now = util_mono_ns();
     n->next_update = now + ROUTE_INTERVAL_NS;
     n->next_ads = now + AD_INTERVAL_NS;
@@ -570,6 +592,7 @@ static void node_release(uv_handle_t *h)
     free(n->last_update);
     json_decref(n->seen);
     json_decref(n->routes);
+    json_decref(n->ping_rtt);
     json_decref(n->work_commands);
     free(n->id);
     free(n);
@@ -600,3 +623,32 @@ void node_free(struct node *n)
     uv_close((uv_handle_t *)&n->flood_timer, node_release);
     uv_close((uv_handle_t *)&n->route_timer, node_release);
 }
+
+/* ---- metrics ------------------------------------------------------------ */
+
+const char *node_drop_reason_name(enum node_drop_reason r)
+{
+    static const char *const names[NODE_DROP_COUNT] = {
+        "rate_limit", "duplicate", "stale", "table_full", "invalid",
+    };
+    return (unsigned)r < NODE_DROP_COUNT ? names[r] : "unknown";
+}
+
+const struct node_counters *node_counters(const struct node *n) { return &n->counters; }
+
+void node_foreach_peer(struct node *n, void (*cb)(void *arg, const struct node_peer_stats *st),
+                       void *arg)
+{
+    for (struct conn *c = n->conns; c; c = c->next) {
+        struct node_peer_stats st = {
+            .peer = c->established ? c->peer : NULL, .desc = c->link->desc, .cost = c->cost,
+            .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
+            .frames_in = c->frames_in, .frames_out = c->frames_out,
+        };
+        cb(arg, &st);
+    }
+}
+
+size_t node_known_count(const struct node *n) { return json_object_size(n->known_costs); }
+
+json_t *node_ping_rtts(const struct node *n) { return n->ping_rtt; }

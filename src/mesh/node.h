@@ -91,6 +91,43 @@ void node_set_work_commands(struct node *n, json_t *work_commands);
 /* status command: every key upstream emits (Go order/format ready). */
 json_t *node_status(struct node *n);
 
+/* ---- metrics ------------------------------------------------------------
+ * Counters for the metrics endpoint (control/metrics.c), kept on the node
+ * and its connections; read-only views, valid until the loop runs again. */
+enum node_drop_reason {
+    NODE_DROP_RATE_LIMIT,   /* over the per-link control message budget */
+    NODE_DROP_DUPLICATE,    /* UpdateID already seen (a flood echo) */
+    NODE_DROP_STALE,        /* older epoch/sequence than known */
+    NODE_DROP_TABLE_FULL,   /* known-nodes caps */
+    NODE_DROP_INVALID,      /* undecodable */
+    NODE_DROP_COUNT
+};
+const char *node_drop_reason_name(enum node_drop_reason r);
+
+struct node_counters {
+    uint64_t route_updates_received;   /* routing messages from peers */
+    uint64_t route_updates_sent;       /* routing messages to peers (one per link) */
+    uint64_t route_updates_dropped[NODE_DROP_COUNT];
+    uint64_t route_recomputations;
+};
+const struct node_counters *node_counters(const struct node *n);
+
+struct node_peer_stats {
+    const char *peer;          /* NULL while the connection protocol runs */
+    const char *desc;          /* the link, "tcp 127.0.0.1:51234" */
+    double cost;
+    uint64_t bytes_in, bytes_out;    /* mesh message bytes (framing excluded) */
+    uint64_t frames_in, frames_out;  /* mesh messages */
+};
+/* Calls cb for every connection, established or not. */
+void node_foreach_peer(struct node *n, void (*cb)(void *arg, const struct node_peer_stats *st),
+                       void *arg);
+/* Nodes in the link-state database, this one included. */
+size_t node_known_count(const struct node *n);
+/* Round-trip time of the last successful ping from this node, per target:
+ * node -> seconds (borrowed; at most NODE_MAX_KNOWN entries). */
+json_t *node_ping_rtts(const struct node *n);
+
 /* Ping: result callback gets err NULL on success with from = replying node. */
 struct node_ping;
 typedef void (*node_ping_cb)(void *arg, const char *from, int64_t elapsed_ns, const char *err);

@@ -67,6 +67,7 @@ struct conn {
     double tokens;
     int64_t tokens_at;
     int64_t warned_at;
+    uint64_t bytes_in, bytes_out, frames_in, frames_out;
     struct conn *next;
 };
 
@@ -150,11 +151,15 @@ struct node {
     int handles;
     int freeing;
     struct node_observer *observers;
+    struct node_counters counters;
+    json_t *ping_rtt;       /* target -> seconds of the last ping answered */
     void (*shutdown_cb)(void *arg, const char *why);
     void *shutdown_arg;
 };
 
 /* node.c */
+/* link_send() on a connection, counted in its metrics. */
+int conn_send(struct conn *c, const uint8_t *head, size_t hlen, const uint8_t *body, size_t blen);
 struct conn *node_find_conn(struct node *n, const char *peer);
 void node_drop_conn(struct conn *c, const char *why, int reject);
 void node_schedule_flood(struct node *n);
@@ -167,7 +172,8 @@ void node_notify_shutdown(struct node *n);
 /* flood.c */
 int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);
 void flood_send_update(struct node *n, uint64_t suspected);
-void flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
+/* Returns the number of links the message was queued on. */
+size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
 void flood_handle_update(struct conn *c, struct msg_route *r);
 void flood_expire_seen(struct node *n, int64_t now);
 void flood_send_keepalive(struct node *n);

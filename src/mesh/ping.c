@@ -54,6 +54,9 @@ static void ping_finish(struct node_ping *p, const char *from, const char *err)
         node_unlisten(n, p->svc);
     p->svc = NULL;
     uv_timer_stop(&p->timer);
+    if (!err && from && from[0] && (json_object_get(n->ping_rtt, from) ||
+                                    json_object_size(n->ping_rtt) < NODE_MAX_KNOWN))
+        json_object_set_new(n->ping_rtt, from, json_real((double)elapsed / 1e9));
     if (p->cb)
         p->cb(p->arg, from, elapsed, err);
     uv_close((uv_handle_t *)&p->timer, ping_closed);

@@ -32,6 +32,7 @@
 struct tls_stream {
     struct bstream s;          /* first: the owner's view */
     struct bstream *inner;
+    struct tls_config *cfg;    /* handshake failures are counted there */
     gnutls_session_t sess;
     uv_timer_t timer;
     struct buf in;             /* ciphertext not yet pulled by GnuTLS */
@@ -207,6 +208,28 @@ static const char *describe(struct tls_stream *t, int rc, char *buf, size_t len)
     return buf;
 }
 
+static enum tls_fail_reason classify(struct tls_stream *t, int rc)
+{
+    if (tlsconf_session_error(t->sess))
+        return TLS_FAIL_VERIFY;
+    switch (rc) {
+    case GNUTLS_E_FATAL_ALERT_RECEIVED:
+        return TLS_FAIL_REMOTE_ALERT;
+    case GNUTLS_E_NO_CERTIFICATE_FOUND:
+    case GNUTLS_E_CERTIFICATE_REQUIRED:
+        return TLS_FAIL_NO_CERTIFICATE;
+    case GNUTLS_E_NO_CIPHER_SUITES:
+    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+    case GNUTLS_E_NO_COMMON_KEY_SHARE:
+        return TLS_FAIL_NO_COMMON;
+    case GNUTLS_E_PREMATURE_TERMINATION:
+    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+        return (t->inner_eof || t->inner_closed) ? TLS_FAIL_CLOSED : TLS_FAIL_OTHER;
+    default:
+        return TLS_FAIL_OTHER;
+    }
+}
+
 static int send_plain(struct tls_stream *t, const uint8_t *p, size_t len)
 {
     while (len > 0) {
@@ -252,6 +275,7 @@ static void handshake_step(struct tls_stream *t)
         const char *why = describe(t, rc, buf, sizeof buf);
         if (rc != GNUTLS_E_FATAL_ALERT_RECEIVED && !t->inner_eof && !t->inner_closed)
             gnutls_alert_send_appropriate(t->sess, rc);
+        tls_config_count_failure(t->cfg, classify(t, rc));
         fail(t, why);
         return;
     }
@@ -331,6 +355,7 @@ static void on_timer(uv_timer_t *h)
     if (!t->ready) {
         char why[80];
         snprintf(why, sizeof why, "TLS handshake timed out after %u s", t->timeout_ms / 1000);
+        tls_config_count_failure(t->cfg, TLS_FAIL_TIMEOUT);
         fail(t, why);
         return;
     }
@@ -499,6 +524,7 @@ struct bstream *tls_wrap(struct bstream *inner, struct tls_config *cfg, int is_s
     }
     t->s.ops = &tls_ops;
     t->inner = inner;
+    t->cfg = cfg;
     t->timeout_ms = handshake_timeout_ms;
     buf_init(&t->in, TLS_INPUT_MAX);
     buf_init(&t->pending, TLS_PENDING_MAX);

@@ -61,6 +61,7 @@ struct tls_config {
     size_t npins;
     int is_server, requireclientcert, insecure, skipnames, mintls13;
     struct tls_gen *gen;
+    uint64_t failures[TLS_FAIL_COUNT];
     struct tls_config *next;
 };
 
@@ -453,6 +454,32 @@ void tlsconf_free(struct tlsconf *set)
 
 const char *tls_config_name(const struct tls_config *c) { return c->name; }
 int tls_config_is_server(const struct tls_config *c) { return c->is_server; }
+
+const char *tls_fail_reason_name(enum tls_fail_reason r)
+{
+    static const char *const names[TLS_FAIL_COUNT] = {
+        "verify", "no_certificate", "remote_alert", "no_common_protocol", "closed", "timeout", "other",
+    };
+    return (unsigned)r < TLS_FAIL_COUNT ? names[r] : "other";
+}
+
+void tls_config_count_failure(struct tls_config *c, enum tls_fail_reason r)
+{
+    if (c && (unsigned)r < TLS_FAIL_COUNT)
+        c->failures[r]++;
+}
+
+void tlsconf_foreach_failure(const struct tlsconf *set,
+                             void (*cb)(void *arg, const char *config, int is_server,
+                                        const char *reason, uint64_t count),
+                             void *arg)
+{
+    for (const struct tls_config *c = set ? set->configs : NULL; c; c = c->next)
+        for (int r = 0; r < TLS_FAIL_COUNT; r++)
+            if (c->failures[r])
+                cb(arg, c->name, c->is_server, tls_fail_reason_name((enum tls_fail_reason)r),
+                   c->failures[r]);
+}
 
 /* ---- names in certificates ------------------------------------------------ */
 

@@ -68,6 +68,7 @@
 #define NET_TLSCONF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/gnutls_lib.h"
 
@@ -109,6 +110,26 @@ void tlsconf_free(struct tlsconf *set);
 
 const char *tls_config_name(const struct tls_config *c);
 int tls_config_is_server(const struct tls_config *c);
+
+/* Handshake failures of TLS-over-TCP sessions (net/tls.c) per config, by
+ * reason, for the metrics endpoint. */
+enum tls_fail_reason {
+    TLS_FAIL_VERIFY,          /* our checks refused the peer's certificate */
+    TLS_FAIL_NO_CERTIFICATE,  /* the peer sent none */
+    TLS_FAIL_REMOTE_ALERT,    /* the peer refused us */
+    TLS_FAIL_NO_COMMON,       /* no version or cipher suite in common */
+    TLS_FAIL_CLOSED,          /* closed during the handshake */
+    TLS_FAIL_TIMEOUT,
+    TLS_FAIL_OTHER,
+    TLS_FAIL_COUNT
+};
+const char *tls_fail_reason_name(enum tls_fail_reason r);
+void tls_config_count_failure(struct tls_config *c, enum tls_fail_reason r);
+/* Calls cb for every config and reason with a non-zero count. */
+void tlsconf_foreach_failure(const struct tlsconf *set,
+                             void (*cb)(void *arg, const char *config, int is_server,
+                                        const char *reason, uint64_t count),
+                             void *arg);
 
 #define TLSCONF_QUIC 0x1   /* TLS 1.3 only, no middlebox compatibility mode */
 

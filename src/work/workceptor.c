@@ -832,3 +832,23 @@ void workceptor_free(struct workceptor *wc)
     }
     free(wc);
 }
+
+/* ---- metrics ----------------------------------------------------------------- */
+
+struct work_counters *workceptor_counters(struct workceptor *wc) { return &wc->counters; }
+
+void workceptor_foreach_type(struct workceptor *wc, void (*cb)(void *arg, const char *worktype),
+                             void *arg)
+{
+    for (const struct work_type *t = wc->types; t; t = t->next)
+        cb(arg, t->name);
+}
+
+void workceptor_foreach_unit(struct workceptor *wc,
+                             void (*cb)(void *arg, const char *worktype, int state), void *arg)
+{
+    for (size_t b = 0; b < UNIT_BUCKETS; b++)
+        for (struct unit *u = wc->buckets[b]; u; u = u->next)
+            if (!u->released && !u->forgotten)
+                cb(arg, u->st.work_type ? u->st.work_type : "", u->st.state);
+}

@@ -109,6 +109,19 @@ void unit_watch_remove(struct unit_watch *w);
 /* A unit released recently: its release time (for a clear error), or 0. */
 int64_t workceptor_released_at(struct workceptor *wc, const char *id);
 
+/* ---- metrics ----------------------------------------------------------------- */
+
+struct work_counters {
+    uint64_t result_bytes_served;     /* stdout bytes sent by `work results` */
+};
+struct work_counters *workceptor_counters(struct workceptor *wc);
+/* Calls cb for every work type this node has, then for every unit in
+ * memory (worktype as its status says; state a UNIT_* value). */
+void workceptor_foreach_type(struct workceptor *wc, void (*cb)(void *arg, const char *worktype),
+                             void *arg);
+void workceptor_foreach_unit(struct workceptor *wc,
+                             void (*cb)(void *arg, const char *worktype, int state), void *arg);
+
 /* --command-runner mode: runs command with the unit's stdin/stdout, keeps
  * the status file current, returns the process exit code. */
 int work_runner_main(const char *command, const char *params, const char *unitdir);

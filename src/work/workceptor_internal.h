@@ -66,6 +66,7 @@ struct workceptor {
     const struct stream_tls *(*tls_lookup)(void *arg, const char *name);
     void *tls_arg;
     struct kube_http *kube_http;      /* kubernetes work's HTTPS engine, made on first use */
+    struct work_counters counters;
 };
 
 /* workceptor.c */
