@@ -16,6 +16,7 @@
 #include "cmd/receptor_tls.h"
 #include "config/config.h"
 #include "control/control.h"
+#include "control/metrics.h"
 #include "core/godur.h"
 #include "core/log.h"
 #include "mesh/backend.h"
@@ -37,6 +38,7 @@ struct daemon {
     struct config cfg;
     struct node *node;
     struct control *control;
+    struct metrics *metrics;   /* the `metrics` entry, or NULL */
     struct workceptor *work;
     struct work_signer *signer;
     struct work_verifier *verifier;
@@ -434,6 +436,8 @@ static void shutdown_daemon(struct daemon *d)
     for (size_t i = 0; i < d->niprouters; i++)
         ip_router_stop(d->iprouters[i]);
     d->niprouters = 0;
+    metrics_free(d->metrics);
+    d->metrics = NULL;
     if (d->control)
         control_free(d->control);
     d->control = NULL;
@@ -564,6 +568,17 @@ static int setup_work(struct daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+static int start_metrics(struct daemon *d, char *err, size_t errlen)
+{
+    const struct cfg_item *it = config_find(&d->cfg, "metrics");
+    if (!it)
+        return 0;
+    struct metrics_sources src = { .node = d->node, .control = d->control, .work = d->work, .tls = d->tls };
+    d->metrics = metrics_new(&d->loop, &src, cfg_str(it, "address"), (int)cfg_int(it, "port", 9273),
+                             err, errlen);
+    return d->metrics ? 0 : -1;
+}
+
 static int setup(struct daemon *d, char *err, size_t errlen)
 {
     apply_log_level(&d->cfg);
@@ -597,6 +612,8 @@ static int setup(struct daemon *d, char *err, size_t errlen)
         if (strcmp(it->def->name, "ip-router") == 0 && start_ip_router(d, it, err, errlen) < 0)
             return -1;
     }
+    if (start_metrics(d, err, errlen) < 0)
+        return -1;
     if (d->nbackends == 0) {
         log_warning("Nothing to do - no backends are running.");
         snprintf(err, errlen, "Run %s --help for command line instructions.", d->argv[0]);

@@ -210,6 +210,13 @@ static const struct cfg_option iprouter_opts[] = {
     OPT_END,
 };
 
+/* Not an upstream entry: receptor-c's metrics endpoint (control/metrics.h). */
+static const struct cfg_option metrics_opts[] = {
+    { "address", CFG_STR, "127.0.0.1", 0, "Local address to serve metrics on" },
+    { "port", CFG_INT, "9273", 0, "Local TCP port to serve GET /metrics on" },
+    OPT_END,
+};
+
 static const struct cfg_option workcommand_opts[] = {
     { "worktype", CFG_STR, NULL, CFG_REQUIRED, "Name for this worker type" },
     { "command", CFG_STR, NULL, CFG_REQUIRED, "Command to run to process units of work" },
@@ -348,6 +355,8 @@ const struct cfg_entry_def config_entries[] = {
       CFG_SEC_SERVICES },
     { "ip-router", 0, iprouter_opts, "Run an IP router using a tun interface",
       CFG_SEC_SERVICES },
+    { "metrics", CFG_SINGLETON, metrics_opts,
+      "Serve Prometheus metrics over HTTP (receptor-c only)", CFG_SEC_SERVICES },
     { "work-command", 0, workcommand_opts, "Run a worker using an external command",
       CFG_SEC_WORKERS },
     { "work-kubernetes", 0, workkube_opts, "Run a worker using Kubernetes", CFG_SEC_WORKERS },
