@@ -25,13 +25,16 @@
 #include "net/tlsconf.h"
 #include "work/workceptor.h"
 
-#define METRICS_WRITE_MS 30000
+#define METRICS_WRITE_MS 30000       /* to take the answer and close */
+#define METRICS_LINGER_MAX (1u << 20) /* bytes discarded after the answer */
 
 struct mconn {
     struct metrics *m;
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t wr;
+    uv_shutdown_t sd;
+    size_t discarded;          /* bytes read after the answer */
     char in[METRICS_HTTP_MAX_REQUEST];
     size_t inlen;
     struct buf out;
@@ -360,16 +363,31 @@ static void on_timeout(uv_timer_t *t)
     mconn_close(c);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct mconn *c = req->data;
+    if (status < 0)
+        mconn_close(c);
+}
+
+/* The answer is out: half-close, and read on (discarding) until the client
+ * closes too, so a request whose tail we did not read (an oversized head)
+ * does not turn our close into a reset that destroys the answer. */
 static void on_written(uv_write_t *req, int status)
 {
-    (void)status;
-    mconn_close(req->data);
+    struct mconn *c = req->data;
+    if (status < 0 || c->closing) {
+        mconn_close(c);
+        return;
+    }
+    c->sd.data = c;
+    if (uv_shutdown(&c->sd, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        mconn_close(c);
 }
 
 static void mconn_respond(struct mconn *c, enum metrics_http_result r)
 {
     c->answered = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     struct buf body;
     buf_init(&body, METRICS_MAX_BODY);
     const char *status = metrics_http_status(r);
@@ -406,6 +424,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     (void)suggested;
     struct mconn *c = h->data;
+    if (c->answered)
+        c->inlen = 0; /* after the answer: read to discard */
     *out = uv_buf_init(c->in + c->inlen, (unsigned)(sizeof c->in - c->inlen));
 }
 
@@ -413,10 +433,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
 {
     (void)ub;
     struct mconn *c = s->data;
-    if (c->answered || c->closing)
+    if (c->closing)
         return;
     if (nread < 0) {
         mconn_close(c);
+        return;
+    }
+    if (c->answered) {
+        c->discarded += (size_t)nread;
+        if (c->discarded > METRICS_LINGER_MAX)
+            mconn_close(c);
         return;
     }
     c->inlen += (size_t)nread;

@@ -140,3 +140,138 @@ def test_prometheus_scrapes_a_three_node_mesh(mesh, tmp_path):
         assert prom.query("scrape_samples_scraped > 0").keys() == {"a", "b", "c"}
     finally:
         prom.stop()
+
+
+# ---- hostile HTTP clients ------------------------------------------------------------
+
+
+def raw(port, data, shut=True):
+    """Sends data on a new connection; returns everything the daemon answers
+    before it closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60 * SLOW)
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        s.close()
+
+
+def status_line(reply):
+    return reply.split(b"\r\n", 1)[0].decode()
+
+
+def test_hostile_http_clients_do_not_hurt_the_daemon(mesh):
+    port = free_port()
+    a = mesh.node("a", extra=[metrics_item(port)])
+    a.start()
+    # a slowloris: a partial request, held open
+    slow = socket.create_connection(("127.0.0.1", port), timeout=60 * SLOW)
+    slow.sendall(b"GET /metr")
+    # others are answered meanwhile
+    assert status_line(raw(port, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")) == "HTTP/1.1 200 OK"
+    assert status_line(raw(port, b"GET /other HTTP/1.1\r\n\r\n")) == "HTTP/1.1 404 Not Found"
+    reply = raw(port, b"DELETE /metrics HTTP/1.1\r\n\r\n")
+    assert status_line(reply) == "HTTP/1.1 405 Method Not Allowed" and b"Allow: GET, HEAD" in reply
+    assert status_line(raw(port, b"\x00\x01\x02garbage\xff\r\n\r\n")) == "HTTP/1.1 400 Bad Request"
+    assert status_line(raw(port, b"GET /metrics HTTP/9.9\r\n\r\n")) == "HTTP/1.1 400 Bad Request"
+    # an oversized head is refused, not buffered: the daemon answers before the
+    # client has finished sending
+    big = b"GET /metrics HTTP/1.1\r\nX-Big: " + b"a" * (1 << 20)
+    s = socket.create_connection(("127.0.0.1", port), timeout=60 * SLOW)
+    try:
+        try:
+            s.sendall(big)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        reply = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        except ConnectionResetError:
+            pass
+    finally:
+        s.close()
+    assert reply == b"" or status_line(reply) == "HTTP/1.1 431 Request Header Fields Too Large", reply[:100]
+    assert status_line(raw(port, big[:9000])) == "HTTP/1.1 431 Request Header Fields Too Large"
+    # a HEAD gets headers only
+    reply = raw(port, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+    assert status_line(reply) == "HTTP/1.1 200 OK" and reply.endswith(b"\r\n\r\n")
+    # the slowloris is closed by the daemon (no timing asserted: just closed)
+    assert slow.recv(1024) == b""
+    slow.close()
+    # more connections than allowed at once: the extra ones are closed, the
+    # daemon goes on answering
+    held = [socket.create_connection(("127.0.0.1", port), timeout=60 * SLOW) for _ in range(80)]
+    for h in held:
+        h.close()
+    # (retried: the daemon may accept the next one before it sees the others go)
+    code, headers, body = wait_for(lambda: get(port), 30, "an answer after the flood")
+    assert code == 200 and "receptor_known_nodes 1" in body
+    assert "metrics: more than 64 connections open: closing the newest" in a.logtext()
+    assert a.cmd("ping a")["Success"] is True
+    assert a.proc.poll() is None
+
+
+# ---- configuration ------------------------------------------------------------------------
+
+
+def test_metrics_from_the_command_line(tmp_path):
+    port, lport = free_port(), free_port()
+    log = open(tmp_path / "log", "wb")
+    p = subprocess.Popen([RECEPTOR, "--node", "id=cli", f"datadir={tmp_path}/data",
+                          "--tcp-listener", f"port={lport}", "bindaddr=127.0.0.1",
+                          "--metrics", "address=127.0.0.1", f"port={port}"],
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        code, headers, body = wait_for(lambda: get(port), 20, "metrics endpoint")
+        assert code == 200
+        assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        s = samples(body)
+        assert s['receptor_info{node_id="cli",version="%s"}' % body.split('version="')[1].split('"')[0]] == 1
+        assert s["receptor_known_nodes"] == 1
+        assert s['receptor_connections{state="established"}'] == 0
+        # every family has HELP and TYPE lines, counters end in _total
+        for line in body.splitlines():
+            if line.startswith("# TYPE ") and line.endswith(" counter"):
+                assert line.split()[2].endswith("_total"), line
+    finally:
+        p.terminate()
+        p.wait(30)
+        log.close()
+
+
+@pytest.mark.parametrize("opts,message", [
+    (["address=not-an-ip", "port=9273"], "metrics: address 'not-an-ip' is not an IPv4 or IPv6 address"),
+    (["address=127.0.0.1", "port=70000"], "metrics: port 70000 is not between 1 and 65535"),
+])
+def test_metrics_bad_settings_stop_startup_clearly(tmp_path, opts, message):
+    r = subprocess.run([RECEPTOR, "--node", "id=x", f"datadir={tmp_path}/data",
+                        "--tcp-listener", f"port={free_port()}", "--metrics", *opts],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 1
+    assert message in r.stderr.decode()
+
+
+def test_metrics_port_in_use_stops_startup_clearly(tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        r = subprocess.run([RECEPTOR, "--node", "id=x", f"datadir={tmp_path}/data",
+                            "--tcp-listener", f"port={free_port()}", "--metrics", f"port={port}"],
+                           capture_output=True, timeout=30)
+    finally:
+        s.close()
+    assert r.returncode == 1
+    assert f"metrics: cannot listen on 127.0.0.1 port {port}: address already in use" in r.stderr.decode()
