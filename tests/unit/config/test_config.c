@@ -152,6 +152,7 @@ static void test_table(void **state)
         "tcp-listener", "tcp-peer", "udp-listener", "udp-peer", "ws-listener", "ws-peer",
         "control-service", "tcp-server", "tcp-client", "udp-server", "udp-client",
         "unix-socket-server", "unix-socket-client", "command-service", "ip-router",
+        "metrics", /* receptor-c's own (docs/metrics.md) */
         "work-command", "work-kubernetes", "work-python", "work-signing", "work-verification",
         "cert-init", "cert-makereq", "cert-signreq", "command-runner",
     };
@@ -933,6 +934,7 @@ static void test_help(void **state)
     assert_non_null(strstr(text, "      allowedpeers=<[]string (may be repeated)>"));
     assert_non_null(strstr(text, "      nodecost=<JSON dict of string to float64>"));
     assert_non_null(strstr(text, "   --cert-signreq"));
+    assert_non_null(strstr(text, "   --metrics: Serve Prometheus metrics over HTTP (receptor-c only)\n"));
     assert_non_null(strstr(text, "Commands to configure back-ends"));
     assert_null(strstr(text, "command-runner"));
     free(text);
