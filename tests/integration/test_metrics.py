@@ -275,3 +275,44 @@ def test_metrics_port_in_use_stops_startup_clearly(tmp_path):
         s.close()
     assert r.returncode == 1
     assert f"metrics: cannot listen on 127.0.0.1 port {port}: address already in use" in r.stderr.decode()
+
+
+# ---- TLS handshake failures ---------------------------------------------------------------
+
+
+def test_tls_handshake_failures_are_counted_by_reason(mesh, tmp_path):
+    import ssl
+    from test_tls import PKI
+    pki = PKI(tmp_path)
+    pki.ca("ca")
+    pki.cert("a", "ca", ["a"])
+    port = free_port()
+    a = mesh.node("a", listen=False, extra=[
+        {"tls-server": {"name": "srv", "cert": pki.path("a.crt"), "key": pki.path("a.key"),
+                        "requireclientcert": True, "clientcas": pki.path("ca.crt")}},
+        {"tcp-listener": {"port": mesh.port("a"), "bindaddr": "127.0.0.1", "tls": "srv"}},
+        metrics_item(port)])
+    a.start()
+    # a client without a certificate: the server refuses it
+    ctx = ssl.create_default_context(cafile=pki.path("ca.crt"))
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", mesh.port("a")), timeout=30 * SLOW) as raw_sock:
+        try:
+            with ctx.wrap_socket(raw_sock) as t:
+                t.recv(1)
+        except (ssl.SSLError, OSError):
+            pass
+    # plain text where a ClientHello should be
+    with socket.create_connection(("127.0.0.1", mesh.port("a")), timeout=30 * SLOW) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 4)
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+
+    def failures():
+        s = samples(get(port)[2])
+        return {k: v for k, v in s.items() if k.startswith("receptor_tls_handshake_failures_total")}
+    got = wait_for(lambda: sum(failures().values()) >= 2 and failures(), 30, "two failures counted")
+    assert got['receptor_tls_handshake_failures_total{config="srv",role="server",reason="no_certificate"}'] == 1, got
+    assert sum(got.values()) == 2, got
