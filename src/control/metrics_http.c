@@ -71,9 +71,11 @@ static enum metrics_http_result parse_request_line(const char *d, size_t len)
 enum metrics_http_result metrics_http_parse(const char *data, size_t len)
 {
     size_t scan = len > METRICS_HTTP_MAX_REQUEST ? METRICS_HTTP_MAX_REQUEST : len;
-    if (!head_bytes_ok(data, scan))
-        return METRICS_HTTP_BAD_REQUEST;
     size_t end = head_end(data, scan);
+    /* only the head is looked at: bytes after it (a body, a pipelined
+     * request) cannot change a decision already made */
+    if (!head_bytes_ok(data, end ? end : scan))
+        return METRICS_HTTP_BAD_REQUEST;
     if (!end) {
         /* a request line that is already wrong need not wait for the rest */
         const char *nl = memchr(data, '\n', scan);

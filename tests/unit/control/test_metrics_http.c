@@ -48,6 +48,9 @@ static void test_garbage(void **state)
     assert_int_equal(metrics_http_parse("GET /metrics HTTP/1.1\r\nX: \0\r\n\r\n", 29),
                      METRICS_HTTP_BAD_REQUEST);
     assert_int_equal(parse("\x01\x02"), METRICS_HTTP_BAD_REQUEST);
+    /* bytes after the head do not change the decision (found by the fuzzer) */
+    assert_int_equal(metrics_http_parse("POST /metrics HTTP/1.1\r\n\r\n\0", 28), METRICS_HTTP_BAD_METHOD);
+    assert_int_equal(metrics_http_parse("GET /metrics HTTP/1.1\r\n\r\n\0\x01", 28), METRICS_HTTP_OK);
 }
 
 static void test_partial_and_oversized(void **state)
