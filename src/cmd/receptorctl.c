@@ -162,15 +162,20 @@ static void put_padded_text(struct buf *b, const char *s, size_t width)
 
 /* ---------------------------------------------------------------- status */
 
+/* --graph is this project's addition (receptorctl_graph.c); the rest is upstream's. */
+enum { ST_JSON, ST_GRAPH };
 static const struct opt_def status_opts[] = {
-    { "json", 0, OPT_FLAG, NULL, NULL },
+    [ST_JSON] = { "json", 0, OPT_FLAG, NULL, NULL },
+    [ST_GRAPH] = { "graph", 0, OPT_OPTVAL, NULL, "dot" },
 };
 static const struct cmd_def status_cmd = {
-    "status", status_opts, 1, NULL, 0,
+    "status", status_opts, 2, NULL, 0,
     "\n  Show the status of the Receptor network.\n\n"
     "Options:\n"
-    "  --json  Print as JSON\n"
-    "  --help  Show this message and exit.\n",
+    "  --json                     Print as JSON\n"
+    "  --graph [dot|svg|png|pdf]  Print the mesh as a Graphviz graph: DOT (the\n"
+    "                             default) or rendered by Graphviz's dot\n"
+    "  --help                     Show this message and exit.\n",
     "status [OPTIONS]",
 };
 
@@ -409,10 +414,26 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&status_cmd, argc, argv, &r);
+    const char *graph = r.value[ST_GRAPH];
+    if (graph && !graph_format_valid(graph))
+        cli_usage_error("Invalid value for '--graph': '%s' is not one of 'dot', 'svg', 'png', 'pdf'.", graph);
+    if (graph && r.value[ST_JSON])
+        cli_usage_error("--json and --graph cannot be used together.");
     struct pj *st = ctl_simple(c, "status");
     if (!st)
         fail_ctl(c, 1);
-    if (r.value[0])
+    if (graph) {
+        struct buf err;
+        buf_init(&err, 1 << 16);
+        if (graph_write_status(st, graph, &err) < 0) {
+            const char *text = "";
+            buf_cstr(&err, &text);
+            ctl_set_err(c, "%s", text);
+            buf_free(&err);
+            fail_ctl(c, 1);
+        }
+        buf_free(&err);
+    } else if (r.value[ST_JSON])
         print_json(st);
     else if (st->type != PJ_OBJECT)
         cli_usage_error("'%s' object has no attribute 'pop'", st->type == PJ_ARRAY ? "list" : "str");

@@ -261,6 +261,10 @@ static void parse_long(struct parse_state *st, int argc, char **argv, int *i)
         record(st, (size_t)idx, eq + 1);
         return;
     }
+    if (o->kind == OPT_OPTVAL && (*i + 1 >= argc || argv[*i + 1][0] == '-')) {
+        record(st, (size_t)idx, o->def);
+        return;
+    }
     if (*i + 1 >= argc)
         cli_usage_error("Option '--%s' requires an argument.", o->name);
     record(st, (size_t)idx, argv[++*i]);
@@ -324,7 +328,7 @@ static void apply_defaults(const struct cmd_def *cmd, struct cli_result *r)
 {
     for (size_t k = 0; k < cmd->nopts; k++) {
         const struct opt_def *o = &cmd->opts[k];
-        if (r->value[k] || o->kind == OPT_FLAG || o->kind == OPT_MULTI)
+        if (r->value[k] || o->kind == OPT_FLAG || o->kind == OPT_MULTI || o->kind == OPT_OPTVAL)
             continue;
         const char *env = o->envvar ? getenv(o->envvar) : NULL;
         if (env && *env)

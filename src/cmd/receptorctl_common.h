@@ -13,7 +13,8 @@
  *                         "ERROR:" replies, the version check;
  *   receptorctl_cli.c     click-like option parsing, help texts, errors;
  *   receptorctl.c         main() and the top-level subcommands;
- *   receptorctl_work.c    the "work" subcommands.
+ *   receptorctl_work.c    the "work" subcommands;
+ *   receptorctl_graph.c   status --graph: the mesh as Graphviz DOT / SVG.
  *
  * Errors follow the Python program: a failing step stores the text that the
  * Python exception would carry (str(e)) in an error buffer and returns -1;
@@ -143,7 +144,10 @@ _Noreturn void fail_ctl(struct ctl *c, int code);
 
 /* ------------------------------------------------------------ command line */
 
-enum opt_kind { OPT_TEXT, OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_MULTI };
+/* OPT_OPTVAL: click's is_flag=False + flag_value: "--opt=v" or "--opt v" give
+ * v, a bare "--opt" (followed by nothing or by another option) gives def;
+ * not given, the value stays NULL. */
+enum opt_kind { OPT_TEXT, OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_MULTI, OPT_OPTVAL };
 
 struct opt_def {
     const char *name;      /* long name without "--" */
@@ -200,5 +204,13 @@ extern const char *cli_prog;
 /* ------------------------------------------------------------ commands */
 
 int cmd_work(struct ctl *c, int argc, char **argv);
+
+/* ------------------------------------------------------------ graph */
+
+/* dot, svg, png, pdf */
+bool graph_format_valid(const char *format);
+/* Writes the mesh of a status reply to stdout as DOT, or rendered by
+ * Graphviz's dot in another format; -1 with err set on failure. */
+int graph_write_status(const struct pj *st, const char *format, struct buf *err);
 
 #endif

@@ -719,8 +719,12 @@ def simple_help(path, usage_args, text):
     ([], MAIN_HELP),
     (["--help"], MAIN_HELP),
     (["--socket", "x", "--help"], MAIN_HELP),
+    # upstream's page plus --graph (this project's addition), laid out as click does
     (["status", "--help"], "Usage: receptorctl status [OPTIONS]\n\n  Show the status of the Receptor "
-     "network.\n\nOptions:\n  --json  Print as JSON\n  --help  Show this message and exit.\n"),
+     "network.\n\nOptions:\n  --json                     Print as JSON\n"
+     "  --graph [dot|svg|png|pdf]  Print the mesh as a Graphviz graph: DOT (the\n"
+     "                             default) or rendered by Graphviz's dot\n"
+     "  --help                     Show this message and exit.\n"),
     (["--socket", "x", "ping", "--help"], PING_HELP),
     (["--socket", "x", "reload", "--help"], simple_help("reload", "", "Reload receptor configuration.")),
     (["--socket", "x", "traceroute", "--help"],
