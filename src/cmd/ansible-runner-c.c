@@ -152,7 +152,9 @@ static const char help_submit[] =
     "%s"
     "\n"
     "output: the playbook's output on stdout (as `ansible-runner run` shows it); progress and\n"
-    "errors on stderr, prefixed `ansible-runner-c submit:`.\n"
+    "errors on stderr, prefixed `ansible-runner-c submit:`.  On a terminal, an upload (or\n"
+    "results not going to the terminal) over 4 MiB shows a meter line (bytes, rate); -q\n"
+    "shows none.\n"
     "\n"
     "exit status: the playbook's rc (0, 2 a failed task, 1 an Ansible error, 254 canceled or\n"
     "timed out); 1 when receptor refused the work, the worker reported an error, or the result\n"
@@ -647,7 +649,7 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
         if (transmit_prepare_kwargs(pdd, c->kw, &files, err, sizeof err) < 0) {
             rc = 1;
         } else {
-            struct transmit_opts o = { pdd, c->kw, false, &files };
+            struct transmit_opts o = { pdd, c->kw, false, &files, NULL };
             rc = transmit_run(&o, STDOUT_FILENO, err, sizeof err) < 0 ? 1 : 0;
         }
     } else if (run_dump_artifacts(pdd, c->kw, err, sizeof err) < 0) {

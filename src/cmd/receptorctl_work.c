@@ -12,6 +12,12 @@
  * line.  Results are copied to stdout as they arrive.  Neither ever holds
  * more than one chunk in memory.
  *
+ * On a terminal, a large payload or results stream shows a one-line meter
+ * on stderr (core/progress.h); -q/--quiet (this project's addition) turns
+ * it off, and it never shows when stderr is not a terminal, or for results
+ * that go to a terminal on stdout.  The bytes on stdout are the same either
+ * way.
+ *
  * Messages and exit statuses are upstream's: submit failures print
  * "ERROR: <text>" and exit 101, a failed unit after results prints
  * "ERROR: Remote unit failed: <detail>" (plus upstream's extra blank line)
@@ -25,6 +31,7 @@
 #include <unistd.h>
 
 #include "cmd/receptorctl_common.h"
+#include "core/progress.h"
 
 #define CHUNK 65536
 #define PARAM_FILE_MAX ((size_t)16 << 20)
@@ -67,7 +74,8 @@ static const struct cmd_def list_cmd = {
     "work list [OPTIONS]",
 };
 
-enum { S_NODE, S_PAYLOAD, S_LITERAL, S_NOPAYLOAD, S_TLS, S_TTL, S_SIGN, S_FOLLOW, S_RM, S_PARAM };
+enum { S_NODE, S_PAYLOAD, S_LITERAL, S_NOPAYLOAD, S_TLS, S_TTL, S_SIGN, S_FOLLOW, S_RM, S_PARAM,
+       S_QUIET };
 static const struct opt_def submit_opts[] = {
     [S_NODE] = { "node", 0, OPT_TEXT, NULL, NULL },
     [S_PAYLOAD] = { "payload", 'p', OPT_TEXT, NULL, NULL },
@@ -79,10 +87,11 @@ static const struct opt_def submit_opts[] = {
     [S_FOLLOW] = { "follow", 'f', OPT_FLAG, NULL, NULL },
     [S_RM] = { "rm", 0, OPT_FLAG, NULL, NULL },
     [S_PARAM] = { "param", 'a', OPT_MULTI, NULL, NULL },
+    [S_QUIET] = { "quiet", 'q', OPT_FLAG, NULL, NULL }, /* not upstream's: no meter */
 };
 static const struct arg_def submit_args[] = { { "worktype", true, false }, { "cmdparams", false, true } };
 static const struct cmd_def submit_cmd = {
-    "work submit", submit_opts, 10, submit_args, 2,
+    "work submit", submit_opts, 11, submit_args, 2,
     "\n  Submit a new unit of work.\n\n"
     "Options:\n"
     "  --node TEXT                 Receptor node to run the work on. Defaults to\n"
@@ -101,16 +110,21 @@ static const struct cmd_def submit_cmd = {
     "                              to stdout\n"
     "  --rm                        Release unit after completion\n"
     "  -a, --param TEXT            Additional Receptor parameter (key=value format)\n"
+    "  -q, --quiet                 No progress line on a terminal\n"
     "  --help                      Show this message and exit.\n",
     "work submit [OPTIONS] WORKTYPE [CMDPARAMS]...",
 };
 
 static const struct arg_def unit_arg[] = { { "unit_id", true, false } };
+static const struct opt_def results_opts[] = {
+    { "quiet", 'q', OPT_FLAG, NULL, NULL }, /* not upstream's: no meter */
+};
 static const struct cmd_def results_cmd = {
-    "work results", NULL, 0, unit_arg, 1,
+    "work results", results_opts, 1, unit_arg, 1,
     "\n  Get results for a previously or currently running unit of work.\n\n"
     "Options:\n"
-    "  --help  Show this message and exit.\n",
+    "  -q, --quiet  No progress line on a terminal\n"
+    "  --help       Show this message and exit.\n",
     "work results [OPTIONS] UNIT_ID",
 };
 
@@ -220,7 +234,7 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
 
 /* Upstream's results(): streams the unit's stdout, then checks its state.
  * Returns 0, 1 (unit failed; message printed) or -1 (error in c->err). */
-static int stream_results(struct ctl *c, const char *unit_id)
+static int stream_results(struct ctl *c, const char *unit_id, bool quiet)
 {
     struct buf line;
     buf_init(&line, CTL_LINE_MAX);
@@ -245,8 +259,16 @@ static int stream_results(struct ctl *c, const char *unit_id)
         return -1;
     char *chunk = malloc(CHUNK);
     ssize_t n = 0;
-    while (chunk && (n = ctl_read_raw(c, chunk, CHUNK)) > 0)
+    struct progress meter;
+    progress_start(&meter, progress_wanted(quiet, true) ? 2 : -1, "received", 0);
+    while (chunk && (n = ctl_read_raw(c, chunk, CHUNK)) > 0) {
         out_write(1, chunk, (size_t)n);
+        progress_add(&meter, (uint64_t)n);
+    }
+    if (n < 0)
+        progress_break(&meter);
+    else
+        progress_end(&meter);
     free(chunk);
     ctl_close(c);
     if (n < 0)
@@ -279,7 +301,7 @@ static int cmd_results(struct ctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&results_cmd, argc, argv, &r);
-    int rc = stream_results(c, r.arg[0]);
+    int rc = stream_results(c, r.arg[0], r.value[0] != NULL);
     if (rc < 0)
         fail_ctl(c, 1);
     return rc;
@@ -464,7 +486,7 @@ struct payload {
     bool newline;
 };
 
-static int send_payload(struct ctl *c, const struct payload *pl)
+static int send_payload(struct ctl *c, const struct payload *pl, bool quiet)
 {
     if (pl->fd < 0) {
         if (ctl_write_str(c, pl->literal) < 0 || (pl->newline && ctl_write(c, "\n", 1) < 0))
@@ -473,6 +495,10 @@ static int send_payload(struct ctl *c, const struct payload *pl)
     }
     char *chunk = malloc(CHUNK);
     int rc = chunk ? 0 : -1;
+    struct stat st;
+    uint64_t total = fstat(pl->fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    struct progress meter;
+    progress_start(&meter, progress_wanted(quiet, false) ? 2 : -1, "sent", total);
     while (rc == 0) {
         ssize_t n = read(pl->fd, chunk, CHUNK);
         if (n < 0 && errno == EINTR)
@@ -484,7 +510,12 @@ static int send_payload(struct ctl *c, const struct payload *pl)
         if (n <= 0)
             break;
         rc = ctl_write(c, chunk, (size_t)n);
+        progress_add(&meter, (uint64_t)n);
     }
+    if (rc == 0)
+        progress_end(&meter);
+    else
+        progress_break(&meter);
     free(chunk);
     return rc;
 }
@@ -509,7 +540,7 @@ static struct pj *submit_work(struct ctl *c, const struct cli_result *r, const s
             ctl_set_err(c, "Failed to start work unit");
         goto out;
     }
-    if (send_payload(c, pl) < 0 || ctl_shutdown_write(c) < 0 || ctl_read_line(c, &line) < 0)
+    if (send_payload(c, pl, r->value[S_QUIET] != NULL) < 0 || ctl_shutdown_write(c) < 0 || ctl_read_line(c, &line) < 0)
         goto out;
     ctl_close(c);
     text = cstr(&line);
@@ -588,7 +619,7 @@ static int submit_and_report(struct ctl *c, const struct cli_result *r, const st
     } else {
         pj_str(uid, unitid);
         if (r->value[S_FOLLOW]) {
-            rc = stream_results(c, cstr(unitid));
+            rc = stream_results(c, cstr(unitid), r->value[S_QUIET] != NULL);
             rc = rc < 0 ? 101 : rc;
         } else {
             struct buf out;

@@ -1,6 +1,8 @@
 /* rio.c - see rio.h. */
 #include "runner/rio.h"
 
+#include "core/progress.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -170,7 +172,7 @@ int rio_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int rio_write_b64_file(int outfd, int infd)
+int rio_write_b64_file(int outfd, int infd, struct progress *meter)
 {
     enum { RAW = 3 * 16384 };
     unsigned char *raw = malloc(RAW);
@@ -200,6 +202,8 @@ int rio_write_b64_file(int outfd, int infd)
             gnutls_free(out.data);
             if (rc < 0)
                 break;
+            if (meter)
+                progress_add(meter, out.size);
             memmove(raw, raw + chunk, have - chunk);
             have -= chunk;
         }

@@ -44,8 +44,9 @@ int rio_read_blob(struct rio *r, uint64_t n, int outfd, char *err, size_t errlen
 /* Writes all of p; 0 or -1 (errno kept). */
 int rio_write_all(int fd, const void *p, size_t n);
 /* Writes the whole file open at fd (from offset 0) as base64 without any
- * line breaks.  0 or -1. */
-int rio_write_b64_file(int outfd, int infd);
+ * line breaks, counting the bytes on meter (NULL: none).  0 or -1. */
+struct progress;
+int rio_write_b64_file(int outfd, int infd, struct progress *meter);
 
 /* Artifact files (events, status, rc, stdout ...) live in directories a
  * hostile archive may have filled with symlinks, on disks that may be full.

@@ -34,6 +34,7 @@ struct transmit_opts {
     json_t *kwargs;         /* ordered kwargs (borrowed; modified) */
     bool only_kwargs;       /* only_transmit_kwargs */
     const struct transmit_files *files; /* NULL: none */
+    struct progress *meter; /* counts the bytes written (NULL: none) */
 };
 /* Writes the stream to outfd.  0, or -1 with err. */
 int transmit_run(const struct transmit_opts *o, int outfd, char *err, size_t errlen);

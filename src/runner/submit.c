@@ -25,6 +25,11 @@
  * Memory is bounded: 64 KiB socket buffers, the pipe, and what
  * process_run holds for one line.
  *
+ * On a terminal, a large upload (the transmit stream) and a large results
+ * stream whose output does not go to the terminal show a one-line meter on
+ * stderr (core/progress.h), drawn by the thread that moves the bytes;
+ * --quiet, or a stderr that is not a terminal, shows none.
+ *
  * Container groups (--container-group): as AWX, the job goes to the node
  * behind the socket as a kubernetes-incluster-auth unit, or
  * kubernetes-runtime-auth with the kubeconfig as secret_kube_config; the pod
@@ -46,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/progress.h"
 #include "runner/ctlsock.h"
 #include "runner/rio.h"
 #include "runner/stream.h"
@@ -288,6 +294,8 @@ static void *reader_thread(void *arg)
     struct ctlsock *c = malloc(sizeof *c);
     int discard = 0, backoff = 100, lost = 0;
     long long lost_since = -1;
+    struct progress meter;
+    progress_start(&meter, progress_wanted(o->quiet, true) ? 2 : -1, "received", 0);
     while (buf && c) {
         pthread_mutex_lock(&sh->mu);
         int ab = sh->abandon;
@@ -320,6 +328,7 @@ static void *reader_thread(void *arg)
             if (lost_since < 0)
                 lost_since = now_ms();
             if (!lost) {
+                progress_break(&meter);
                 fprintf(stderr, PFX "lost the control connection at byte %llu of the results (%s); "
                                 "reconnecting\n", pos, err);
                 lost = 1;
@@ -335,6 +344,7 @@ static void *reader_thread(void *arg)
             continue;
         }
         if (lost) {
+            progress_break(&meter);
             fprintf(stderr, PFX "reconnected; resuming the results at byte %llu\n", pos);
             lost = 0;
         }
@@ -356,6 +366,7 @@ static void *reader_thread(void *arg)
             pthread_mutex_lock(&sh->mu);
             sh->pos += (unsigned long long)n;
             pthread_mutex_unlock(&sh->mu);
+            progress_add(&meter, (uint64_t)n);
         }
         int rerr = n < 0 ? errno : 0;
         pthread_mutex_lock(&sh->mu);
@@ -385,11 +396,16 @@ static void *reader_thread(void *arg)
         }
         if (lost_since < 0)
             lost_since = now_ms();
+        progress_break(&meter);
         fprintf(stderr, PFX "lost the control connection at byte %llu of the results (%s); "
                         "reconnecting\n", pos, err);
         lost = 1;
         sleep_ms(100);
     }
+    if (sh->reader_err[0])
+        progress_break(&meter);
+    else
+        progress_end(&meter);
     free(buf);
     free(c);
     pthread_mutex_lock(&sh->mu);
@@ -667,9 +683,15 @@ int submit_run(const struct submit_opts *o)
         code = 130;
         goto out;
     }
-    struct transmit_opts to = { o->pdd, o->kwargs, only_kwargs != 0, o->files };
+    struct progress meter;
+    progress_start(&meter, progress_wanted(o->quiet, false) ? 2 : -1, "sent", 0);
+    struct transmit_opts to = { o->pdd, o->kwargs, only_kwargs != 0, o->files, &meter };
     err[0] = 0;
     int trc = transmit_run(&to, c->fd, err, sizeof err);
+    if (trc == 0)
+        progress_end(&meter);
+    else
+        progress_break(&meter);
     pthread_mutex_lock(&sh.mu);
     intr = sh.interrupted;
     pthread_mutex_unlock(&sh.mu);

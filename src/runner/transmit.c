@@ -183,15 +183,19 @@ int transmit_run(const struct transmit_opts *o, int outfd, char *err, size_t err
         buf_free(&b);
         return -1;
     }
+    if (o->meter)
+        progress_add(o->meter, buf_size(&b));
     buf_free(&b);
     if (!o->only_kwargs &&
         zipdir_stream_extra(o->pdd, o->files ? o->files->v : NULL, o->files ? o->files->n : 0,
-                            outfd, err, errlen) < 0)
+                            outfd, o->meter, err, errlen) < 0)
         return -1;
     static const char eof[] = "{\"eof\": true}\n";
     if (rio_write_all(outfd, eof, sizeof eof - 1) < 0) {
         snprintf(err, errlen, "write: %s", strerror(errno));
         return -1;
     }
+    if (o->meter)
+        progress_add(o->meter, sizeof eof - 1);
     return 0;
 }

@@ -392,11 +392,11 @@ char *zipdir_mkdtemp(const char *prefix)
 
 int zipdir_stream(const char *dir, int outfd, char *err, size_t errlen)
 {
-    return zipdir_stream_extra(dir, NULL, 0, outfd, err, errlen);
+    return zipdir_stream_extra(dir, NULL, 0, outfd, NULL, err, errlen);
 }
 
 int zipdir_stream_extra(const char *dir, const struct zipdir_extra *x, size_t nx, int outfd,
-                        char *err, size_t errlen)
+                        struct progress *meter, char *err, size_t errlen)
 {
     char *tmpdir = zipdir_mkdtemp("runner_c_zip_");
     if (!tmpdir) {
@@ -417,10 +417,14 @@ int zipdir_stream_extra(const char *dir, const struct zipdir_extra *x, size_t nx
         char head[64];
         fstat(fd, &st);
         int n = snprintf(head, sizeof head, "{\"zipfile\": %lld}\n", (long long)st.st_size);
-        if (rio_write_all(outfd, head, (size_t)n) < 0 || rio_write_b64_file(outfd, fd) < 0) {
+        if (meter) /* the head, the base64 and the eof line that follows */
+            progress_expect(meter, (uint64_t)n + ((uint64_t)st.st_size + 2) / 3 * 4 + 14);
+        if (rio_write_all(outfd, head, (size_t)n) < 0 || rio_write_b64_file(outfd, fd, meter) < 0) {
             snprintf(err, errlen, "write: %s", strerror(errno));
             rc = -1;
         }
+        if (meter && rc == 0)
+            progress_add(meter, (uint64_t)n);
     }
     if (fd >= 0)
         close(fd);

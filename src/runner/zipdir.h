@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/progress.h"
+
 /* Default cap on the bytes one extraction may write; overridden by the
  * environment variable RUNNER_C_MAX_UNZIP_BYTES. */
 #define ZIPDIR_DEFAULT_MAX_BYTES (8ull * 1024 * 1024 * 1024)
@@ -47,10 +49,11 @@ int zipdir_create(const char *dir, const char *zippath, char *err, size_t errlen
 int zipdir_create_extra(const char *dir, const struct zipdir_extra *x, size_t nx,
                         const char *zippath, char *err, size_t errlen);
 /* Zips dir into a temporary file and writes {"zipfile": N}\n + base64 to
- * outfd.  0 or -1 + err (nothing written on a zip error). */
+ * outfd.  0 or -1 + err (nothing written on a zip error).  meter (NULL:
+ * none) counts the bytes written and learns the size once the zip is made. */
 int zipdir_stream(const char *dir, int outfd, char *err, size_t errlen);
 int zipdir_stream_extra(const char *dir, const struct zipdir_extra *x, size_t nx, int outfd,
-                        char *err, size_t errlen);
+                        struct progress *meter, char *err, size_t errlen);
 /* Extracts zippath into dest (which must exist).  0 or -1 + err. */
 int zipdir_extract(const char *zippath, const char *dest, char *err, size_t errlen);
 /* The extraction cap in effect. */

@@ -619,6 +619,7 @@ Commands:
   work        Commands related to unit-of-work processing
 """
 
+# upstream's page plus -q (this project's addition: no progress line)
 SUBMIT_HELP = """\
 Usage: receptorctl work submit [OPTIONS] WORKTYPE [CMDPARAMS]...
 
@@ -641,6 +642,7 @@ Options:
                               to stdout
   --rm                        Release unit after completion
   -a, --param TEXT            Additional Receptor parameter (key=value format)
+  -q, --quiet                 No progress line on a terminal
   --help                      Show this message and exit.
 """
 
@@ -736,8 +738,11 @@ def simple_help(path, usage_args, text):
     (["--socket", "x", "work", "--help"], WORK_HELP),
     (["--socket", "x", "work", "list", "--help"], LIST_HELP),
     (["work", "submit", "--help"], SUBMIT_HELP),
+    # upstream's page plus -q (this project's addition: no progress line)
     (["--socket", "x", "work", "results", "--help"],
-     simple_help("work results", " UNIT_ID", "Get results for a previously or currently running unit of work.")),
+     "Usage: receptorctl work results [OPTIONS] UNIT_ID\n\n  Get results for a previously or currently "
+     "running unit of work.\n\nOptions:\n  -q, --quiet  No progress line on a terminal\n"
+     "  --help       Show this message and exit.\n"),
     (["--socket", "x", "work", "cancel", "--help"],
      simple_help("work cancel", " [UNIT_IDS]...", "Cancel (kill) one or more units of work.")),
     (["--socket", "x", "work", "release", "--help"], RELEASE_HELP),
