@@ -5,7 +5,7 @@ ASAN  ?= build-asan
 RELEASE ?= build-release
 PYTEST = /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan release check check-fast check-asan demo demo-ee bench fuzz-short clean
+.PHONY: all deps build asan release check check-fast check-asan demo demo-ee bench fuzz-short clean package
 
 all: build
 
@@ -85,8 +85,20 @@ demo-ee: deps build
 bench: build
 	./bench/run-all
 
+# Debian packages (debian/): receptor-c and ansible-runner-c, built with
+# dpkg-buildpackage from a copy of the tree in $(PKGDIR) (dpkg-buildpackage
+# writes the .debs next to the source dir, so the copy keeps them out of the
+# parent directory).  The copy is the working tree's tracked and new files.
+PKGDIR ?= build-deb
+package: deps
+	rm -rf $(PKGDIR) && mkdir -p $(PKGDIR)/receptor-c
+	git ls-files -co --exclude-standard | grep -v '^$(PKGDIR)/' | \
+	  tar -cf - -T - --ignore-failed-read | tar -xf - -C $(PKGDIR)/receptor-c
+	cd $(PKGDIR)/receptor-c && dpkg-buildpackage -us -uc -b
+	ls -l $(PKGDIR)/*.deb
+
 clean:
-	rm -rf $(BUILD) $(ASAN) $(RELEASE) $(FUZZ)
+	rm -rf $(BUILD) $(ASAN) $(RELEASE) $(FUZZ) $(PKGDIR)
 
 # Tests marked `long` (minutes each, e.g. the chaos test), left out of check-fast.
 .PHONY: check-long
