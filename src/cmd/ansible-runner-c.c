@@ -31,7 +31,7 @@
 #include "core/buf.h"
 #include "core/util.h"
 #include "runner/event.h"
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 #include "runner/stream.h"
 #include "runner/submit.h"
 

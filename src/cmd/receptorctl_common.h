@@ -4,7 +4,8 @@
  * to be byte-identical to what the Python program prints, so the pieces that
  * Python gives for free are rebuilt here explicitly:
  *
- *   receptorctl_pyjson.c  JSON parsed with Python's json.loads semantics
+ *   core/pyjson_value.c   (shared with ansible-runner-c's core/pyjson.c)
+ *                         JSON parsed with Python's json.loads semantics
  *                         (ints vs floats, dict order, duplicate keys) and
  *                         printed like json.dumps(indent=4, sort_keys=True),
  *                         repr()/str() and f-string padding;
@@ -29,49 +30,7 @@
 #include <sys/types.h>
 
 #include "core/buf.h"
-
-/* ------------------------------------------------------------------ pyjson */
-
-enum pj_type { PJ_NULL, PJ_BOOL, PJ_INT, PJ_FLOAT, PJ_STR, PJ_ARRAY, PJ_OBJECT };
-
-struct pj {
-    enum pj_type type;
-    bool boolean;
-    char *text;         /* INT: digits as Python prints them; FLOAT: repr();
-                           STR: UTF-8 (lone surrogates kept as 3-byte forms) */
-    size_t len;         /* length of text */
-    struct pj **items;  /* ARRAY items / OBJECT values, in order */
-    char **keys;        /* OBJECT keys (UTF-8, NUL-terminated) */
-    size_t *key_lens;
-    size_t count;
-};
-
-/* Parses one JSON text as json.loads does; on failure err holds Python's
- * message ("Expecting value: line 1 column 1 (char 0)"). */
-struct pj *pj_parse(const char *text, size_t len, struct buf *err);
-void pj_free(struct pj *v);
-struct pj *pj_get(const struct pj *obj, const char *key);
-/* dict.pop(key): detaches and returns the value (caller frees), NULL if absent. */
-struct pj *pj_pop(struct pj *obj, const char *key);
-bool pj_truthy(const struct pj *v);
-/* Compares a value with a Python int (True == 1, 1.0 == 1). */
-bool pj_equals_int(const struct pj *v, long n);
-
-/* json.dumps(v, indent=4, sort_keys=True) (ensure_ascii). */
-int pj_dump_pretty(const struct pj *v, struct buf *out);
-/* A JSON string literal as Python's json.dumps writes it (ensure_ascii).
- * Invalid UTF-8 bytes become \udcXX, as surrogateescape'd argv does. */
-int py_json_string(const char *s, size_t n, struct buf *out);
-/* repr() and str() of a value. */
-int pj_repr(const struct pj *v, struct buf *out);
-int pj_str(const struct pj *v, struct buf *out);
-int py_repr_str(const char *s, size_t n, struct buf *out);
-/* Number of code points (Python len()) of UTF-8 text. */
-size_t py_len(const char *s, size_t n);
-/* f"{s:<width}": s followed by spaces up to width code points. */
-int py_pad(struct buf *out, const char *s, size_t n, size_t width);
-/* Python's float repr (shortest round-trip, "1e-05", "inf"). */
-void py_float_repr(double d, char *out, size_t outlen);
+#include "core/pyjson.h"
 
 /* ------------------------------------------------------------ connection */
 

@@ -414,9 +414,9 @@ static void json_member(struct buf *b, const char *key, const char *value)
 {
     if (buf_size(b) > 1)
         buf_append_str(b, ", ");
-    py_json_string(key, strlen(key), b);
+    pyjson_put_string_escaped(b, key, strlen(key));
     buf_append_str(b, ": ");
-    py_json_string(value, strlen(value), b);
+    pyjson_put_string_escaped(b, value, strlen(value));
 }
 
 static bool reserved(const char *const *keys, size_t n, const char *k)

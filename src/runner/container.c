@@ -50,7 +50,7 @@
 #include "core/util.h"
 #include "runner/envfile.h"
 #include "runner/job.h"
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 #include "runner/rio.h"
 #include "runner/zipdir.h"
 

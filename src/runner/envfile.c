@@ -10,7 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 
 #define ENVFILE_MAX (64u * 1024 * 1024)
 

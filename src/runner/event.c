@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 
 #define EVENT_VALUE_LIMIT (1024u * 1024u * 1024u)
 

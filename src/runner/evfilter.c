@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 
 #define EVFILTER_LIMIT (1024u * 1024u * 1024u)
 

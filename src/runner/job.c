@@ -30,7 +30,7 @@
 #include "runner/container.h"
 #include "runner/envfile.h"
 #include "runner/evfilter.h"
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 #include "runner/rio.h"
 #include "runner/zipdir.h"
 

@@ -25,7 +25,7 @@
 
 #include "core/util.h"
 
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 #include "runner/rio.h"
 #include "runner/zipdir.h"
 

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 #include "runner/rio.h"
 #include "runner/zipdir.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "runner/evfilter.h"
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
 
 static int count_member(const struct pyjson_member *m, void *ctx)
 {

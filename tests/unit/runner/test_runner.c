@@ -1,5 +1,5 @@
-/* test_runner.c - unit tests of the runner stream parsers: PyJSON
- * canonical form, the event-marker filter (fed with the real
+/* test_runner.c - unit tests of the runner stream parsers: the
+ * event-marker filter (fed with the real
  * display-callback capture) and the base64 blob reader.  Zip safety
  * (escaping entries and symlinks) is tested end to end, with real
  * ansible-runner-c processes, in tests/integration/runner/test_zip_escape.py
@@ -16,65 +16,7 @@
 
 #include "runner/event.h"
 #include "runner/evfilter.h"
-#include "runner/pyjson.h"
 #include "runner/rio.h"
-
-static char *canon(const char *in)
-{
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    enum pyjson_type t = pyjson_canon(in, strlen(in), true, &b);
-    const char *s = NULL;
-    char *out = NULL;
-    if (t != PYJSON_INVALID && buf_cstr(&b, &s) == 0)
-        out = strdup(s);
-    buf_free(&b);
-    return out;
-}
-
-static void check(const char *in, const char *want)
-{
-    char *got = canon(in);
-    if (!want) {
-        assert_null(got);
-        return;
-    }
-    assert_non_null(got);
-    assert_string_equal(got, want);
-    free(got);
-}
-
-static void test_pyjson_canon(void **state)
-{
-    (void)state;
-    check("{\"a\":1,\"b\":[true,false,null]}", "{\"a\": 1, \"b\": [true, false, null]}");
-    check(" {\"x\" : \"\xc3\xa9\xf0\x9f\x98\x80\"}\r\n", "{\"x\": \"\\u00e9\\ud83d\\ude00\"}");
-    check("[1.5, 1e16, 0.0001, 1e-05, 100.0, -0.0, 2.5e-7]",
-          "[1.5, 1e+16, 0.0001, 1e-05, 100.0, -0.0, 2.5e-07]");
-    check("[123456789012345678901234567890, -0]", "[123456789012345678901234567890, 0]");
-    check("[NaN, Infinity, -Infinity]", "[NaN, Infinity, -Infinity]");
-    check("\"\\ud800 lone\"", "\"\\ud800 lone\"");
-    check("\"tab\\there\\u001b[K\x7f\"", "\"tab\\there\\u001b[K\\u007f\"");
-    check("", NULL);
-    check("\n", NULL);
-    check("{\"a\":1} x", NULL);
-    check("{\"a\":1,}", NULL);
-    check("\"raw\nnewline\"", NULL);
-    check("[01]", NULL);
-}
-
-static void test_pyjson_find(void **state)
-{
-    (void)state;
-    const char *s = "{\"status\": \"x\", \"zipfile\": 817, \"eof\": true}";
-    struct pyjson_member m;
-    assert_int_equal(pyjson_find(s, strlen(s), "zipfile", &m), 1);
-    long long n;
-    assert_int_equal(pyjson_int(m.val, m.val_len, &n), 0);
-    assert_int_equal(n, 817);
-    assert_int_equal(pyjson_find(s, strlen(s), "kwargs", &m), 0);
-    assert_int_equal(pyjson_find("[1]", 3, "kwargs", &m), -1);
-}
 
 struct collected {
     int events;
@@ -208,8 +150,6 @@ static void test_blob_reader(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pyjson_canon),
-        cmocka_unit_test(test_pyjson_find),
         cmocka_unit_test(test_evfilter_display_callback_capture),
         cmocka_unit_test(test_evfilter_verbose_lines),
         cmocka_unit_test(test_marker_find),

@@ -1,11 +1,15 @@
 /* pyjson.h - JSON text exactly as Python's json module reads and writes it.
  *
+ * The one Python-JSON module, used by ansible-runner-c (the span functions,
+ * pyjson.c) and by receptorctl (the value tree, pyjson_value.c).  Both share
+ * its string writer, float repr and \u parser, and core/utf8.
+ *
  * ansible-runner writes every control line, event and artifact file with
  * json.dumps() defaults ("PyJSON"): ", " and ": " separators, everything
  * outside printable ASCII escaped as lowercase \uXXXX (surrogate pairs above
  * the BMP), floats in repr() form, NaN/Infinity literals, no newline.
  *
- * Rather than building a tree, this module works on text spans:
+ * For the runner, rather than building a tree, the module works on text spans:
  *   - pyjson_canon() validates a JSON text with json.loads() rules and
  *     rewrites it in canonical PyJSON (big integers and lone surrogates are
  *     kept exactly, as Python keeps them);
@@ -14,8 +18,8 @@
  *   - pyjson_dump() writes a jansson value (our own data) in PyJSON.
  * The stream parser, the event merger and the processor are built on these,
  * so memory is proportional to one line, never to a tree of it. */
-#ifndef RUNNER_PYJSON_H
-#define RUNNER_PYJSON_H
+#ifndef CORE_PYJSON_H
+#define CORE_PYJSON_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -76,11 +80,66 @@ int pyjson_int(const char *val, size_t n, long long *out);
 /* Writes s[0..n) (UTF-8; invalid bytes become U+FFFD as Python's
  * errors='replace' does) as a PyJSON string literal. */
 int pyjson_put_string(struct buf *out, const char *s, size_t n, bool ensure_ascii);
-/* Writes a double as Python's repr() / json.dumps does. */
+/* Same with ensure_ascii, for a str that came from bytes with
+ * surrogateescape (argv): an invalid byte becomes \udcXX, and a lone
+ * surrogate kept in its 3-byte form is written back as \udXXX. */
+int pyjson_put_string_escaped(struct buf *out, const char *s, size_t n);
+/* Writes a double as json.dumps does (NaN, Infinity, else repr()). */
 int pyjson_put_float(struct buf *out, double d);
+/* Python's float repr (shortest round-trip, "1e-05", "inf", "nan"). */
+void py_float_repr(double d, char *out, size_t outlen);
+/* The code point of the \u escape whose 4 hex digits start s (avail bytes
+ * left), joined with a following \uXXXX low surrogate as json.loads does.
+ * Returns the bytes consumed after "\u" (4 or 10), 0 if not 4 hex digits. */
+size_t pyjson_u_escape(const char *s, size_t avail, unsigned *cp);
 /* Writes a jansson value as PyJSON (objects in insertion order). */
 int pyjson_dump(const json_t *v, bool ensure_ascii, struct buf *out);
 /* Same, with json.dumps(indent=4) layout (registry auth files). */
 int pyjson_dump_indent(const json_t *v, struct buf *out);
+
+/* ------------------------------------------------------------ value tree
+ * pyjson_value.c: a parsed tree for receptorctl, which needs Python's
+ * JSONDecodeError texts and prints values back with json.dumps(indent=4,
+ * sort_keys=True), repr() and str().  Integers stay exact digit strings,
+ * floats are stored as repr(), objects keep insertion order with a repeated
+ * key overwriting in place, strings hold lone surrogates as 3-byte forms. */
+
+enum pj_type { PJ_NULL, PJ_BOOL, PJ_INT, PJ_FLOAT, PJ_STR, PJ_ARRAY, PJ_OBJECT };
+
+struct pj {
+    enum pj_type type;
+    bool boolean;
+    char *text;         /* INT: digits as Python prints them; FLOAT: repr();
+                           STR: UTF-8 (lone surrogates kept as 3-byte forms) */
+    size_t len;         /* length of text */
+    struct pj **items;  /* ARRAY items / OBJECT values, in order */
+    char **keys;        /* OBJECT keys (UTF-8, NUL-terminated) */
+    size_t *key_lens;
+    size_t count;
+};
+
+/* Parses one JSON text as json.loads does; on failure err holds Python's
+ * message ("Expecting value: line 1 column 1 (char 0)"). */
+struct pj *pj_parse(const char *text, size_t len, struct buf *err);
+void pj_free(struct pj *v);
+struct pj *pj_get(const struct pj *obj, const char *key);
+/* dict.pop(key): detaches and returns the value (caller frees), NULL if absent. */
+struct pj *pj_pop(struct pj *obj, const char *key);
+bool pj_truthy(const struct pj *v);
+/* Compares a value with a Python int (True == 1, 1.0 == 1). */
+bool pj_equals_int(const struct pj *v, long n);
+
+/* json.dumps(v, indent=4, sort_keys=True) (ensure_ascii). */
+int pj_dump_pretty(const struct pj *v, struct buf *out);
+/* repr() and str() of a value. */
+int pj_repr(const struct pj *v, struct buf *out);
+int pj_str(const struct pj *v, struct buf *out);
+int py_repr_str(const char *s, size_t n, struct buf *out);
+/* Number of code points (Python len()) of UTF-8 text. */
+size_t py_len(const char *s, size_t n);
+/* f"{s:<width}": s followed by spaces up to width code points. */
+int py_pad(struct buf *out, const char *s, size_t n, size_t width);
+/* Python's float repr (shortest round-trip, "1e-05", "inf"). */
+void py_float_repr(double d, char *out, size_t outlen);
 
 #endif

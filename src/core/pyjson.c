@@ -4,7 +4,9 @@
  * optionally emits each token in canonical form (ASCII-escaped, raw UTF-8
  * or decoded without quotes).  Nesting is limited to PYJSON_MAX_DEPTH so a
  * hostile line cannot blow the stack. */
-#include "runner/pyjson.h"
+#include "core/pyjson.h"
+
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -51,67 +53,32 @@ static int hexval(char c)
     return -1;
 }
 
-static int read_hex4(struct scan *p, unsigned *cp)
+static int hex4(const char *s, size_t avail, unsigned *cp)
 {
-    if (p->i + 4 > p->n)
+    if (avail < 4)
         return -1;
     unsigned v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(p->s[p->i + k]);
+        int h = hexval(s[k]);
         if (h < 0)
             return -1;
         v = v * 16 + (unsigned)h;
     }
-    p->i += 4;
     *cp = v;
     return 0;
 }
 
-/* UTF-8 encoding of a code point (surrogates encoded as WTF-8). */
-static size_t utf8_encode(unsigned cp, char *o)
+size_t pyjson_u_escape(const char *s, size_t avail, unsigned *cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
+    unsigned lo;
+    if (hex4(s, avail, cp) < 0)
+        return 0;
+    if (*cp >= 0xd800 && *cp <= 0xdbff && avail >= 10 && s[4] == '\\' && s[5] == 'u' &&
+        hex4(s + 6, avail - 6, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
+        return 10;
     }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
-}
-
-/* Decodes one UTF-8 sequence at s[*i]; returns the code point or -1. */
-static long utf8_decode(const unsigned char *s, size_t n, size_t *i)
-{
-    unsigned c = s[*i];
-    int len;
-    unsigned cp, min;
-    if (c < 0x80) { (*i)++; return c; }
-    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; min = 0x80; }
-    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; min = 0x800; }
-    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; min = 0x10000; }
-    else return -1;
-    if (*i + (size_t)len > n)
-        return -1;
-    for (int k = 1; k < len; k++) {
-        unsigned cc = s[*i + (size_t)k];
-        if ((cc & 0xc0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (cc & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return -1;
-    *i += (size_t)len;
-    return (long)cp;
 }
 
 /* Emits one code point inside a string literal in the selected style. */
@@ -122,7 +89,7 @@ static void put_cp(struct buf *out, unsigned cp, enum emit e, int *err)
     if (e == EMIT_NONE)
         return;
     if (e == EMIT_RAW) {
-        n = utf8_encode(cp, tmp);
+        n = utf8_encode(cp, (unsigned char *)tmp);
     } else if (cp == '"') { n = 2; memcpy(tmp, "\\\"", 2); }
     else if (cp == '\\') { n = 2; memcpy(tmp, "\\\\", 2); }
     else if (cp == '\n') { n = 2; memcpy(tmp, "\\n", 2); }
@@ -131,7 +98,7 @@ static void put_cp(struct buf *out, unsigned cp, enum emit e, int *err)
     else if (cp == '\b') { n = 2; memcpy(tmp, "\\b", 2); }
     else if (cp == '\f') { n = 2; memcpy(tmp, "\\f", 2); }
     else if (cp < 0x20) { n = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", cp); }
-    else if (cp < 0x7f || e == EMIT_UTF8) { n = utf8_encode(cp, tmp); }
+    else if (cp < 0x7f || e == EMIT_UTF8) { n = utf8_encode(cp, (unsigned char *)tmp); }
     else if (cp > 0xffff) {
         unsigned v = cp - 0x10000;
         n = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x",
@@ -172,10 +139,12 @@ static enum pyjson_type scan_string(struct scan *p)
                 p->i = j;
                 continue;
             }
-            long cp = utf8_decode((const unsigned char *)p->s, p->n, &p->i);
-            if (cp < 0)
+            uint32_t cp;
+            size_t len = utf8_decode(p->s + p->i, p->n - p->i, 0, &cp);
+            if (len == 0)
                 return PYJSON_INVALID;
-            put_cp(p->out, (unsigned)cp, p->emit, &p->err);
+            p->i += len;
+            put_cp(p->out, cp, p->emit, &p->err);
             continue;
         }
         p->i++;
@@ -192,26 +161,89 @@ static enum pyjson_type scan_string(struct scan *p)
         case 'n': cp = '\n'; break;
         case 'r': cp = '\r'; break;
         case 't': cp = '\t'; break;
-        case 'u':
-            if (read_hex4(p, &cp) < 0)
+        case 'u': {
+            size_t len = pyjson_u_escape(p->s + p->i, p->n - p->i, &cp);
+            if (len == 0)
                 return PYJSON_INVALID;
-            if (cp >= 0xd800 && cp <= 0xdbff && p->i + 6 <= p->n &&
-                p->s[p->i] == '\\' && p->s[p->i + 1] == 'u') {
-                size_t save = p->i;
-                unsigned lo;
-                p->i += 2;
-                if (read_hex4(p, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff)
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                else
-                    p->i = save;
-            }
+            p->i += len;
             break;
+        }
         default:
             return PYJSON_INVALID;
         }
         put_cp(p->out, cp, p->emit, &p->err);
     }
     return PYJSON_INVALID;
+}
+
+void py_float_repr(double d, char *out, size_t outlen)
+{
+    if (isnan(d)) {
+        snprintf(out, outlen, "nan");
+        return;
+    }
+    if (isinf(d)) {
+        snprintf(out, outlen, d < 0 ? "-inf" : "inf");
+        return;
+    }
+    if (d == 0) {
+        snprintf(out, outlen, signbit(d) ? "-0.0" : "0.0");
+        return;
+    }
+    char tmp[64];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    /* tmp is [-]D[.DDD]e[+-]XX */
+    const char *p = tmp;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    char digits[32];
+    size_t nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = 0;
+    int exp10 = atoi(p + 1);
+    int decpt = exp10 + 1;
+    char res[64];
+    size_t r = 0;
+    if (neg)
+        res[r++] = '-';
+    if (decpt <= -4 || decpt > 16) {
+        res[r++] = digits[0];
+        if (nd > 1) {
+            res[r++] = '.';
+            memcpy(res + r, digits + 1, nd - 1);
+            r += nd - 1;
+        }
+        snprintf(res + r, sizeof res - r, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
+    } else if (decpt <= 0) {
+        res[r++] = '0';
+        res[r++] = '.';
+        for (int i = 0; i < -decpt; i++)
+            res[r++] = '0';
+        memcpy(res + r, digits, nd);
+        res[r + nd] = 0;
+    } else if ((size_t)decpt >= nd) {
+        memcpy(res + r, digits, nd);
+        r += nd;
+        for (size_t i = nd; i < (size_t)decpt; i++)
+            res[r++] = '0';
+        memcpy(res + r, ".0", 3);
+    } else {
+        memcpy(res + r, digits, (size_t)decpt);
+        r += (size_t)decpt;
+        res[r++] = '.';
+        memcpy(res + r, digits + decpt, nd - (size_t)decpt);
+        res[r + nd - (size_t)decpt] = 0;
+    }
+    snprintf(out, outlen, "%s", res);
 }
 
 int pyjson_put_float(struct buf *out, double d)
@@ -221,55 +253,8 @@ int pyjson_put_float(struct buf *out, double d)
     if (isinf(d))
         return buf_append_str(out, d > 0 ? "Infinity" : "-Infinity");
     char tmp[40];
-    int prec;
-    for (prec = 0; prec < 17; prec++) { /* shortest round-trip digits */
-        snprintf(tmp, sizeof tmp, "%.*e", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    snprintf(tmp, sizeof tmp, "%.*e", prec, d);
-    /* tmp = [-]D[.DDD]e[+-]XX: split into sign, digits, exponent */
-    char digits[24];
-    size_t nd = 0;
-    const char *q = tmp;
-    bool neg = *q == '-';
-    if (neg)
-        q++;
-    for (; *q && *q != 'e'; q++)
-        if (*q != '.')
-            digits[nd++] = *q;
-    digits[nd] = 0;
-    int exp = atoi(q + 1);
-    struct buf *o = out;
-    int rc = 0;
-    if (neg)
-        rc |= buf_append(o, "-", 1);
-    if (exp < -4 || exp >= 16) {
-        rc |= buf_append(o, digits, 1);
-        if (nd > 1) {
-            rc |= buf_append(o, ".", 1);
-            rc |= buf_append(o, digits + 1, nd - 1);
-        }
-        rc |= buf_printf(o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    } else if (exp < 0) {
-        rc |= buf_append(o, "0.", 2);
-        for (int k = 0; k < -exp - 1; k++)
-            rc |= buf_append(o, "0", 1);
-        rc |= buf_append(o, digits, nd);
-    } else {
-        size_t intlen = (size_t)exp + 1;
-        if (nd <= intlen) {
-            rc |= buf_append(o, digits, nd);
-            for (size_t k = nd; k < intlen; k++)
-                rc |= buf_append(o, "0", 1);
-            rc |= buf_append(o, ".0", 2);
-        } else {
-            rc |= buf_append(o, digits, intlen);
-            rc |= buf_append(o, ".", 1);
-            rc |= buf_append(o, digits + intlen, nd - intlen);
-        }
-    }
-    return rc ? -ENOBUFS : 0;
+    py_float_repr(d, tmp, sizeof tmp);
+    return buf_append_str(out, tmp) < 0 ? -ENOBUFS : 0;
 }
 
 static enum pyjson_type scan_number(struct scan *p)
@@ -595,10 +580,11 @@ int pyjson_int(const char *val, size_t n, long long *out)
     return 0;
 }
 
-int pyjson_put_string(struct buf *out, const char *s, size_t n, bool ensure_ascii)
+/* A string literal of s[0..n); an invalid byte becomes U+FFFD or, with
+ * surrogateescape, U+DC80..U+DCFF (then encoded surrogates pass as WTF-8). */
+static int put_string(struct buf *out, const char *s, size_t n, enum emit e, bool surrogateescape)
 {
     int err = 0;
-    enum emit e = ensure_ascii ? EMIT_ASCII : EMIT_UTF8;
     if (buf_append(out, "\"", 1) < 0)
         return -ENOBUFS;
     size_t i = 0;
@@ -614,16 +600,28 @@ int pyjson_put_string(struct buf *out, const char *s, size_t n, bool ensure_asci
             i = j;
             continue;
         }
-        long cp = utf8_decode((const unsigned char *)s, n, &i);
-        if (cp < 0) {
-            cp = 0xfffd;
-            i++;
+        uint32_t cp;
+        size_t len = utf8_decode(s + i, n - i, surrogateescape ? UTF8_WTF8 : 0, &cp);
+        if (len == 0) {
+            cp = surrogateescape ? 0xdc00 + c : 0xfffd;
+            len = 1;
         }
-        put_cp(out, (unsigned)cp, e, &err);
+        i += len;
+        put_cp(out, cp, e, &err);
     }
     if (err || buf_append(out, "\"", 1) < 0)
         return -ENOBUFS;
     return 0;
+}
+
+int pyjson_put_string(struct buf *out, const char *s, size_t n, bool ensure_ascii)
+{
+    return put_string(out, s, n, ensure_ascii ? EMIT_ASCII : EMIT_UTF8, false);
+}
+
+int pyjson_put_string_escaped(struct buf *out, const char *s, size_t n)
+{
+    return put_string(out, s, n, EMIT_ASCII, true);
 }
 
 static int dump_value(const json_t *v, bool ascii, int indent, int level, struct buf *out);

@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd/receptorctl_common.h"
+#include "core/pyjson.h"
+#include "core/utf8.h"
 
 #define PJ_MAX_DEPTH 512
+#define PJ_STRING_MAX ((size_t)64 << 20)   /* a string is at most one line */
 
 struct parser {
     const char *s;
@@ -30,72 +32,19 @@ struct parser {
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/* Decodes one code point at s[0..n); returns its length (>= 1).  Invalid
- * bytes decode as themselves with *cp = 0xDC00 + byte (surrogateescape). */
+/* Decodes one code point of a Python str held as bytes: valid UTF-8, lone
+ * surrogates in their 3-byte form, and any other byte as itself with
+ * cp = 0xDC00 + byte (surrogateescape).  Returns the length consumed. */
 static size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp)
 {
-    unsigned c = s[0];
-    size_t len;
-    unsigned v;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0 && c >= 0xC2) {
-        len = 2;
-        v = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3;
-        v = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-    } else {
-        *cp = 0xDC00 + c;
+    uint32_t v;
+    size_t len = utf8_decode(s, n, UTF8_WTF8, &v);
+    if (len == 0) {
+        *cp = 0xDC00 + s[0];
         return 1;
     }
-    if (len > n) {
-        *cp = 0xDC00 + c;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = 0xDC00 + c;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF))) {
-        *cp = 0xDC00 + c;
-        return 1;
-    }
-    *cp = v;   /* 3-byte surrogates (WTF-8) are accepted on purpose */
+    *cp = v;
     return len;
-}
-
-static int utf8_put(struct buf *out, unsigned cp)
-{
-    unsigned char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (unsigned char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (unsigned char)(0xC0 | (cp >> 6));
-        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (unsigned char)(0xE0 | (cp >> 12));
-        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (unsigned char)(0xF0 | (cp >> 18));
-        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return buf_append(out, b, n);
 }
 
 size_t py_len(const char *s, size_t n)
@@ -239,78 +188,6 @@ bool pj_equals_int(const struct pj *v, long n)
     return false;
 }
 
-/* ---------------------------------------------------------------- floats */
-
-void py_float_repr(double d, char *out, size_t outlen)
-{
-    if (isnan(d)) {
-        snprintf(out, outlen, "nan");
-        return;
-    }
-    if (isinf(d)) {
-        snprintf(out, outlen, d < 0 ? "-inf" : "inf");
-        return;
-    }
-    if (d == 0) {
-        snprintf(out, outlen, signbit(d) ? "-0.0" : "0.0");
-        return;
-    }
-    char tmp[64];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    /* tmp is [-]D[.DDD]e[+-]XX */
-    const char *p = tmp;
-    bool neg = *p == '-';
-    if (neg)
-        p++;
-    char digits[32];
-    size_t nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = 0;
-    int exp10 = atoi(p + 1);
-    int decpt = exp10 + 1;
-    char res[64];
-    size_t r = 0;
-    if (neg)
-        res[r++] = '-';
-    if (decpt <= -4 || decpt > 16) {
-        res[r++] = digits[0];
-        if (nd > 1) {
-            res[r++] = '.';
-            memcpy(res + r, digits + 1, nd - 1);
-            r += nd - 1;
-        }
-        snprintf(res + r, sizeof res - r, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
-    } else if (decpt <= 0) {
-        res[r++] = '0';
-        res[r++] = '.';
-        for (int i = 0; i < -decpt; i++)
-            res[r++] = '0';
-        memcpy(res + r, digits, nd);
-        res[r + nd] = 0;
-    } else if ((size_t)decpt >= nd) {
-        memcpy(res + r, digits, nd);
-        r += nd;
-        for (size_t i = nd; i < (size_t)decpt; i++)
-            res[r++] = '0';
-        memcpy(res + r, ".0", 3);
-    } else {
-        memcpy(res + r, digits, (size_t)decpt);
-        r += (size_t)decpt;
-        res[r++] = '.';
-        memcpy(res + r, digits + decpt, nd - (size_t)decpt);
-        res[r + nd - (size_t)decpt] = 0;
-    }
-    snprintf(out, outlen, "%s", res);
-}
-
 /* ---------------------------------------------------------------- parser */
 
 static int parse_error(struct parser *p, const char *msg, size_t at)
@@ -335,27 +212,6 @@ static void skip_ws(struct parser *p)
 }
 
 static struct pj *parse_value(struct parser *p);
-
-static int hex4(const char *s, size_t avail, unsigned *out)
-{
-    if (avail < 4)
-        return -1;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 /* p->pos is at the opening quote; fills out with the decoded UTF-8. */
 static int parse_string_into(struct parser *p, struct buf *out)
@@ -393,16 +249,10 @@ static int parse_string_into(struct parser *p, struct buf *out)
             return parse_error(p, "Invalid \\escape", p->pos);
         }
         unsigned cp;
-        if (hex4(p->s + p->pos + 2, p->n - p->pos - 2, &cp) < 0)
+        size_t len = pyjson_u_escape(p->s + p->pos + 2, p->n - p->pos - 2, &cp);
+        if (len == 0)
             return parse_error(p, "Invalid \\uXXXX escape", p->pos + 1);
-        p->pos += 6;
-        unsigned lo;
-        if (cp >= 0xD800 && cp <= 0xDBFF && p->pos + 1 < p->n && p->s[p->pos] == '\\' &&
-            p->s[p->pos + 1] == 'u' && hex4(p->s + p->pos + 2, p->n - p->pos - 2, &lo) == 0 &&
-            lo >= 0xDC00 && lo <= 0xDFFF) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            p->pos += 6;
-        }
+        p->pos += 2 + len;
         if (utf8_put(out, cp) < 0)
             return parse_error(p, "Out of memory", p->pos);
     }
@@ -423,7 +273,7 @@ static char *take_cstr(struct buf *b, size_t *len)
 static struct pj *parse_string(struct parser *p)
 {
     struct buf b;
-    buf_init(&b, CTL_LINE_MAX);
+    buf_init(&b, PJ_STRING_MAX);
     if (parse_string_into(p, &b) < 0) {
         buf_free(&b);
         return NULL;
@@ -523,7 +373,7 @@ static struct pj *parse_container(struct parser *p, bool is_object)
                 goto fail;
             }
             struct buf kb;
-            buf_init(&kb, CTL_LINE_MAX);
+            buf_init(&kb, PJ_STRING_MAX);
             if (parse_string_into(p, &kb) < 0) {
                 buf_free(&kb);
                 goto fail;
@@ -646,44 +496,6 @@ struct pj *pj_parse(const char *text, size_t len, struct buf *err)
 
 /* ---------------------------------------------------------------- output */
 
-static int put_u_escape(struct buf *out, unsigned cp)
-{
-    return buf_printf(out, "\\u%04x", cp);
-}
-
-/* json.dumps string with ensure_ascii: everything outside ' '..'~' escaped. */
-int py_json_string(const char *s, size_t n, struct buf *out)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    buf_append(out, "\"", 1);
-    size_t i = 0;
-    while (i < n) {
-        unsigned cp;
-        i += utf8_next(u + i, n - i, &cp);
-        switch (cp) {
-        case '"': buf_append(out, "\\\"", 2); continue;
-        case '\\': buf_append(out, "\\\\", 2); continue;
-        case '\n': buf_append(out, "\\n", 2); continue;
-        case '\r': buf_append(out, "\\r", 2); continue;
-        case '\t': buf_append(out, "\\t", 2); continue;
-        case '\b': buf_append(out, "\\b", 2); continue;
-        case '\f': buf_append(out, "\\f", 2); continue;
-        default: break;
-        }
-        if (cp >= 0x20 && cp <= 0x7E) {
-            char c = (char)cp;
-            buf_append(out, &c, 1);
-        } else if (cp >= 0x10000) {
-            unsigned v = cp - 0x10000;
-            put_u_escape(out, 0xD800 | (v >> 10));
-            put_u_escape(out, 0xDC00 | (v & 0x3FF));
-        } else {
-            put_u_escape(out, cp);
-        }
-    }
-    return buf_append(out, "\"", 1);
-}
-
 static void put_indent(struct buf *out, int level)
 {
     buf_append(out, "\n", 1);
@@ -728,7 +540,7 @@ static int dump_scalar(const struct pj *v, struct buf *out)
         if (strcmp(v->text, "-inf") == 0)
             return buf_append_str(out, "-Infinity");
         return buf_append(out, v->text, v->len);
-    case PJ_STR: return py_json_string(v->text, v->len, out);
+    case PJ_STR: return pyjson_put_string_escaped(out, v->text, v->len);
     default: return -1;
     }
 }
@@ -754,7 +566,7 @@ static int dump_pretty(const struct pj *v, int level, struct buf *out)
         put_indent(out, level + 1);
         size_t k = obj ? order[i] : i;
         if (obj) {
-            py_json_string(v->keys[k], v->key_lens[k], out);
+            pyjson_put_string_escaped(out, v->keys[k], v->key_lens[k]);
             buf_append(out, ": ", 2);
         }
         dump_pretty(v->items[k], level + 1, out);

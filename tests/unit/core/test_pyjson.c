@@ -1,14 +1,74 @@
-/* Unit tests for receptorctl_pyjson.c: JSON read as Python's json.loads
- * reads it and printed as json.dumps(indent=4, sort_keys=True), repr() and
- * f-string padding print it.  Expected strings were produced by CPython. */
+/* test_pyjson.c - unit tests of core/pyjson (the one Python-JSON module):
+ * the runner's span functions (canonical json.dumps form, member lookup) and
+ * receptorctl's value tree (JSON read as json.loads reads it and printed as
+ * json.dumps(indent=4, sort_keys=True), repr() and f-string padding print
+ * it).  Expected strings were produced by CPython. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "cmd/receptorctl_common.h"
+#include "core/pyjson.h"
+
+static char *canon(const char *in)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    enum pyjson_type t = pyjson_canon(in, strlen(in), true, &b);
+    const char *s = NULL;
+    char *out = NULL;
+    if (t != PYJSON_INVALID && buf_cstr(&b, &s) == 0)
+        out = strdup(s);
+    buf_free(&b);
+    return out;
+}
+
+static void check(const char *in, const char *want)
+{
+    char *got = canon(in);
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_pyjson_canon(void **state)
+{
+    (void)state;
+    check("{\"a\":1,\"b\":[true,false,null]}", "{\"a\": 1, \"b\": [true, false, null]}");
+    check(" {\"x\" : \"\xc3\xa9\xf0\x9f\x98\x80\"}\r\n", "{\"x\": \"\\u00e9\\ud83d\\ude00\"}");
+    check("[1.5, 1e16, 0.0001, 1e-05, 100.0, -0.0, 2.5e-7]",
+          "[1.5, 1e+16, 0.0001, 1e-05, 100.0, -0.0, 2.5e-07]");
+    check("[123456789012345678901234567890, -0]", "[123456789012345678901234567890, 0]");
+    check("[NaN, Infinity, -Infinity]", "[NaN, Infinity, -Infinity]");
+    check("\"\\ud800 lone\"", "\"\\ud800 lone\"");
+    check("\"tab\\there\\u001b[K\x7f\"", "\"tab\\there\\u001b[K\\u007f\"");
+    check("", NULL);
+    check("\n", NULL);
+    check("{\"a\":1} x", NULL);
+    check("{\"a\":1,}", NULL);
+    check("\"raw\nnewline\"", NULL);
+    check("[01]", NULL);
+}
+
+static void test_pyjson_find(void **state)
+{
+    (void)state;
+    const char *s = "{\"status\": \"x\", \"zipfile\": 817, \"eof\": true}";
+    struct pyjson_member m;
+    assert_int_equal(pyjson_find(s, strlen(s), "zipfile", &m), 1);
+    long long n;
+    assert_int_equal(pyjson_int(m.val, m.val_len, &n), 0);
+    assert_int_equal(n, 817);
+    assert_int_equal(pyjson_find(s, strlen(s), "kwargs", &m), 0);
+    assert_int_equal(pyjson_find("[1]", 3, "kwargs", &m), -1);
+}
 
 static const char *text_of(struct buf *b)
 {
@@ -141,6 +201,8 @@ static void test_pop_and_truthiness(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pyjson_canon),
+        cmocka_unit_test(test_pyjson_find),
         cmocka_unit_test(test_float_repr),
         cmocka_unit_test(test_numbers_keep_python_types),
         cmocka_unit_test(test_sorted_keys_and_duplicates),
