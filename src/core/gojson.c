@@ -1,6 +1,9 @@
 /* gojson.c - see gojson.h. */
 #include "core/gojson.h"
 
+#include "core/fltfmt.h"
+#include "core/utf8.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -9,43 +12,20 @@
 #include <string.h>
 #include <strings.h>
 
-/* Shortest decimal digits that round-trip a double: returns the digits in
- * `digits` (no dot) and the decimal exponent of the first digit. */
-static int shortest_digits(double f, char *digits, int *exp10)
-{
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, f);
-        if (strtod(tmp, NULL) == f || prec == 17)
-            break;
-    }
-    /* tmp looks like d.ddde[+-]xx */
-    char *e = strchr(tmp, 'e');
-    *exp10 = atoi(e + 1);
-    int n = 0;
-    for (char *p = tmp; p < e; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[n++] = *p;
-    while (n > 1 && digits[n - 1] == '0')
-        n--;
-    digits[n] = 0;
-    return n;
-}
-
 int gojson_float(double f, struct buf *out)
 {
     if (!isfinite(f))
         return -EINVAL; /* Go refuses too: json: unsupported value */
     if (f == 0)
         return buf_append_str(out, signbit(f) ? "-0" : "0");
-    char digits[32];
+    char digits[FLTFMT_DIGITS_MAX];
     int exp10;
     int rc = 0;
     if (f < 0) {
         rc |= buf_append_str(out, "-");
         f = -f;
     }
-    int n = shortest_digits(f, digits, &exp10);
+    int n = fltfmt_shortest(f, digits, &exp10);
     if (f < 1e-6 || f >= 1e21) {
         /* Go 'e' format: d[.ddd]e[+-]dd, then json strips a leading 0 of a
          * negative two-digit exponent ("e-07" -> "e-7"). */
@@ -78,26 +58,6 @@ int gojson_float(double f, struct buf *out)
     return rc ? -ENOBUFS : 0;
 }
 
-/* Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_valid(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) { len = 2; min = 0x80; c &= 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; c &= 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { len = 4; min = 0x10000; c &= 0x07; }
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    return len;
-}
-
 int gojson_string(const char *s, size_t n, struct buf *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -124,7 +84,8 @@ int gojson_string(const char *s, size_t n, struct buf *out)
             i++;
             continue;
         }
-        size_t len = utf8_valid(p + i, n - i);
+        uint32_t cp;
+        size_t len = utf8_decode(p + i, n - i, 0, &cp);
         if (len == 0) {
             rc = buf_append_str(out, "\\ufffd");
             i++;

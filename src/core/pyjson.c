@@ -6,6 +6,7 @@
  * hostile line cannot blow the stack. */
 #include "core/pyjson.h"
 
+#include "core/fltfmt.h"
 #include "core/utf8.h"
 
 #include <errno.h>
@@ -190,26 +191,10 @@ void py_float_repr(double d, char *out, size_t outlen)
         snprintf(out, outlen, signbit(d) ? "-0.0" : "0.0");
         return;
     }
-    char tmp[64];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    /* tmp is [-]D[.DDD]e[+-]XX */
-    const char *p = tmp;
-    bool neg = *p == '-';
-    if (neg)
-        p++;
-    char digits[32];
-    size_t nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = 0;
-    int exp10 = atoi(p + 1);
+    bool neg = d < 0;
+    char digits[FLTFMT_DIGITS_MAX];
+    int exp10;
+    size_t nd = (size_t)fltfmt_shortest(d, digits, &exp10);
     int decpt = exp10 + 1;
     char res[64];
     size_t r = 0;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 /* 1.3.6.1.4.1.2312.19.1 */
 static const uint8_t receptor_oid[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x92, 0x08, 0x13, 0x01 };
 
@@ -110,69 +112,11 @@ static int oid_valid(const uint8_t *p, size_t n)
     return 1;
 }
 
-int tls_san_utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) {
-            need = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            need = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            need = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < need)
-            return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
 static int printable_char(uint8_t b)
 {
     return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
            (b >= '\'' && b <= ')') || (b >= '+' && b <= '/') || b == ' ' || b == ':' ||
            b == '=' || b == '?' || b == '*' || b == '&';
-}
-
-static size_t utf8_put(uint8_t *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (uint8_t)(0xc0 | (cp >> 6));
-        out[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (uint8_t)(0xe0 | (cp >> 12));
-        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (uint8_t)(0xf0 | (cp >> 18));
-    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (uint8_t)(0x80 | (cp & 0x3f));
-    return 4;
 }
 
 /* UTF-16BE -> UTF-8 as Go's parseBMPString (a trailing NUL is dropped,
@@ -187,14 +131,14 @@ static size_t bmp_to_utf8(const uint8_t *p, size_t n, uint8_t *out)
         if (u >= 0xd800 && u < 0xdc00 && i + 3 < n) {
             uint32_t u2 = ((uint32_t)p[i + 2] << 8) | p[i + 3];
             if (u2 >= 0xdc00 && u2 < 0xe000) {
-                o += utf8_put(out + o, 0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00));
+                o += utf8_encode(0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00), out + o);
                 i += 2;
                 continue;
             }
         }
         if (u >= 0xd800 && u < 0xe000)
             u = 0xfffd;
-        o += utf8_put(out + o, u);
+        o += utf8_encode(u, out + o);
     }
     return o;
 }
@@ -209,7 +153,7 @@ static int report_string(const struct tlv *s, tls_san_cb cb, void *arg, char *er
     const char *bad = NULL;
     switch (s->tag) {
     case 12: /* UTF8String */
-        if (!tls_san_utf8_valid(s->val, s->len))
+        if (!utf8_valid(s->val, s->len))
             bad = "asn1: syntax error: invalid UTF-8 string";
         break;
     case 19: /* PrintableString */
@@ -354,7 +298,7 @@ static int put_ip(struct buf *names, const char *text, char *err, size_t errlen)
 static int put_node_id(struct buf *names, const char *id, char *err, size_t errlen)
 {
     size_t n = strlen(id);
-    if (!tls_san_utf8_valid((const uint8_t *)id, n)) {
+    if (!utf8_valid(id, n)) {
         snprintf(err, errlen, "asn1: string not valid UTF-8");
         return -2;
     }

@@ -46,7 +46,4 @@ int tls_san_parse(const uint8_t *der, size_t len, tls_san_cb cb, void *arg, char
 int tls_san_encode(struct buf *out, const char *const *dns, size_t ndns, const char *const *ips,
                    size_t nips, const char *const *nodes, size_t nnodes, char *err, size_t errlen);
 
-/* Validates UTF-8 as Go's utf8.Valid does (no surrogates, no overlongs). */
-int tls_san_utf8_valid(const uint8_t *s, size_t len);
-
 #endif

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/utf8.h"
 #include "core/util.h"
 #include "runner/container.h"
 #include "runner/envfile.h"
@@ -881,9 +882,7 @@ static void utf8_repair(struct run_state *rs, const char *data, size_t n, struct
     const unsigned char *s = buf_head(&rs->utf8);
     size_t len = buf_size(&rs->utf8), i = 0;
     while (i < len) {
-        unsigned char c = s[i];
-        size_t need = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        if (need == 1) {
+        if (s[i] < 0x80) {
             size_t k = i;
             while (k < len && s[k] < 0x80)
                 k++;
@@ -891,27 +890,14 @@ static void utf8_repair(struct run_state *rs, const char *data, size_t n, struct
             i = k;
             continue;
         }
-        bool ok = need > 0;
-        if (ok && i + need > len) {
-            if (!final)
-                break; /* wait for the rest */
-            ok = false;
-        }
-        for (size_t k = 1; ok && k < need; k++)
-            ok = (s[i + k] & 0xc0) == 0x80;
-        if (ok && need == 2 && c < 0xc2)
-            ok = false;
-        if (ok && need == 3) {
-            unsigned cp = ((c & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6) | (s[i + 2] & 0x3fu);
-            ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
-        }
-        if (ok && need == 4) {
-            unsigned cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3fu) << 12);
-            ok = cp >= 0x10000 && cp <= 0x10ffff;
-        }
-        if (ok) {
-            buf_append(out, s + i, need);
-            i += need;
+        size_t need = utf8_seq_len(s[i]);
+        if (need && i + need > len && !final)
+            break; /* wait for the rest */
+        uint32_t cp;
+        size_t k = utf8_decode(s + i, len - i, 0, &cp);
+        if (k) {
+            buf_append(out, s + i, k);
+            i += k;
         } else {
             buf_append(out, "\xef\xbf\xbd", 3);
             i++;

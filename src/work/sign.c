@@ -49,6 +49,7 @@
 #include "core/gnutls_lib.h"
 #include "core/godur.h"
 #include "core/gojson.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 #define MIN_RSA_BITS 1024          /* Go's crypto/rsa refuses smaller keys */
@@ -1111,46 +1112,12 @@ static int next_element(const uint8_t *p, size_t n, size_t *pos, struct span *va
     return 1;
 }
 
-/* Length of the valid UTF-8 sequence at p, 0 when invalid (Go's rules). */
+/* Length of the valid UTF-8 sequence at p, 0 when invalid (Go's rules are
+ * the strict ones of core/utf8). */
 static size_t utf8_len(const uint8_t *p, size_t n)
 {
-    uint8_t c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len = c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-    if (len == 0 || n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
-        (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return len;
-}
-
-static size_t put_rune(uint32_t r, char *out)
-{
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xc0 | r >> 6);
-        out[1] = (char)(0x80 | (r & 0x3f));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xe0 | r >> 12);
-        out[1] = (char)(0x80 | (r >> 6 & 0x3f));
-        out[2] = (char)(0x80 | (r & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | r >> 18);
-    out[1] = (char)(0x80 | (r >> 12 & 0x3f));
-    out[2] = (char)(0x80 | (r >> 6 & 0x3f));
-    out[3] = (char)(0x80 | (r & 0x3f));
-    return 4;
+    uint32_t cp;
+    return utf8_decode(p, n, 0, &cp);
 }
 
 /* The code unit of a "\uXXXX" at p (which must hold 6 bytes), or -1. */
@@ -1176,11 +1143,11 @@ static size_t unicode_escape(const uint8_t *p, size_t n, size_t *i, char *out)
         long r2 = hex4(p + *i, n - *i);
         if (r < 0xdc00 && r2 >= 0xdc00 && r2 < 0xe000) {
             *i += 6;
-            return put_rune((uint32_t)(0x10000 + ((r - 0xd800) << 10) + (r2 - 0xdc00)), out);
+            return utf8_encode((uint32_t)(0x10000 + ((r - 0xd800) << 10) + (r2 - 0xdc00)), (unsigned char *)out);
         }
         r = 0xfffd;
     }
-    return put_rune((uint32_t)r, out);
+    return utf8_encode((uint32_t)r, (unsigned char *)out);
 }
 
 /* Go's unquote of the (valid) string literal s: escapes resolved, invalid
@@ -1209,7 +1176,7 @@ static char *decode_string(const uint8_t *p, struct span s, size_t *len)
                 o += k;
                 i += k;
             } else {
-                o += put_rune(0xfffd, out + o);
+                o += utf8_encode(0xfffd, (unsigned char *)out + o);
                 i++;
             }
         }

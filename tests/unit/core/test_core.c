@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/godur.h"
 #include "core/gojson.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 static void check_float(double f, const char *want)
@@ -201,6 +202,33 @@ static void test_run_quiet(void **state)
     assert_int_equal(util_run_quiet(missing), -1);
 }
 
+/* core/utf8: the strict rules every reader shares (Go's utf8.Valid), and
+ * the WTF-8 view receptorctl needs for Python's lone surrogates. */
+static void test_utf8(void **state)
+{
+    (void)state;
+    uint32_t cp = 0;
+    assert_true(utf8_valid("abc\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 12));
+    assert_false(utf8_valid("\xc0\xaf", 2));             /* overlong */
+    assert_false(utf8_valid("\xe0\x80\xaf", 3));         /* overlong */
+    assert_false(utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
+    assert_false(utf8_valid("\xe2\x82", 2));             /* truncated */
+    assert_false(utf8_valid("\xf4\x90\x80\x80", 4));     /* > U+10FFFF */
+    assert_false(utf8_valid("\xff", 1));
+    assert_int_equal(utf8_decode("\xf0\x9f\x98\x80", 4, 0, &cp), 4);
+    assert_int_equal(cp, 0x1f600);
+    assert_int_equal(utf8_decode("\xed\xa0\x80", 3, 0, &cp), 0);
+    assert_int_equal(utf8_decode("\xed\xa0\x80", 3, UTF8_WTF8, &cp), 3);
+    assert_int_equal(cp, 0xd800);
+    assert_int_equal(utf8_seq_len(0xe2), 3);
+    assert_int_equal(utf8_seq_len(0x80), 0);
+    unsigned char b[4];
+    assert_int_equal(utf8_encode(0xe9, b), 2);
+    assert_memory_equal(b, "\xc3\xa9", 2);
+    assert_int_equal(utf8_encode(0x1f600, b), 4);
+    assert_memory_equal(b, "\xf0\x9f\x98\x80", 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,7 +236,7 @@ int main(void)
         cmocka_unit_test(test_go_durations), cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_buf_limit),   cmocka_unit_test(test_random_id),
         cmocka_unit_test(test_mkdir_p),     cmocka_unit_test(test_abspath),
-        cmocka_unit_test(test_run_quiet),
+        cmocka_unit_test(test_run_quiet),   cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,16 +207,6 @@ static void test_san_malformed(void **state)
     assert_int_equal(c.n, 0);
 }
 
-static void test_utf8(void **state)
-{
-    (void)state;
-    assert_true(tls_san_utf8_valid((const uint8_t *)"abc\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 12));
-    assert_false(tls_san_utf8_valid((const uint8_t *)"\xc0\xaf", 2));     /* overlong */
-    assert_false(tls_san_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3)); /* surrogate */
-    assert_false(tls_san_utf8_valid((const uint8_t *)"\xe2\x82", 2));     /* truncated */
-    assert_false(tls_san_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4));
-}
-
 /* ---- fingerprints ----------------------------------------------------------- */
 
 static void test_fingerprints(void **state)
@@ -281,8 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_san_spec_example), cmocka_unit_test(test_san_roundtrip),
         cmocka_unit_test(test_san_long_node_id), cmocka_unit_test(test_san_encode_errors),
-        cmocka_unit_test(test_san_string_types), cmocka_unit_test(test_san_malformed),
-        cmocka_unit_test(test_utf8),             cmocka_unit_test(test_fingerprints),
+        cmocka_unit_test(test_san_string_types), cmocka_unit_test(test_san_malformed),             cmocka_unit_test(test_fingerprints),
         cmocka_unit_test(test_pem_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
