@@ -15,13 +15,10 @@
  *   -> "alg" lookup -> time claims (exp, iat, nbf; only when present)
  *   -> signature (GnuTLS; a signature error replaces a claims error, as in
  *      golang-jwt) -> audience (upstream's VerifyAudience(node, true)).
- * JSON is first checked by a port of Go's encoding/json scanner (same error
- * texts, same 10000-level depth limit) and then read by a walker that only
- * moves over the validated text: no tree, no recursion, nothing that grows
- * with nesting.  jansson is not used for this reading because it differs
- * from Go on hostile input (its depth limit, integers beyond 64 bits,
- * invalid UTF-8, NUL escapes).  Every input is bounded: tokens by
- * SIGN_TOKEN_MAX, key files by SIGN_KEYFILE_MAX.
+ * JSON is read as Go reads it by core/gojson_scan (a port of Go's
+ * encoding/json scanner, then a walker over the validated text: no tree, no
+ * recursion); jansson differs from Go on hostile input.  Every input is
+ * bounded: tokens by SIGN_TOKEN_MAX, key files by SIGN_KEYFILE_MAX.
  *
  * Deliberate differences from upstream: PS256/384/512 verify only with the
  * RFC 7518 salt length (the hash size, what every JWT library signs with;
@@ -49,12 +46,11 @@
 #include "core/gnutls_lib.h"
 #include "core/godur.h"
 #include "core/gojson.h"
-#include "core/utf8.h"
+#include "core/gojson_scan.h"
 #include "core/util.h"
 
 #define MIN_RSA_BITS 1024          /* Go's crypto/rsa refuses smaller keys */
 #define AUDIENCE_MAX 4096          /* keeps every token we make below SIGN_TOKEN_MAX */
-#define JSON_MAX_DEPTH 10000       /* Go's encoding/json maxNestingDepth */
 #define UNIX_TO_INTERNAL 62135596800LL /* Go: seconds from year 1 to 1970 */
 #define NS_PER_S 1000000000LL
 #define MSG_MAX 512
@@ -637,580 +633,11 @@ void sign_verifier_free(struct work_verifier *v)
     free(v);
 }
 
-/* ---- Go's encoding/json scanner --------------------------------------- */
-
-enum { SCAN_CONTINUE, SCAN_SKIP_SPACE, SCAN_END_OBJECT, SCAN_END_ARRAY, SCAN_END, SCAN_ERROR };
-enum { PARSE_OBJECT_KEY, PARSE_OBJECT_VALUE, PARSE_ARRAY_VALUE };
-
-struct scanner;
-typedef int (*scan_fn)(struct scanner *, uint8_t);
-
-struct scanner {
-    scan_fn step;
-    int end_top, failed;
-    const char *literal; /* "true", "false" or "null" being matched */
-    size_t literal_pos, hex_left, depth;
-    uint8_t stack[JSON_MAX_DEPTH + 1];
-    char err[96];
-};
-
-static int st_begin_value(struct scanner *s, uint8_t c);
-static int st_begin_string(struct scanner *s, uint8_t c);
-static int st_end_value(struct scanner *s, uint8_t c);
-
-static int is_space(uint8_t c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
+/* ---- reading JSON as Go does (core/gojson_scan) ------------------------ */
 
 static int is_digit(uint8_t c)
 {
     return c >= '0' && c <= '9';
-}
-
-/* Go's quoteChar: the byte as a quoted character for error messages. */
-static void quote_char(uint8_t c, char *out, size_t len)
-{
-    static const char esc[] = "\a\b\f\n\r\t\v\\";
-    static const char *names[] = {"\\a", "\\b", "\\f", "\\n", "\\r", "\\t", "\\v", "\\\\"};
-    const char *e = c ? strchr(esc, c) : NULL;
-    if (c == '\'')
-        snprintf(out, len, "'\\''");
-    else if (c == '"')
-        snprintf(out, len, "'\"'");
-    else if (e)
-        snprintf(out, len, "'%s'", names[e - esc]);
-    else if (c < 0x20 || c == 0x7f)
-        snprintf(out, len, "'\\x%02x'", c);
-    else if (c < 0x80)
-        snprintf(out, len, "'%c'", c);
-    else if (c <= 0xa0 || c == 0xad) /* not printable as a Latin-1 rune */
-        snprintf(out, len, "'\\u%04x'", c);
-    else
-        snprintf(out, len, "'%c%c'", 0xc0 | c >> 6, 0x80 | (c & 0x3f));
-}
-
-static int st_error(struct scanner *s, uint8_t c)
-{
-    (void)s;
-    (void)c;
-    return SCAN_ERROR;
-}
-
-static int scan_fail(struct scanner *s, uint8_t c, const char *context)
-{
-    char q[16];
-    quote_char(c, q, sizeof q);
-    s->step = st_error;
-    s->failed = 1;
-    snprintf(s->err, sizeof s->err, "invalid character %s %s", q, context);
-    return SCAN_ERROR;
-}
-
-static int push_state(struct scanner *s, uint8_t c, uint8_t state)
-{
-    s->stack[s->depth++] = state;
-    return s->depth <= JSON_MAX_DEPTH ? SCAN_CONTINUE : scan_fail(s, c, "exceeded max depth");
-}
-
-static int st_end_top(struct scanner *s, uint8_t c)
-{
-    if (!is_space(c))
-        scan_fail(s, c, "after top-level value"); /* reported on the next step */
-    return SCAN_END;
-}
-
-static void pop_state(struct scanner *s)
-{
-    s->depth--;
-    s->step = s->depth == 0 ? st_end_top : st_end_value;
-    s->end_top = s->depth == 0;
-}
-
-static int st_end_value(struct scanner *s, uint8_t c)
-{
-    if (s->depth == 0) {
-        s->step = st_end_top;
-        s->end_top = 1;
-        return st_end_top(s, c);
-    }
-    if (is_space(c)) {
-        s->step = st_end_value;
-        return SCAN_SKIP_SPACE;
-    }
-    uint8_t *top = &s->stack[s->depth - 1];
-    if (*top == PARSE_OBJECT_KEY) {
-        if (c != ':')
-            return scan_fail(s, c, "after object key");
-        *top = PARSE_OBJECT_VALUE;
-        s->step = st_begin_value;
-        return SCAN_CONTINUE;
-    }
-    if (c == ',') {
-        s->step = *top == PARSE_OBJECT_VALUE ? st_begin_string : st_begin_value;
-        if (*top == PARSE_OBJECT_VALUE)
-            *top = PARSE_OBJECT_KEY;
-        return SCAN_CONTINUE;
-    }
-    if (*top == PARSE_OBJECT_VALUE && c == '}') {
-        pop_state(s);
-        return SCAN_END_OBJECT;
-    }
-    if (*top == PARSE_ARRAY_VALUE && c == ']') {
-        pop_state(s);
-        return SCAN_END_ARRAY;
-    }
-    return scan_fail(s, c, *top == PARSE_OBJECT_VALUE ? "after object key:value pair" : "after array element");
-}
-
-static int st_in_string(struct scanner *s, uint8_t c);
-
-static int is_hex(uint8_t c)
-{
-    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
-
-static int st_esc_u(struct scanner *s, uint8_t c)
-{
-    if (!is_hex(c))
-        return scan_fail(s, c, "in \\u hexadecimal character escape");
-    if (--s->hex_left == 0)
-        s->step = st_in_string;
-    return SCAN_CONTINUE;
-}
-
-static int st_in_string_esc(struct scanner *s, uint8_t c)
-{
-    if (c && strchr("bfnrt\\/\"", c)) {
-        s->step = st_in_string;
-        return SCAN_CONTINUE;
-    }
-    if (c != 'u')
-        return scan_fail(s, c, "in string escape code");
-    s->hex_left = 4;
-    s->step = st_esc_u;
-    return SCAN_CONTINUE;
-}
-
-static int st_in_string(struct scanner *s, uint8_t c)
-{
-    if (c == '"')
-        s->step = st_end_value;
-    else if (c == '\\')
-        s->step = st_in_string_esc;
-    else if (c < 0x20)
-        return scan_fail(s, c, "in string literal");
-    return SCAN_CONTINUE;
-}
-
-static int st_begin_string(struct scanner *s, uint8_t c)
-{
-    if (is_space(c))
-        return SCAN_SKIP_SPACE;
-    if (c != '"')
-        return scan_fail(s, c, "looking for beginning of object key string");
-    s->step = st_in_string;
-    return SCAN_CONTINUE;
-}
-
-/* Right after '{': a key or the end of an empty object. */
-static int st_begin_string_or_empty(struct scanner *s, uint8_t c)
-{
-    if (is_space(c))
-        return SCAN_SKIP_SPACE;
-    if (c == '}') {
-        s->stack[s->depth - 1] = PARSE_OBJECT_VALUE;
-        return st_end_value(s, c);
-    }
-    return st_begin_string(s, c);
-}
-
-static int st_begin_value_or_empty(struct scanner *s, uint8_t c)
-{
-    if (is_space(c))
-        return SCAN_SKIP_SPACE;
-    if (c == ']')
-        return st_end_value(s, c);
-    return st_begin_value(s, c);
-}
-
-static int st_exp_digits(struct scanner *s, uint8_t c)
-{
-    return is_digit(c) ? SCAN_CONTINUE : st_end_value(s, c);
-}
-
-static int st_exp_sign(struct scanner *s, uint8_t c)
-{
-    if (!is_digit(c))
-        return scan_fail(s, c, "in exponent of numeric literal");
-    s->step = st_exp_digits;
-    return SCAN_CONTINUE;
-}
-
-static int st_exp(struct scanner *s, uint8_t c)
-{
-    if (c == '+' || c == '-') {
-        s->step = st_exp_sign;
-        return SCAN_CONTINUE;
-    }
-    return st_exp_sign(s, c);
-}
-
-static int st_frac_digits(struct scanner *s, uint8_t c)
-{
-    if (is_digit(c))
-        return SCAN_CONTINUE;
-    if (c == 'e' || c == 'E') {
-        s->step = st_exp;
-        return SCAN_CONTINUE;
-    }
-    return st_end_value(s, c);
-}
-
-static int st_dot(struct scanner *s, uint8_t c)
-{
-    if (!is_digit(c))
-        return scan_fail(s, c, "after decimal point in numeric literal");
-    s->step = st_frac_digits;
-    return SCAN_CONTINUE;
-}
-
-/* After the integer part ("0" or "123"). */
-static int st_int_done(struct scanner *s, uint8_t c)
-{
-    if (c == '.') {
-        s->step = st_dot;
-        return SCAN_CONTINUE;
-    }
-    if (c == 'e' || c == 'E') {
-        s->step = st_exp;
-        return SCAN_CONTINUE;
-    }
-    return st_end_value(s, c);
-}
-
-static int st_int_digits(struct scanner *s, uint8_t c)
-{
-    return is_digit(c) ? SCAN_CONTINUE : st_int_done(s, c);
-}
-
-static int st_neg(struct scanner *s, uint8_t c)
-{
-    if (!is_digit(c))
-        return scan_fail(s, c, "in numeric literal");
-    s->step = c == '0' ? st_int_done : st_int_digits;
-    return SCAN_CONTINUE;
-}
-
-static int st_literal(struct scanner *s, uint8_t c)
-{
-    char want = s->literal[s->literal_pos];
-    if ((char)c != want) {
-        char context[48];
-        snprintf(context, sizeof context, "in literal %s (expecting '%c')", s->literal, want);
-        return scan_fail(s, c, context);
-    }
-    if (s->literal[++s->literal_pos] == 0)
-        s->step = st_end_value;
-    return SCAN_CONTINUE;
-}
-
-static int st_begin_value(struct scanner *s, uint8_t c)
-{
-    if (is_space(c))
-        return SCAN_SKIP_SPACE;
-    switch (c) {
-    case '{':
-        s->step = st_begin_string_or_empty;
-        return push_state(s, c, PARSE_OBJECT_KEY);
-    case '[':
-        s->step = st_begin_value_or_empty;
-        return push_state(s, c, PARSE_ARRAY_VALUE);
-    case '"':
-        s->step = st_in_string;
-        return SCAN_CONTINUE;
-    case '-':
-        s->step = st_neg;
-        return SCAN_CONTINUE;
-    case '0':
-        s->step = st_int_done;
-        return SCAN_CONTINUE;
-    case 't': case 'f': case 'n':
-        s->literal = c == 't' ? "true" : c == 'f' ? "false" : "null";
-        s->literal_pos = 1;
-        s->step = st_literal;
-        return SCAN_CONTINUE;
-    }
-    if (is_digit(c)) {
-        s->step = st_int_digits;
-        return SCAN_CONTINUE;
-    }
-    return scan_fail(s, c, "looking for beginning of value");
-}
-
-static void scan_reset(struct scanner *s)
-{
-    s->step = st_begin_value;
-    s->end_top = s->failed = 0;
-    s->depth = 0;
-    s->err[0] = 0;
-}
-
-/* json.Unmarshal's checkValid: the whole text must be exactly one value. */
-static int scan_whole(struct scanner *s, const uint8_t *p, size_t n)
-{
-    scan_reset(s);
-    for (size_t i = 0; i < n; i++)
-        if (s->step(s, p[i]) == SCAN_ERROR)
-            return -1;
-    if (s->failed)
-        return -1;
-    if (!s->end_top)
-        s->step(s, ' ');
-    if (s->end_top)
-        return 0;
-    if (!s->failed)
-        snprintf(s->err, sizeof s->err, "unexpected end of JSON input");
-    return -1;
-}
-
-/* json.Decoder.Decode's read of the first value: *end is set past it and
- * whatever follows is ignored. */
-static int scan_first(struct scanner *s, const uint8_t *p, size_t n, size_t *end)
-{
-    scan_reset(s);
-    for (size_t i = 0; i < n; i++) {
-        int r = s->step(s, p[i]);
-        if (r == SCAN_END) {
-            *end = i;
-            return 0;
-        }
-        if ((r == SCAN_END_OBJECT || r == SCAN_END_ARRAY) && st_end_value(s, ' ') == SCAN_END) {
-            *end = i + 1;
-            return 0;
-        }
-        if (r == SCAN_ERROR)
-            return -1;
-    }
-    if (s->step(s, ' ') == SCAN_END) {
-        *end = n;
-        return 0;
-    }
-    size_t i = 0;
-    while (i < n && is_space(p[i]))
-        i++;
-    snprintf(s->err, sizeof s->err, "%s", i < n ? "unexpected EOF" : "EOF");
-    return -1;
-}
-
-/* ---- reading validated JSON ------------------------------------------- */
-
-enum kind { K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_BOOL, K_NULL };
-
-static enum kind kind_of(uint8_t c)
-{
-    switch (c) {
-    case '{': return K_OBJECT;
-    case '[': return K_ARRAY;
-    case '"': return K_STRING;
-    case 't': case 'f': return K_BOOL;
-    case 'n': return K_NULL;
-    default: return K_NUMBER;
-    }
-}
-
-/* Go's names for a JSON value in UnmarshalTypeError. */
-static const char *kind_name(enum kind k)
-{
-    static const char *names[] = {"object", "array", "string", "number", "bool", "null"};
-    return names[k];
-}
-
-/* The Go type an interface{} gets for a JSON value (for UnsupportedTypeError). */
-static const char *go_type(enum kind k)
-{
-    static const char *names[] = {"map[string]interface {}", "[]interface {}", "string",
-                                  "float64", "bool", "<nil>"};
-    return names[k];
-}
-
-static size_t skip_ws(const uint8_t *p, size_t n, size_t i)
-{
-    while (i < n && is_space(p[i]))
-        i++;
-    return i;
-}
-
-static size_t skip_string(const uint8_t *p, size_t n, size_t i)
-{
-    for (i++; i < n; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
-            return i + 1;
-    }
-    return n;
-}
-
-/* Past the (valid) value at p[i]. */
-static size_t skip_value(const uint8_t *p, size_t n, size_t i)
-{
-    if (p[i] == '"')
-        return skip_string(p, n, i);
-    if (p[i] != '{' && p[i] != '[') {
-        while (i < n && !is_space(p[i]) && p[i] != ',' && p[i] != '}' && p[i] != ']')
-            i++;
-        return i;
-    }
-    size_t depth = 0;
-    while (i < n) {
-        if (p[i] == '"') {
-            i = skip_string(p, n, i);
-            continue;
-        }
-        if (p[i] == '{' || p[i] == '[')
-            depth++;
-        else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
-            return i + 1;
-        i++;
-    }
-    return n;
-}
-
-struct span {
-    size_t at, end;
-};
-
-/* Next member of the object whose '{' or last value ends at *pos. */
-static int next_member(const uint8_t *p, size_t n, size_t *pos, struct span *key, struct span *val)
-{
-    size_t i = skip_ws(p, n, *pos);
-    if (i < n && (p[i] == '{' || p[i] == ','))
-        i = skip_ws(p, n, i + 1);
-    if (i >= n || p[i] != '"')
-        return 0;
-    key->at = i;
-    key->end = skip_string(p, n, i);
-    i = skip_ws(p, n, key->end) + 1; /* ':' */
-    val->at = skip_ws(p, n, i);
-    val->end = skip_value(p, n, val->at);
-    *pos = val->end;
-    return 1;
-}
-
-/* Next element of the array whose '[' or last element ends at *pos. */
-static int next_element(const uint8_t *p, size_t n, size_t *pos, struct span *val)
-{
-    size_t i = skip_ws(p, n, *pos);
-    if (i < n && (p[i] == '[' || p[i] == ','))
-        i = skip_ws(p, n, i + 1);
-    if (i >= n || p[i] == ']')
-        return 0;
-    val->at = i;
-    val->end = skip_value(p, n, i);
-    *pos = val->end;
-    return 1;
-}
-
-/* Length of the valid UTF-8 sequence at p, 0 when invalid (Go's rules are
- * the strict ones of core/utf8). */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-    uint32_t cp;
-    return utf8_decode(p, n, 0, &cp);
-}
-
-/* The code unit of a "\uXXXX" at p (which must hold 6 bytes), or -1. */
-static long hex4(const uint8_t *p, size_t n)
-{
-    if (n < 6 || p[0] != '\\' || p[1] != 'u')
-        return -1;
-    long v = 0;
-    for (int i = 2; i < 6; i++) {
-        if (!is_hex(p[i]))
-            return -1;
-        v = v * 16 + (is_digit(p[i]) ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
-    }
-    return v;
-}
-
-/* A "\u" escape at p[*i]: surrogate pairs joined, lone halves -> U+FFFD. */
-static size_t unicode_escape(const uint8_t *p, size_t n, size_t *i, char *out)
-{
-    long r = hex4(p + *i, n - *i);
-    *i += 6;
-    if (r >= 0xd800 && r < 0xe000) {
-        long r2 = hex4(p + *i, n - *i);
-        if (r < 0xdc00 && r2 >= 0xdc00 && r2 < 0xe000) {
-            *i += 6;
-            return utf8_encode((uint32_t)(0x10000 + ((r - 0xd800) << 10) + (r2 - 0xdc00)), (unsigned char *)out);
-        }
-        r = 0xfffd;
-    }
-    return utf8_encode((uint32_t)r, (unsigned char *)out);
-}
-
-/* Go's unquote of the (valid) string literal s: escapes resolved, invalid
- * UTF-8 replaced by U+FFFD.  malloc'ed and NUL-terminated; *len excludes the
- * NUL (the text itself may contain "\u0000"). */
-static char *decode_string(const uint8_t *p, struct span s, size_t *len)
-{
-    size_t n = s.end - 1; /* the closing quote */
-    char *out = malloc(3 * (s.end - s.at) + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0, i = s.at + 1;
-    while (i < n) {
-        if (p[i] == '\\') {
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            const char *e = p[i + 1] == 'u' ? NULL : strchr(from, p[i + 1]);
-            if (e) {
-                out[o++] = to[e - from];
-                i += 2;
-            } else
-                o += unicode_escape(p, n, &i, out + o);
-        } else {
-            size_t k = utf8_len(p + i, n - i);
-            if (k) {
-                memcpy(out + o, p + i, k);
-                o += k;
-                i += k;
-            } else {
-                o += utf8_encode(0xfffd, (unsigned char *)out + o);
-                i++;
-            }
-        }
-    }
-    out[o] = 0;
-    *len = o;
-    return out;
-}
-
-/* Go's %q of raw bytes (used for the raw JSON text of a value), truncated
- * to fit out. */
-static void go_quote(const uint8_t *p, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    if (outlen < 16) {
-        set_err(out, outlen, "\"\"");
-        return;
-    }
-    out[o++] = '"';
-    for (size_t i = 0; i < n && o + 8 < outlen;) {
-        size_t k = utf8_len(p + i, n - i);
-        if (p[i] == '"' || p[i] == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)p[i++];
-        } else if (k == 0 || p[i] < 0x20 || p[i] == 0x7f) {
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[i++]);
-        } else {
-            memcpy(out + o, p + i, k);
-            o += k;
-            i += k;
-        }
-    }
-    out[o++] = '"';
-    out[o] = 0;
 }
 
 /* strtod in the C locale; *overflow when Go's ParseFloat would fail with
@@ -1234,18 +661,18 @@ static double parse_number(const uint8_t *p, size_t n, locale_t loc, int *overfl
 
 /* Go's decoding of numbers into interface{} as float64: the first number in
  * p[i..end) that is out of range, as *bad; 0 when there is none. */
-static int find_overflow(const uint8_t *p, size_t i, size_t end, locale_t loc, struct span *bad)
+static int find_overflow(const uint8_t *p, size_t i, size_t end, locale_t loc, struct gojson_span *bad)
 {
     while (i < end) {
         if (p[i] == '"') {
-            i = skip_string(p, end, i);
+            i = gojson_skip_string(p, end, i);
             continue;
         }
         if (p[i] != '-' && !is_digit(p[i])) {
             i++;
             continue;
         }
-        size_t j = skip_value(p, end, i);
+        size_t j = gojson_skip_value(p, end, i);
         int overflow;
         parse_number(p + i, j - i, loc, &overflow);
         if (overflow) {
@@ -1258,7 +685,7 @@ static int find_overflow(const uint8_t *p, size_t i, size_t end, locale_t loc, s
     return 0;
 }
 
-static void overflow_error(const uint8_t *p, struct span bad, char *msg, size_t msglen)
+static void overflow_error(const uint8_t *p, struct gojson_span bad, char *msg, size_t msglen)
 {
     set_err(msg, msglen, "json: cannot unmarshal number %.*s into Go value of type float64",
             (int)(bad.end - bad.at), (const char *)p + bad.at);
@@ -1270,30 +697,30 @@ static void overflow_error(const uint8_t *p, struct span bad, char *msg, size_t 
 static int parse_header(const uint8_t *p, size_t n, locale_t loc, char **alg, size_t *alg_len,
                         char *msg, size_t msglen)
 {
-    struct scanner *s = malloc(sizeof *s);
-    if (!s || scan_whole(s, p, n) < 0) {
+    struct gojson_scanner *s = malloc(sizeof *s);
+    if (!s || gojson_scan_whole(s, p, n) < 0) {
         set_err(msg, msglen, "%s", s ? s->err : "out of memory");
         free(s);
         return -1;
     }
     free(s);
-    size_t i = skip_ws(p, n, 0);
-    enum kind k = kind_of(p[i]);
-    if (k == K_NULL)
+    size_t i = gojson_skip_ws(p, n, 0);
+    enum gojson_kind k = gojson_kind_of(p[i]);
+    if (k == GOJSON_NULL)
         return 0;
-    if (k != K_OBJECT) {
+    if (k != GOJSON_OBJECT) {
         set_err(msg, msglen, "json: cannot unmarshal %s into Go value of type map[string]interface {}",
-                kind_name(k));
+                gojson_kind_name(k));
         return -1;
     }
-    struct span key, val, bad, alg_val = {0, 0};
+    struct gojson_span key, val, bad, alg_val = {0, 0};
     if (find_overflow(p, i, n, loc, &bad)) {
         overflow_error(p, bad, msg, msglen);
         return -1;
     }
-    for (size_t pos = i; next_member(p, n, &pos, &key, &val);) {
+    for (size_t pos = i; gojson_next_member(p, n, &pos, &key, &val);) {
         size_t klen;
-        char *name = decode_string(p, key, &klen);
+        char *name = gojson_unquote(p, key, &klen);
         if (!name) {
             set_err(msg, msglen, "out of memory");
             return -1;
@@ -1302,7 +729,7 @@ static int parse_header(const uint8_t *p, size_t n, locale_t loc, char **alg, si
             alg_val = val; /* a map: the last one wins */
         free(name);
     }
-    if (alg_val.end && p[alg_val.at] == '"' && !(*alg = decode_string(p, alg_val, alg_len))) {
+    if (alg_val.end && p[alg_val.at] == '"' && !(*alg = gojson_unquote(p, alg_val, alg_len))) {
         set_err(msg, msglen, "out of memory");
         return -1;
     }
@@ -1393,28 +820,28 @@ static int valid_number(const char *s, size_t n)
 }
 
 /* NumericDate.UnmarshalJSON for exp/nbf/iat; null clears the claim. */
-static int numeric_date(struct claims_ctx *x, struct span v, int *has, int64_t *out,
+static int numeric_date(struct claims_ctx *x, struct gojson_span v, int *has, int64_t *out,
                         char *msg, size_t msglen)
 {
-    enum kind k = kind_of(x->p[v.at]);
-    if (k == K_NULL) {
+    enum gojson_kind k = gojson_kind_of(x->p[v.at]);
+    if (k == GOJSON_NULL) {
         *has = 0;
         return 0;
     }
-    if (k != K_NUMBER && k != K_STRING) {
+    if (k != GOJSON_NUMBER && k != GOJSON_STRING) {
         set_err(msg, msglen, "could not parse NumericData: json: cannot unmarshal %s into Go value of type json.Number",
-                kind_name(k));
+                gojson_kind_name(k));
         return -1;
     }
     size_t len = v.end - v.at;
-    char *text = k == K_STRING ? decode_string(x->p, v, &len) : NULL;
+    char *text = k == GOJSON_STRING ? gojson_unquote(x->p, v, &len) : NULL;
     const char *num = text ? text : (const char *)x->p + v.at;
     int rc = -1, overflow = 0;
-    if (k == K_STRING && !text)
+    if (k == GOJSON_STRING && !text)
         set_err(msg, msglen, "out of memory");
-    else if (k == K_STRING && !valid_number(num, len)) {
+    else if (k == GOJSON_STRING && !valid_number(num, len)) {
         char q[MSG_MAX / 2];
-        go_quote(x->p + v.at, v.end - v.at, q, sizeof q);
+        gojson_quote(x->p + v.at, v.end - v.at, q, sizeof q);
         set_err(msg, msglen, "could not parse NumericData: json: invalid number literal, trying to unmarshal %s into Number", q);
     } else {
         double f = parse_number((const uint8_t *)num, len, x->loc, &overflow);
@@ -1432,10 +859,10 @@ static int numeric_date(struct claims_ctx *x, struct span v, int *has, int64_t *
 }
 
 /* Adds one audience string to the running VerifyAudience result. */
-static int audience_add(struct claims_ctx *x, struct span v)
+static int audience_add(struct claims_ctx *x, struct gojson_span v)
 {
     size_t len;
-    char *a = decode_string(x->p, v, &len);
+    char *a = gojson_unquote(x->p, v, &len);
     if (!a)
         return -1;
     x->c->aud_count++;
@@ -1449,31 +876,31 @@ static int audience_add(struct claims_ctx *x, struct span v)
 
 /* ClaimStrings.UnmarshalJSON: a string or an array of strings; null keeps
  * the previous value. */
-static int audience(struct claims_ctx *x, struct span v, char *msg, size_t msglen)
+static int audience(struct claims_ctx *x, struct gojson_span v, char *msg, size_t msglen)
 {
-    enum kind k = kind_of(x->p[v.at]);
-    struct span bad, e;
-    if (k == K_NULL)
+    enum gojson_kind k = gojson_kind_of(x->p[v.at]);
+    struct gojson_span bad, e;
+    if (k == GOJSON_NULL)
         return 0;
     if (find_overflow(x->p, v.at, v.end, x->loc, &bad)) {
         overflow_error(x->p, bad, msg, msglen);
         return -1;
     }
-    if (k != K_STRING && k != K_ARRAY) {
-        set_err(msg, msglen, "json: unsupported type: %s", go_type(k));
+    if (k != GOJSON_STRING && k != GOJSON_ARRAY) {
+        set_err(msg, msglen, "json: unsupported type: %s", gojson_go_type(k));
         return -1;
     }
-    for (size_t pos = v.at; k == K_ARRAY && next_element(x->p, v.end, &pos, &e);)
+    for (size_t pos = v.at; k == GOJSON_ARRAY && gojson_next_element(x->p, v.end, &pos, &e);)
         if (x->p[e.at] != '"') {
-            set_err(msg, msglen, "json: unsupported type: %s", go_type(kind_of(x->p[e.at])));
+            set_err(msg, msglen, "json: unsupported type: %s", gojson_go_type(gojson_kind_of(x->p[e.at])));
             return -1;
         }
     x->c->aud_count = 0;
     x->c->aud_match = 0;
     x->c->aud_all_empty = 1;
-    if (k == K_STRING)
+    if (k == GOJSON_STRING)
         return audience_add(x, v) < 0 ? (set_err(msg, msglen, "out of memory"), -1) : 0;
-    for (size_t pos = v.at; next_element(x->p, v.end, &pos, &e);)
+    for (size_t pos = v.at; gojson_next_element(x->p, v.end, &pos, &e);)
         if (audience_add(x, e) < 0) {
             set_err(msg, msglen, "out of memory");
             return -1;
@@ -1482,7 +909,7 @@ static int audience(struct claims_ctx *x, struct span v, char *msg, size_t msgle
 }
 
 /* One member of the claims object. */
-static int claims_member(struct claims_ctx *x, const char *name, size_t nlen, struct span v,
+static int claims_member(struct claims_ctx *x, const char *name, size_t nlen, struct gojson_span v,
                          char *msg, size_t msglen)
 {
     static const char *strings_[] = {"iss", "sub", "jti"};
@@ -1496,11 +923,11 @@ static int claims_member(struct claims_ctx *x, const char *name, size_t nlen, st
     if (field_is(name, nlen, "iat"))
         return numeric_date(x, v, &c->has_iat, &c->iat, msg, msglen);
     for (size_t i = 0; i < 3; i++) {
-        enum kind k = kind_of(x->p[v.at]);
-        if (field_is(name, nlen, strings_[i]) && k != K_STRING && k != K_NULL && !x->saved[0])
+        enum gojson_kind k = gojson_kind_of(x->p[v.at]);
+        if (field_is(name, nlen, strings_[i]) && k != GOJSON_STRING && k != GOJSON_NULL && !x->saved[0])
             snprintf(x->saved, sizeof x->saved,
                      "json: cannot unmarshal %s into Go struct field RegisteredClaims.%s of type string",
-                     kind_name(k), strings_[i]);
+                     gojson_kind_name(k), strings_[i]);
     }
     return 0;
 }
@@ -1508,28 +935,28 @@ static int claims_member(struct claims_ctx *x, const char *name, size_t nlen, st
 static int parse_claims(const uint8_t *p, size_t n, const char *node, locale_t loc,
                         struct claims *c, char *msg, size_t msglen)
 {
-    struct scanner *s = malloc(sizeof *s);
+    struct gojson_scanner *s = malloc(sizeof *s);
     size_t end = 0;
-    if (!s || scan_first(s, p, n, &end) < 0) {
+    if (!s || gojson_scan_first(s, p, n, &end) < 0) {
         set_err(msg, msglen, "%s", s ? s->err : "out of memory");
         free(s);
         return -1;
     }
     free(s);
-    size_t i = skip_ws(p, end, 0);
-    enum kind k = kind_of(p[i]);
-    if (k == K_NULL)
+    size_t i = gojson_skip_ws(p, end, 0);
+    enum gojson_kind k = gojson_kind_of(p[i]);
+    if (k == GOJSON_NULL)
         return 0;
-    if (k != K_OBJECT) {
+    if (k != GOJSON_OBJECT) {
         set_err(msg, msglen, "json: cannot unmarshal %s into Go value of type jwt.RegisteredClaims",
-                kind_name(k));
+                gojson_kind_name(k));
         return -1;
     }
     struct claims_ctx x = {.p = p, .node = node, .loc = loc, .c = c};
-    struct span key, val;
-    for (size_t pos = i; next_member(p, end, &pos, &key, &val);) {
+    struct gojson_span key, val;
+    for (size_t pos = i; gojson_next_member(p, end, &pos, &key, &val);) {
         size_t klen;
-        char *name = decode_string(p, key, &klen);
+        char *name = gojson_unquote(p, key, &klen);
         int rc = name ? claims_member(&x, name, klen, val, msg, msglen) : -1;
         if (!name)
             set_err(msg, msglen, "out of memory");
