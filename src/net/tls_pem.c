@@ -1,7 +1,8 @@
-/* tls_pem.c - see tls_pem.h.  The scanner only looks for the BEGIN and
- * END markers; the base64 in between is GnuTLS's to decode, and a block
+/* tls_pem.c - see tls_pem.h.  The bundle scanner only looks for the BEGIN
+ * and END markers; the base64 in between is GnuTLS's to decode, and a block
  * that does not decode is skipped like Go's pem.Decode does with a
- * malformed block. */
+ * malformed block.  The key-file reader is strict instead: a malformed block
+ * fails the file. */
 #include "net/tls_pem.h"
 
 #include <ctype.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,6 +134,118 @@ int tls_pem_next(const char *text, size_t len, size_t *pos, struct tls_pem_block
     }
     snprintf(err, errlen, "failed to decode PEM block");
     return -1;
+}
+
+/* ---- key files: strict blocks, any file (upstream's LoadFromPEMFile) ---- */
+
+char *tls_pem_read_key_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        go_error(err, errlen, "open", path, errno);
+        return NULL;
+    }
+    char *data = malloc(max + 1);
+    size_t n = 0;
+    while (data && n <= max) {
+        ssize_t r = read(fd, data + n, max + 1 - n);
+        if (r == 0)
+            break;
+        if (r > 0)
+            n += (size_t)r;
+        else if (errno != EINTR) {
+            go_error(err, errlen, "read", path, errno);
+            free(data);
+            close(fd);
+            return NULL;
+        }
+    }
+    close(fd);
+    if (!data)
+        snprintf(err, errlen, "out of memory");
+    else if (n > max)
+        snprintf(err, errlen, "%s: key file is larger than %zu bytes", path, max);
+    if (!data || n > max) {
+        free(data);
+        return NULL;
+    }
+    *len = n;
+    return data;
+}
+
+bool tls_pem_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) /* unlike only_space(), NUL is not blank */
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return false;
+    return true;
+}
+
+/* The line at p (up to '\n' or end) without trailing " \t\r"; *next is past it. */
+static size_t pem_line(const char *p, size_t n, size_t *next)
+{
+    const char *nl = memchr(p, '\n', n);
+    size_t len = nl ? (size_t)(nl - p) : n;
+    *next = nl ? len + 1 : n;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
+        len--;
+    return len;
+}
+
+/* Base64 body of a PEM block without whitespace, decoded with GnuTLS. */
+static int pem_body(const char *p, size_t n, gnutls_datum_t *der)
+{
+    char *clean = malloc(n + 1);
+    if (!clean)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            clean[k++] = p[i];
+    gnutls_datum_t in = {(unsigned char *)clean, (unsigned)k};
+    int rc = k ? gnutls_base64_decode2(&in, der) : -1;
+    free(clean);
+    return rc < 0 ? -1 : 0;
+}
+
+int tls_pem_next_key_block(const char *p, size_t n, struct tls_pem_block *b, size_t *used)
+{
+    size_t at;
+    if (n >= 11 && memcmp(p, BEGIN, 11) == 0)
+        at = 11;
+    else {
+        const char *s = find(p, n, "\n" BEGIN);
+        if (!s)
+            return -1;
+        at = (size_t)(s - p) + 12;
+    }
+    size_t next, tlen = pem_line(p + at, n - at, &next);
+    if (tlen < 5 || memcmp(p + at + tlen - 5, DASHES, 5) != 0 || tlen - 5 >= sizeof b->type)
+        return -1;
+    memcpy(b->type, p + at, tlen - 5);
+    b->type[tlen - 5] = 0;
+    size_t body = at + next;
+    size_t l2, first = pem_line(p + body, n - body, &l2);
+    if (memchr(p + body, ':', first))
+        return -1;
+    char end[80];
+    snprintf(end, sizeof end, END "%s" DASHES, b->type);
+    size_t endlen = strlen(end), end_at;
+    if (n - body >= endlen && memcmp(p + body, end, endlen) == 0)
+        end_at = body;
+    else {
+        const char *e = find(p + body, n - body, "\n" END);
+        if (!e)
+            return -1;
+        end_at = (size_t)(e - p) + 1;
+    }
+    size_t after, elen = pem_line(p + end_at, n - end_at, &after);
+    if (elen != endlen || memcmp(p + end_at, end, endlen) != 0)
+        return -1;
+    if (pem_body(p + body, end_at - body, &b->der) < 0)
+        return -1;
+    *used = end_at + after;
+    return 0;
 }
 
 int tls_pem_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen)

@@ -30,8 +30,6 @@
  * and key files over 1 MiB are refused. */
 #include "work/sign.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <locale.h>
 #include <math.h>
@@ -40,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/gnutls_lib.h"
@@ -48,6 +45,7 @@
 #include "core/gojson.h"
 #include "core/gojson_scan.h"
 #include "core/util.h"
+#include "net/tls_pem.h"
 
 #define MIN_RSA_BITS 1024          /* Go's crypto/rsa refuses smaller keys */
 #define AUDIENCE_MAX 4096          /* keeps every token we make below SIGN_TOKEN_MAX */
@@ -170,141 +168,9 @@ static uint8_t *b64url_decode(const char *s, size_t n, size_t *outlen, char *msg
     return out;
 }
 
-/* ---- key files (upstream's certificates.LoadFromPEMFile rules) --------- */
-
-/* Go prints OS errors as "open PATH: no such file or directory". */
-static void os_error(char *err, size_t errlen, const char *op, const char *path, int e)
-{
-    char text[128];
-    snprintf(text, sizeof text, "%s", strerror(e));
-    if (text[0] >= 'A' && text[0] <= 'Z')
-        text[0] = (char)(text[0] - 'A' + 'a');
-    set_err(err, errlen, "%s %s: %s", op, path, text);
-}
-
-/* Reads at most SIGN_KEYFILE_MAX bytes; malloc'ed. */
-static char *read_key_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        os_error(err, errlen, "open", path, errno);
-        return NULL;
-    }
-    char *data = malloc(SIGN_KEYFILE_MAX + 1);
-    size_t n = 0;
-    while (data && n <= SIGN_KEYFILE_MAX) {
-        ssize_t r = read(fd, data + n, SIGN_KEYFILE_MAX + 1 - n);
-        if (r == 0)
-            break;
-        if (r > 0)
-            n += (size_t)r;
-        else if (errno != EINTR) {
-            os_error(err, errlen, "read", path, errno);
-            free(data);
-            close(fd);
-            return NULL;
-        }
-    }
-    close(fd);
-    if (!data)
-        set_err(err, errlen, "out of memory");
-    else if (n > SIGN_KEYFILE_MAX)
-        set_err(err, errlen, "%s: key file is larger than %d bytes", path, SIGN_KEYFILE_MAX);
-    if (!data || n > SIGN_KEYFILE_MAX) {
-        free(data);
-        return NULL;
-    }
-    *len = n;
-    return data;
-}
-
-struct pem_block {
-    char type[64];
-    gnutls_datum_t der; /* gnutls_free'd */
-};
-
-static const char *find_bytes(const char *p, size_t n, const char *needle)
-{
-    return memmem(p, n, needle, strlen(needle));
-}
-
-/* The line at p (up to '\n' or end) without trailing " \t\r"; *next is past it. */
-static size_t pem_line(const char *p, size_t n, size_t *next)
-{
-    const char *nl = memchr(p, '\n', n);
-    size_t len = nl ? (size_t)(nl - p) : n;
-    *next = nl ? len + 1 : n;
-    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
-        len--;
-    return len;
-}
-
-static int only_space(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-            return 0;
-    return 1;
-}
-
-/* Base64 body of a PEM block without whitespace, decoded with GnuTLS. */
-static int pem_body(const char *p, size_t n, gnutls_datum_t *der)
-{
-    char *clean = malloc(n + 1);
-    if (!clean)
-        return -1;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-            clean[k++] = p[i];
-    gnutls_datum_t in = {(unsigned char *)clean, (unsigned)k};
-    int rc = k ? gnutls_base64_decode2(&in, der) : -1;
-    free(clean);
-    return rc < 0 ? -1 : 0;
-}
-
-/* The next PEM block of p[0..n) as Go's pem.Decode finds it (text before the
- * BEGIN line is skipped).  0 with *used set, -1 when there is none or it is
- * malformed.  Header lines (encrypted PEM) are refused. */
-static int pem_next(const char *p, size_t n, struct pem_block *b, size_t *used)
-{
-    size_t at;
-    if (n >= 11 && memcmp(p, "-----BEGIN ", 11) == 0)
-        at = 11;
-    else {
-        const char *s = find_bytes(p, n, "\n-----BEGIN ");
-        if (!s)
-            return -1;
-        at = (size_t)(s - p) + 12;
-    }
-    size_t next, tlen = pem_line(p + at, n - at, &next);
-    if (tlen < 5 || memcmp(p + at + tlen - 5, "-----", 5) != 0 || tlen - 5 >= sizeof b->type)
-        return -1;
-    memcpy(b->type, p + at, tlen - 5);
-    b->type[tlen - 5] = 0;
-    size_t body = at + next;
-    size_t l2, first = pem_line(p + body, n - body, &l2);
-    if (memchr(p + body, ':', first))
-        return -1;
-    char end[80];
-    snprintf(end, sizeof end, "-----END %s-----", b->type);
-    size_t endlen = strlen(end), end_at;
-    if (n - body >= endlen && memcmp(p + body, end, endlen) == 0)
-        end_at = body;
-    else {
-        const char *e = find_bytes(p + body, n - body, "\n-----END ");
-        if (!e)
-            return -1;
-        end_at = (size_t)(e - p) + 1;
-    }
-    size_t after, elen = pem_line(p + end_at, n - end_at, &after);
-    if (elen != endlen || memcmp(p + end_at, end, endlen) != 0)
-        return -1;
-    if (pem_body(p + body, end_at - body, &b->der) < 0)
-        return -1;
-    *used = end_at + after;
-    return 0;
-}
+/* ---- key files (upstream's certificates.LoadFromPEMFile rules) --------- *
+ * The file and its PEM blocks are read by net/tls_pem; here each block
+ * becomes a key, and the file must hold exactly one of the wanted kind. */
 
 enum item_kind { ITEM_OTHER, ITEM_RSA_PRIVATE, ITEM_RSA_PUBLIC };
 
@@ -395,7 +261,7 @@ static int import_public(const gnutls_datum_t *der, struct key_items *it, char *
 }
 
 /* One PEM item; blocks of kinds the caller does not want are only counted. */
-static int load_item(const struct pem_block *b, struct key_items *it, char *err, size_t errlen)
+static int load_item(const struct tls_pem_block *b, struct key_items *it, char *err, size_t errlen)
 {
     if (!strcmp(b->type, "CERTIFICATE") || !strcmp(b->type, "CERTIFICATE REQUEST"))
         return ITEM_OTHER;
@@ -411,10 +277,10 @@ static int load_item(const struct pem_block *b, struct key_items *it, char *err,
 /* Every PEM block of the file, in order (trailing whitespace is allowed). */
 static int load_items(const char *p, size_t n, struct key_items *it, char *err, size_t errlen)
 {
-    while (!only_space(p, n)) {
-        struct pem_block b = {.der = {NULL, 0}};
+    while (!tls_pem_blank(p, n)) {
+        struct tls_pem_block b = {.der = {NULL, 0}};
         size_t used = 0;
-        if (pem_next(p, n, &b, &used) < 0) {
+        if (tls_pem_next_key_block(p, n, &b, &used) < 0) {
             set_err(err, errlen, "failed to decode PEM block");
             return -1;
         }
@@ -480,7 +346,7 @@ struct work_signer *sign_signer_load(const char *privkey_path, int64_t lifetime_
                                      char *err, size_t errlen)
 {
     size_t len = 0;
-    char *pem = privkey_path ? read_key_file(privkey_path, &len, err, errlen) : NULL;
+    char *pem = privkey_path ? tls_pem_read_key_file(privkey_path, SIGN_KEYFILE_MAX, &len, err, errlen) : NULL;
     if (!privkey_path)
         set_err(err, errlen, "no private key file given");
     if (!pem)
@@ -615,7 +481,7 @@ struct work_verifier *sign_verifier_from_pem(const void *pem, size_t len, char *
 struct work_verifier *sign_verifier_load(const char *pubkey_path, char *err, size_t errlen)
 {
     size_t len = 0;
-    char *pem = pubkey_path ? read_key_file(pubkey_path, &len, err, errlen) : NULL;
+    char *pem = pubkey_path ? tls_pem_read_key_file(pubkey_path, SIGN_KEYFILE_MAX, &len, err, errlen) : NULL;
     if (!pubkey_path)
         set_err(err, errlen, "no public key file given");
     if (!pem)
