@@ -9,7 +9,10 @@
  * emitted; job_run() then owns the child until it has exited.  The run loop
  * is a single-threaded poll() over the pty, a signal self-pipe and a
  * timer, so status lines, events and keep-alives are written whole by one
- * thread and can never interleave. */
+ * thread and can never interleave.
+ *
+ * job_config.c holds the configuration (job_prepare, job_free), job.c the
+ * run (job_run). */
 #ifndef RUNNER_JOB_H
 #define RUNNER_JOB_H
 
@@ -98,5 +101,13 @@ void job_install_signals(void);
 const char *job_callback_dir(void);
 /* True when a process-isolation executable runs (`<exe> --version`). */
 bool job_engine_available(const char *exe);
+
+/* ---- shared by job_config.c and job.c ---- */
+
+#define JOB_LINE_LIMIT (1024u * 1024u * 1024u)   /* bound of one built line */
+/* vasprintf's result, or NULL. */
+char *job_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The string member key of obj, NULL when absent or not a string. */
+const char *job_json_str(const json_t *obj, const char *key);
 
 #endif
