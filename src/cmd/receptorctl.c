@@ -7,7 +7,7 @@
  * traceroute, reload, connect, version); the "work" group is in
  * receptorctl_work.c, the socket client in receptorctl_conn.c, the option
  * parser in receptorctl_cli.c and the Python-style JSON printing in
- * receptorctl_pyjson.c.
+ * core/pyjson_value.c (the value tree of core/pyjson.h).
  *
  * Exit statuses (upstream): 0 success; 1 any error ("ERROR: <text>" on
  * stderr, also for usage errors, since upstream runs click with

@@ -1,4 +1,5 @@
-/* receptorctl_pyjson.c - JSON values as Python's json module sees them.
+/* pyjson_value.c - JSON values as Python's json module sees them: the
+ * value-tree half of core/pyjson.h, used by receptorctl.
  *
  * Upstream receptorctl does json.loads() on the daemon's Go JSON and prints
  * with json.dumps(indent=4, sort_keys=True), repr() and f-strings.  To print

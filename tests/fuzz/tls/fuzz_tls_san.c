@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/utf8.h"
 #include "net/tls_pem.h"
 #include "net/tls_san.h"
 #include "net/tlsconf.h"
@@ -76,7 +77,7 @@ static void fuzz_roundtrip(const uint8_t *data, size_t size)
     memcpy(copy, data, size);
     copy[size] = 0;
     for (char *p = copy; p < copy + size && n < 64; p += strlen(p) + 1)
-        if (*p && tls_san_utf8_valid((const uint8_t *)p, strlen(p)))
+        if (*p && utf8_valid(p, strlen(p)))
             ids[n++] = p;
     struct buf b;
     char err[256];
