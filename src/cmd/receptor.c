@@ -24,6 +24,7 @@
 #include "stream/command_svc.h"
 #include "stream/ip_router.h"
 #include "stream/proxy.h"
+#include "work/cmd_runner.h"
 #include "work/sign.h"
 #include "work/kube.h"
 #include "work/workceptor.h"
@@ -659,7 +660,7 @@ int main(int argc, char **argv)
     const struct cfg_item *runner = config_find(&d.cfg, "command-runner");
     if (runner) {
         apply_log_level(&d.cfg);
-        int rc = work_runner_main(cfg_str(runner, "command"), cfg_str(runner, "params"),
+        int rc = cmd_runner_main(cfg_str(runner, "command"), cfg_str(runner, "params"),
                                   cfg_str(runner, "unitdir"));
         config_free(&d.cfg);
         return rc;

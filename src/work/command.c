@@ -1,6 +1,6 @@
 /* command.c - `work-command` units (spec 10.1).
  *
- * Each unit gets a detached runner process (its own session, see runner.c),
+ * Each unit gets a detached runner process (its own session, see cmd_runner.c),
  * forked from the daemon; `receptor --command-runner command=C params=P
  * unitdir=D` runs the same runner, as upstream's command line does.  The runner owns the child process and keeps the
  * status file current, so a daemon restart leaves running jobs running; the
@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "work/runner.h"
+#include "work/cmd_runner.h"
 
 #include "core/log.h"
 
@@ -238,7 +238,7 @@ static void on_spawner(uv_poll_t *h, int status, int events)
     (void)events;
     struct workceptor *wc = h->data;
     while (wc->spawner_fd >= 0) {
-        struct runner_spawn_msg m;
+        struct cmd_runner_spawn_msg m;
         ssize_t n = recv(wc->spawner_fd, &m, sizeof m, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
@@ -248,11 +248,11 @@ static void on_spawner(uv_poll_t *h, int status, int events)
             spawner_lost(wc);
             return;
         }
-        if (m.kind == RUNNER_SPAWN_STARTED) {
+        if (m.kind == CMD_RUNNER_SPAWN_STARTED) {
             struct spawn_wait *w = spawn_pop(wc);
             if (w)
                 spawn_finish(w, m.pid, m.value);
-        } else if (m.kind == RUNNER_SPAWN_EXITED) {
+        } else if (m.kind == CMD_RUNNER_SPAWN_EXITED) {
             for (struct unit **pp = &wc->children; *pp; pp = &(*pp)->next_child)
                 if ((*pp)->runner_spawned && (*pp)->runner_pid == m.pid) {
                     child_exited(pp, m.value);
@@ -268,7 +268,7 @@ void command_spawner_start(struct workceptor *wc)
         return; /* running, or it died: not again */
     uv_poll_t *p = malloc(sizeof *p);
     pid_t pid;
-    int fd = p ? runner_spawner_start(&pid) : -1;
+    int fd = p ? cmd_runner_spawner_start(&pid) : -1;
     if (fd < 0) {
         free(p);
         log_warning("Cannot start the command runner spawner: %s", strerror(errno));
@@ -316,7 +316,7 @@ void command_start(struct unit *u, unit_done_cb done, void *arg)
     if (wc->spawner_fd >= 0) {
         size_t plen = strlen(params) + 1;
         struct spawn_wait *w = malloc(sizeof *w + plen);
-        if (w && runner_spawner_request(wc->spawner_fd, wt->command, params, u->dir) == 0) {
+        if (w && cmd_runner_spawner_request(wc->spawner_fd, wt->command, params, u->dir) == 0) {
             w->u = u;
             w->done = done;
             w->arg = arg;
@@ -330,7 +330,7 @@ void command_start(struct unit *u, unit_done_cb done, void *arg)
         }
         free(w); /* the spawner is busy or gone: fork here */
     }
-    pid_t pid = runner_launch(wt->command, params, u->dir);
+    pid_t pid = cmd_runner_launch(wt->command, params, u->dir);
     launched(u, pid, errno, 0, done, arg, params);
     free(params);
 }

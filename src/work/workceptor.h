@@ -122,8 +122,4 @@ void workceptor_foreach_type(struct workceptor *wc, void (*cb)(void *arg, const 
 void workceptor_foreach_unit(struct workceptor *wc,
                              void (*cb)(void *arg, const char *worktype, int state), void *arg);
 
-/* --command-runner mode: runs command with the unit's stdin/stdout, keeps
- * the status file current, returns the process exit code. */
-int work_runner_main(const char *command, const char *params, const char *unitdir);
-
 #endif

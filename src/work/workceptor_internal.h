@@ -1,7 +1,7 @@
 /* workceptor_internal.h - state shared by the files of src/work:
  *   workceptor.c  unit table, submission, watchers, release, restart
  *   command.c     command work: the detached runner process, cancel
- *   runner.c      the runner process itself (--command-runner)
+ *   cmd_runner.c  the runner process itself (--command-runner)
  *   remote.c      remote work through another node's control service
  *   kube_*.c      kubernetes work (kube_unit.h)
  * Nothing outside src/work includes this file. */
@@ -33,7 +33,7 @@ struct unit {
     int notifying;                    /* unit_notify() on the stack */
     pid_t runner_pid;                 /* > 0 while a runner may be alive */
     int runner_is_child;              /* its end is reported: SIGCHLD or the spawner */
-    int runner_spawned;               /* started by the spawner (runner.h) */
+    int runner_spawned;               /* started by the spawner (cmd_runner.h) */
     int cancel_requested;
     unit_done_cb cancel_done;         /* command cancel waiting for the runner */
     void *cancel_arg;

@@ -1,4 +1,4 @@
-/* runner.c - the command runner: a small process, detached from the daemon
+/* cmd_runner.c - the command runner (not ansible-runner, which is src/runner): a small process, detached from the daemon
  * (its own session), that runs one unit's command with stdin from the
  * unit's stdin file and stdout+stderr into its stdout file, and keeps the
  * status file current (spec 10.1): Running "Running: PID n" with StdoutSize
@@ -6,7 +6,7 @@
  * "signal: name".  SIGINT or SIGTERM: the command gets SIGINT, SIGKILL 10 s
  * later, and the unit is written Failed "Killed".
  *
- * The daemon starts runners with fork() (runner_launch), not by executing
+ * The daemon starts runners with fork() (cmd_runner_launch), not by executing
  * itself again: that saves a dynamic link of the whole daemon per unit.
  * The child closes every inherited descriptor first, so it uses no libuv
  * and no state of the daemon; it waits with a signalfd and poll().
@@ -32,7 +32,7 @@
 
 #include "core/log.h"
 #include "core/shlex.h"
-#include "work/runner.h"
+#include "work/cmd_runner.h"
 #include "work/workceptor.h"
 
 #define TICK_MS 250
@@ -198,7 +198,7 @@ static void supervise(const char *dir, const char *out, pid_t child, int sfd)
     }
 }
 
-int work_runner_main(const char *command, const char *params, const char *unitdir)
+int cmd_runner_main(const char *command, const char *params, const char *unitdir)
 {
     char out_path[4200], in_path[4200];
     snprintf(out_path, sizeof out_path, "%s/stdout", unitdir);
@@ -282,10 +282,10 @@ static void runner_child(const char *command, const char *params, const char *un
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    _exit(work_runner_main(command, params, unitdir));
+    _exit(cmd_runner_main(command, params, unitdir));
 }
 
-pid_t runner_launch(const char *command, const char *params, const char *unitdir)
+pid_t cmd_runner_launch(const char *command, const char *params, const char *unitdir)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -298,7 +298,7 @@ pid_t runner_launch(const char *command, const char *params, const char *unitdir
 
 static void spawner_send(int sock, int kind, pid_t pid, int value)
 {
-    struct runner_spawn_msg m = { kind, (int32_t)pid, value };
+    struct cmd_runner_spawn_msg m = { kind, (int32_t)pid, value };
     while (send(sock, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
 }
@@ -317,7 +317,7 @@ static void spawner_main(int sock)
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    char *buf = malloc(RUNNER_SPAWN_REQ_MAX + 1);
+    char *buf = malloc(CMD_RUNNER_SPAWN_REQ_MAX + 1);
     if (sfd < 0 || !buf)
         _exit(1);
     for (;;) {
@@ -334,11 +334,11 @@ static void spawner_main(int sock)
             int status;
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-                spawner_send(sock, RUNNER_SPAWN_EXITED, pid, status);
+                spawner_send(sock, CMD_RUNNER_SPAWN_EXITED, pid, status);
         }
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        ssize_t n = recv(sock, buf, RUNNER_SPAWN_REQ_MAX, 0);
+        ssize_t n = recv(sock, buf, CMD_RUNNER_SPAWN_REQ_MAX, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -354,18 +354,18 @@ static void spawner_main(int sock)
                 dir = params + l2 + 1;
         }
         if (!dir) {
-            spawner_send(sock, RUNNER_SPAWN_STARTED, 0, EINVAL);
+            spawner_send(sock, CMD_RUNNER_SPAWN_STARTED, 0, EINVAL);
             continue;
         }
         pid_t pid = fork();
         if (pid == 0)
             runner_child(cmd, params, dir);
-        spawner_send(sock, RUNNER_SPAWN_STARTED, pid < 0 ? 0 : pid, pid < 0 ? errno : 0);
+        spawner_send(sock, CMD_RUNNER_SPAWN_STARTED, pid < 0 ? 0 : pid, pid < 0 ? errno : 0);
     }
     _exit(0);
 }
 
-int runner_spawner_start(pid_t *pid)
+int cmd_runner_spawner_start(pid_t *pid)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -387,10 +387,10 @@ int runner_spawner_start(pid_t *pid)
     return sv[0];
 }
 
-int runner_spawner_request(int fd, const char *command, const char *params, const char *unitdir)
+int cmd_runner_spawner_request(int fd, const char *command, const char *params, const char *unitdir)
 {
     size_t a = strlen(command) + 1, b = strlen(params) + 1, c = strlen(unitdir) + 1;
-    if (a + b + c > RUNNER_SPAWN_REQ_MAX) {
+    if (a + b + c > CMD_RUNNER_SPAWN_REQ_MAX) {
         errno = E2BIG;
         return -1;
     }
