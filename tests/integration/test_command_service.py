@@ -81,25 +81,24 @@ def test_command_service_hangs_up_the_command_when_the_peer_goes(mesh):
     assert b.status()["NodeID"] == "b"
 
 
-def test_command_service_config_errors(tmp_path):
+def startup_output(tmp_path, entries):
+    """Runs receptor on a local-only config with entries; it must stop:
+    returns what it printed."""
     cfg = tmp_path / "r.yml"
-    cfg.write_text("---\n- node:\n    id: x\n- local-only\n"
-                   "- command-service:\n    service: s\n    command: \"'unterminated\"\n")
+    cfg.write_text("---\n- node:\n    id: x\n- local-only\n" + entries)
     r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, timeout=30)
     assert r.returncode != 0
-    assert b"command-service s" in r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
+def test_command_service_config_errors(tmp_path):
+    out = startup_output(tmp_path, "- command-service:\n    service: s\n    command: \"'unterminated\"\n")
+    assert b"command-service s" in out
     # a TLS config that does not exist
-    cfg.write_text("---\n- node:\n    id: x\n- local-only\n"
-                   "- command-service:\n    service: s\n    command: cat\n    tls: nosuch\n")
-    r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, timeout=30)
-    assert r.returncode != 0
-    assert b"command-service: unknown tls-server nosuch" in r.stdout + r.stderr
+    out = startup_output(tmp_path, "- command-service:\n    service: s\n    command: cat\n    tls: nosuch\n")
+    assert b"command-service: unknown tls-server nosuch" in out
 
 
 def test_work_python_is_still_refused(tmp_path):
-    cfg = tmp_path / "r.yml"
-    cfg.write_text("---\n- node:\n    id: x\n- local-only\n"
-                   "- work-python:\n    worktype: w\n    plugin: p\n    function: f\n")
-    r = subprocess.run([RECEPTOR, "--config", str(cfg)], capture_output=True, timeout=30)
-    assert r.returncode != 0
-    assert b"work-python is not supported: it is deprecated upstream" in r.stdout + r.stderr
+    out = startup_output(tmp_path, "- work-python:\n    worktype: w\n    plugin: p\n    function: f\n")
+    assert b"work-python is not supported: it is deprecated upstream" in out

@@ -17,13 +17,8 @@ import tempfile
 import threading
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "integration"))
+from conftest import free_port  # noqa: E402
 
 
 def relay(src, dst, packets, lock):
