@@ -144,7 +144,10 @@ static const char help_submit[] =
     "                            type kubernetes-incluster-auth, or kubernetes-runtime-auth\n"
     "                            with --kubeconfig FILE (sent as secret_kube_config);\n"
     "                            --namespace NS (default), --image-pull-secret NAME,\n"
-    "                            --pod-pending-timeout DURATION (5m)\n"
+    "                            --pod-pending-timeout DURATION (5m),\n"
+    "                            --pod-spec-override FILE (YAML/JSON merged into the pod as\n"
+    "                            AWX merges an instance group's pod_spec_override),\n"
+    "                            --awx-install-id ID (the pods' ansible-awx label)\n"
     "      --keep-unit           do not release the unit at the end\n"
     "      --reconnect-timeout S how long to retry a lost control socket (default 300)\n"
     "      --cancel-wait S       after Ctrl-C, how long to wait for the final status (default 30)\n"
@@ -876,6 +879,14 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
             if (r < 0)
                 goto needval;
             so.pod_pending_timeout = v;
+        } else if ((r = opt_val(argc, argv, &i, "--pod-spec-override", &v))) {
+            if (r < 0)
+                goto needval;
+            so.pod_spec_override = v;
+        } else if ((r = opt_val(argc, argv, &i, "--awx-install-id", &v))) {
+            if (r < 0)
+                goto needval;
+            so.install_id = v;
         } else if (!strcmp(argv[i], "--container-group")) {
             so.container_group = true;
         } else if (!strcmp(argv[i], "--signwork")) {

@@ -37,6 +37,7 @@
  * pod_pending_timeout 5m; the kwargs say process isolation off (the pod is
  * the isolation) and the whole directory travels, as for remote work. */
 #include "runner/submit.h"
+#include "runner/envfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -483,23 +484,80 @@ static void pod_name_of(const char *ident, char *out, size_t cap)
     out[n] = 0;
 }
 
-char *submit_pod_spec(const char *ident, const char *image, const char *namespace,
-                      const char *pull_secret)
+/* AWX's deepmerge: mappings merge key by key, an override of null keeps
+ * the default, anything else (lists included) replaces it.  New reference. */
+static json_t *pod_deepmerge(json_t *a, json_t *b)
 {
-    char name[64];
-    pod_name_of(ident, name, sizeof name);
-    json_t *worker = json_pack("{s:s, s:s, s:[sss], s:{s:{s:s, s:s}}}", "image", image, "name",
+    if (json_is_object(a) && json_is_object(b)) {
+        json_t *out = json_deep_copy(a);
+        const char *k;
+        json_t *v;
+        json_object_foreach(b, k, v)
+            json_object_set_new(out, k, pod_deepmerge(json_object_get(a, k), v));
+        return out;
+    }
+    if (!b || json_is_null(b))
+        return a ? json_deep_copy(a) : json_null();
+    return json_deep_copy(b);
+}
+
+/* A label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at
+ * both ends (the ident is free text). */
+static void label_value_of(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 1 < cap && n < 63; p++) {
+        char ch = *p;
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '-';
+        out[n++] = ok ? ch : '-';
+    }
+    out[n] = 0;
+    size_t lead = strspn(out, "._-");
+    memmove(out, out + lead, strlen(out + lead) + 1);
+    n = strlen(out);
+    while (n > 0 && strchr("._-", out[n - 1]))
+        out[--n] = 0;
+}
+
+char *submit_pod_spec(const struct submit_pod *sp, char *err, size_t errlen)
+{
+    char name[64], job[64];
+    pod_name_of(sp->ident, name, sizeof name);
+    label_value_of(sp->ident, job, sizeof job);
+    json_t *worker = json_pack("{s:s, s:s, s:[sss], s:{s:{s:s, s:s}}}", "image", sp->image, "name",
                                "worker", "args", "ansible-runner", "worker",
                                "--private-data-dir=/runner", "resources", "requests", "cpu",
                                "250m", "memory", "100Mi");
     json_t *spec = json_pack("{s:s, s:b, s:[o]}", "serviceAccountName", "default",
                              "automountServiceAccountToken", 0, "containers", worker);
-    if (spec && pull_secret && *pull_secret)
-        json_object_set_new(spec, "imagePullSecrets", json_pack("[{s:s}]", "name", pull_secret));
-    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "v1", "kind", "Pod",
-                            "metadata", "namespace", namespace, "name", name, "spec", spec);
-    char *s = pod ? json_dumps(pod, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_t *def = json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", "v1", "kind", "Pod",
+                            "metadata", "namespace", sp->namespace, "spec", spec);
+    json_t *pod = pod_deepmerge(def, sp->override);
+    json_decref(def);
+    /* as AWX: the EE and the worker command win over the override */
+    json_t *c0 = json_array_get(json_object_get(json_object_get(pod, "spec"), "containers"), 0);
+    if (!json_is_object(c0)) {
+        snprintf(err, errlen, "the pod spec override leaves no container to run the job in "
+                              "(spec.containers[0] must be a mapping)");
+        json_decref(pod);
+        return NULL;
+    }
+    json_object_set_new(c0, "image", json_string(sp->image));
+    json_object_set_new(c0, "args", json_pack("[sss]", "ansible-runner", "worker", "--private-data-dir=/runner"));
+    if (sp->pull_secret && *sp->pull_secret)
+        json_object_set_new(json_object_get(pod, "spec"), "imagePullSecrets",
+                            json_pack("[{s:s}]", "name", sp->pull_secret));
+    json_t *meta = json_pack("{s:s, s:{s:s, s:s}}", "name", name, "labels", "ansible-awx",
+                             sp->install_id && *sp->install_id ? sp->install_id : "ansible-runner-c",
+                             "ansible-awx-job-id", job);
+    json_t *merged = pod_deepmerge(json_object_get(pod, "metadata"), meta);
+    json_decref(meta);
+    json_object_set_new(pod, "metadata", merged);
+    char *s = json_dumps(pod, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(pod);
+    if (!s)
+        snprintf(err, errlen, "out of memory");
     return s;
 }
 
@@ -534,9 +592,26 @@ static json_t *container_group_params(const struct submit_opts *o, const char **
 {
     json_t *kw = o->kwargs;
     const char *img = json_string_value(json_object_get(kw, "container_image"));
-    char *pod = submit_pod_spec(o->ident, img && *img ? img : "quay.io/ansible/awx-ee:latest",
-                                o->namespace && *o->namespace ? o->namespace : "default",
-                                o->pull_secret);
+    struct submit_pod sp = { o->ident, img && *img ? img : "quay.io/ansible/awx-ee:latest",
+                             o->namespace && *o->namespace ? o->namespace : "default",
+                             o->pull_secret, o->install_id, NULL };
+    if (o->pod_spec_override) {
+        char *text = read_small_file(o->pod_spec_override, err, errlen);
+        if (!text)
+            return NULL;
+        sp.override = envfile_yaml_to_json(text, strlen(text)); /* PyYAML's safe_load, as AWX */
+        free(text);
+        if (!json_is_object(sp.override)) {
+            snprintf(err, errlen, "%s: the pod spec override must be a YAML or JSON mapping",
+                     o->pod_spec_override);
+            json_decref(sp.override);
+            return NULL;
+        }
+    }
+    char *pod = submit_pod_spec(&sp, err, errlen);
+    json_decref(sp.override);
+    if (!pod)
+        return NULL;
     json_object_set_new(kw, "process_isolation", json_false());
     static const char *const drop[] = { "container_image", "container_options",
                                         "container_volume_mounts", "container_auth_data",

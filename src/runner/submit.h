@@ -42,13 +42,26 @@ struct submit_opts {
     const char *namespace;     /* NULL: "default" (AWX_CONTAINER_GROUP_DEFAULT_NAMESPACE) */
     const char *pull_secret;   /* NULL: no imagePullSecrets */
     const char *pod_pending_timeout; /* NULL: "5m", as AWX sends */
+    const char *pod_spec_override;   /* file (YAML or JSON) merged into the default pod */
+    const char *install_id;          /* the pods' ansible-awx label */
 };
 
-/* The pod spec AWX builds by default for a container-group job (its
- * get_default_pod_spec plus the job's name and imagePullSecrets), as a JSON
- * text (YAML's superset) for secret_kube_pod; NULL on allocation failure. */
-char *submit_pod_spec(const char *ident, const char *image, const char *namespace,
-                      const char *pull_secret);
+/* What a container-group pod is built from. */
+struct submit_pod {
+    const char *ident;         /* the job: pod name automation-job-<ident>, label ansible-awx-job-id */
+    const char *image;         /* the EE: spec.containers[0].image */
+    const char *namespace;     /* metadata.namespace unless the override sets it */
+    const char *pull_secret;   /* NULL: no imagePullSecrets */
+    const char *install_id;    /* label ansible-awx (AWX's INSTALL_UUID); NULL: "ansible-runner-c" */
+    json_t *override;          /* the instance group's pod_spec_override, a mapping, or NULL */
+};
+
+/* The pod AWX creates for a container-group job: its default pod spec
+ * deep-merged with the override (mappings merge, lists and scalars
+ * replace), then containers[0] given the EE image and the worker command,
+ * imagePullSecrets, and metadata name and labels; as a JSON text (YAML's
+ * superset) for secret_kube_pod.  NULL with err on a bad override. */
+char *submit_pod_spec(const struct submit_pod *sp, char *err, size_t errlen);
 
 /* Runs the flow; returns the exit code: the playbook's rc, 254 for a
  * canceled or timed-out job, 130 when interrupted before a final status

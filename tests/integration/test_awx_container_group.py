@@ -211,6 +211,91 @@ def test_container_group_errors_are_clear(control, tmp_path):
     wait_for(lambda: not kube.pods(), 20, "the pod deleted")
 
 
+OVERRIDE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  namespace: awx
+  labels:
+    team: platform
+  annotations:
+    example.org/owner: ops
+spec:
+  serviceAccountName: awx-jobs
+  automountServiceAccountToken: null
+  nodeSelector:
+    disktype: ssd
+  tolerations:
+  - key: dedicated
+    operator: Equal
+    value: awx
+    effect: NoSchedule
+  containers:
+  - name: worker
+    image: not/this:1
+    args: [sleep, infinity]
+    resources:
+      limits:
+        cpu: "2"
+"""
+
+
+def test_pod_spec_override_and_labels_as_awx_builds_them(control, tmp_path):
+    """An instance group's pod_spec_override is deep-merged into AWX's
+    default pod (mappings merge, lists replace, null keeps the default);
+    the EE image and the worker command still win; the pod carries AWX's
+    name and labels (ansible-awx, ansible-awx-job-id)."""
+    d, kube = control
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(kube.kubeconfig(namespace="awx"))
+    override = tmp_path / "override.yml"
+    override.write_text(OVERRIDE)
+    pdd = make_pdd(tmp_path / "job")
+    r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "42",
+                        "--socket", d.sock, "--container-group", "--kubeconfig", str(kc),
+                        "--namespace", "default", "--container-image", "quay.io/ansible/awx-ee:24.6.1",
+                        "--pod-spec-override", str(override), "--awx-install-id", "5f0e-install",
+                        "--keep-unit"],
+                       capture_output=True, env=clean_env(), timeout=300)
+    assert r.returncode == 0, r.stderr.decode() + kube.logtext()
+    pods = kube.pods("awx")  # the override's namespace wins over --namespace
+    assert len(pods) == 1, kube.pods()
+    (name, pod), = pods.items()
+    assert name.startswith("awx/automation-job-42"), name
+    meta, spec = pod["metadata"], pod["spec"]
+    assert meta["labels"] == {"team": "platform", "ansible-awx": "5f0e-install", "ansible-awx-job-id": "42"}
+    assert meta["annotations"] == {"example.org/owner": "ops"}
+    assert spec["serviceAccountName"] == "awx-jobs"
+    assert spec["automountServiceAccountToken"] is False  # null in the override keeps the default
+    assert spec["nodeSelector"] == {"disktype": "ssd"}
+    assert spec["tolerations"][0]["key"] == "dedicated"
+    (worker,) = spec["containers"]
+    assert worker["image"] == "quay.io/ansible/awx-ee:24.6.1"
+    assert worker["args"] == ["ansible-runner", "worker", "--private-data-dir=/runner"]
+    assert worker["resources"] == {"limits": {"cpu": "2"}}  # the list replaced the default's
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    assert "hello from the pod" in r.stdout.decode()
+    (unit,) = d.cmd("work list").keys()
+    assert d.cmd(f"work release {unit}")
+    wait_for(lambda: not kube.pods(), 20, "the pod deleted on release")
+
+
+def test_pod_spec_override_errors_are_clear(control, tmp_path):
+    d, kube = control
+    pdd = make_pdd(tmp_path / "job")
+    for text, words in (("- just\n- a list\n", "must be a YAML or JSON mapping"),
+                        ("spec:\n  containers: []\n", "spec.containers[0] must be a mapping")):
+        override = tmp_path / "override.yml"
+        override.write_text(text)
+        r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--socket", d.sock,
+                            "--container-group", "--pod-spec-override", str(override)],
+                           capture_output=True, env=clean_env(), timeout=60)
+        assert r.returncode == 1
+        assert words in r.stderr.decode(), r.stderr.decode()
+    assert d.cmd("work list") == {}
+    assert not kube.pods()
+
+
 SLEEPER = """\
 - hosts: localhost
   gather_facts: false
