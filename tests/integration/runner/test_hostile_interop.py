@@ -188,3 +188,43 @@ def test_run_matches_vector(arc, vectors, have_ansible, pdd):
     assert len(os.listdir(art / "job_events")) == len(os.listdir(ref / "job_events"))
     assert (art / "status").read_text() == "successful" and (art / "rc").read_text() == "0"
     assert oct((art / "stdout").stat().st_mode & 0o777) == "0o600"
+
+
+KW = b'{"kwargs": {"ident": "x", "playbook": "demo.yml"}}\n'
+ERROR_CLASSES = {
+    # the zipfile header promises more than follows
+    "truncated": KW + b'{"zipfile": 100}\nUEsDBA==',
+    "bad-base64": KW + b'{"zipfile": 8}\n!!!!!!!!{"eof": true}\n',
+    "bad-zip": KW + b'{"zipfile": 8}\n' + base64.b64encode(b"ABCDEFGH") + b'{"eof": true}\n',
+    "bad-json": b"{not json\n",
+    "json-not-an-object": b'[1, 2]\n{"eof": true}\n',
+    "no-kwargs": b'{"eof": true}\n',
+    "zipfile-not-a-number": KW + b'{"zipfile": "eight"}\n{"eof": true}\n',
+}
+
+
+def worker_answer(exe, data, tmp_path, tag):
+    pdd = tmp_path / tag
+    pdd.mkdir()
+    r = run([exe, "worker", "--private-data-dir", str(pdd)], stdin=data, timeout=120)
+    lines = []
+    for line in r.stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        # the traceback names the implementation's own files; the rest must agree
+        obj.pop("result_traceback", None)
+        lines.append(obj)
+    return r.returncode, lines, r.stdout
+
+
+@pytest.mark.parametrize("case", sorted(ERROR_CLASSES))
+def test_worker_error_classes_match_the_real_runner(arc, real_runner, tmp_path, case):
+    """Every class of broken transmit stream gets the real worker's status
+    line, job_explanation and exit code (issue 12 item 3; docs/runner.md)."""
+    data = ERROR_CLASSES[case]
+    rc_real, real, raw_real = worker_answer(real_runner, data, tmp_path, "real")
+    rc_ours, ours, raw_ours = worker_answer(arc, data, tmp_path, "ours")
+    assert ours == real, (raw_ours, raw_real)
+    assert rc_ours == rc_real, (rc_ours, rc_real, raw_ours, raw_real)
