@@ -292,7 +292,7 @@ static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
         { "--artifact-dir", "artifact_dir" }, { "--project-dir", "project_dir" },
         { "--inventory", "inventory" }, { "--process-isolation-executable", "process_isolation_executable" },
         { "--process-isolation-path", "process_isolation_path" },
-        { "--directory-isolation-path", "directory_isolation_base_path" },
+        { "--directory-isolation-base-path", "directory_isolation_base_path" },
         { "--container-image", "container_image" }, { "--module-args", "module_args" },
         { "-a", "module_args" }, { "--args", "module_args" },
     };
@@ -310,7 +310,7 @@ static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
     if ((r = opt_val(argc, argv, i, "--forks", &v))) {
         if (r < 0)
             return -1;
-        json_object_set_new(c->kw, "forks", json_integer(atoll(v)));
+        set_str(c->kw, "forks", v); /* argparse keeps it a string: "1" */
         return 1;
     }
     if ((r = opt_val(argc, argv, i, "--rotate-artifacts", &v))) {
@@ -603,9 +603,21 @@ static int check_job_kind(struct cli *c)
     return 0;
 }
 
+/* 2.3.1's transmit has no isolation options (its parser gives them to run
+ * only): refused as its argparse refuses them, rather than sent along. */
+static bool transmit_refuses(const char *arg)
+{
+    return !strncmp(arg, "--process-isolation", 19) || !strncmp(arg, "--directory-isolation-base-path", 31);
+}
+
 static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
 {
     for (int i = start; i < argc; i++) {
+        if (!strcmp(c->command, "transmit") && transmit_refuses(argv[i])) {
+            fprintf(stderr, "ansible-runner-c transmit: error: unrecognized arguments: %s "
+                            "(isolation options belong to run, or to the worker's kwargs)\n", argv[i]);
+            return 2;
+        }
         int r = parse_run_option(c, argc, argv, &i);
         if (r < 0) {
             fprintf(stderr, "ansible-runner-c: option %s needs a value\n", argv[i]);

@@ -6,6 +6,8 @@ import zipfile
 import io
 import base64
 
+import pytest
+
 from conftest import run
 from streamutil import split_stream
 
@@ -111,3 +113,51 @@ def test_transmit_only_the_kwargs_keys(arc, tmp_path, vectors):
     assert not (tmp_path / "new/env").exists()
     p = run([arc, "transmit", str(tmp_path / "new"), "-p", "x.yml", "--inventory", "nope"])
     assert p.returncode == 1 and b"nope" in p.stderr
+
+
+# Every option of 2.3.1's `transmit` (its --help), one per case; the kwargs
+# line must be the real one (types included: --forks stays the string
+# argparse made), and an option the real transmit refuses is refused.
+TRANSMIT_OPTIONS = [
+    [], ["--forks", "1"], ["--forks", "0"], ["--limit", "web"], ["-v"], ["-vvv"], ["-m", "ping"],
+    ["-m", "ping", "-a", "data=x"], ["-m", "ping", "--hosts", "h1"], ["--cmdline=--check"],
+    ["--rotate-artifacts", "3"], ["--artifact-dir", "/tmp/a"], ["--project-dir", "/tmp/p"],
+    ["--inventory", "/etc/hostname"], ["-j"], ["--json"], ["--omit-event-data"],
+    ["--only-failed-event-data"], ["--omit-env-files"], ["-q"], ["--roles-path", "/tmp/r"],
+    ["--logfile", "/dev/null"], ["-b", "/bin/true"], ["--binary", "/bin/true"], ["--ident", "myid"],
+    ["-i", "myid"], ["--container-image", "img:1"], ["--container-volume-mount", "/a:/b"],
+    ["--container-volume-mount", "/a:/b", "--container-volume-mount", "/c:/d"],
+    ["--container-option=--net=host"], ["-r", "greeter"], ["-r", "greeter", "--role-skip-facts"],
+    ["-r", "greeter", "--role-vars", "a=1 b=True c=x"],
+    # refused by 2.3.1's transmit parser
+    ["--process-isolation"], ["--process-isolation-executable", "docker"],
+    ["--process-isolation-path", "/tmp"], ["--process-isolation-show-paths", "/c"],
+    ["--directory-isolation-base-path", "/tmp/x"],
+]
+
+
+def transmit_kwargs(exe, args, pdd):
+    p = run([exe, "transmit", str(pdd)] + (["-p", "x.yml"] if "-m" not in args and "-r" not in args
+                                             else []) + args)
+    if p.returncode != 0:
+        return p.returncode, None
+    kw = json.loads(p.stdout.split(b"\n", 1)[0])["kwargs"]
+    if "--ident" not in args and "-i" not in args:
+        assert len(kw.pop("ident")) == 32
+    if "-r" in args:
+        kw.pop("playbook")  # a fresh uuid4().hex name each time (test_roles.py checks its shape)
+    return 0, kw
+
+
+@pytest.mark.parametrize("args", TRANSMIT_OPTIONS, ids=" ".join)
+def test_transmit_option_kwargs_match_the_real_transmit(arc, real_runner, tmp_path, args):
+    """Issue 12 item 2: each option's kwargs (type, default, omission)."""
+    got = {}
+    for who, exe in (("real", real_runner), ("ours", arc)):
+        pdd = tmp_path / who  # a fresh source each: 2.3.1 writes env/cmdline into it
+        (pdd / "project").mkdir(parents=True)
+        (pdd / "project" / "x.yml").write_text("- hosts: localhost\n")
+        got[who] = transmit_kwargs(exe, args, pdd)
+    assert got["ours"] == got["real"]
+    if got["real"][0] != 0:
+        assert got["real"][0] == 2
