@@ -137,12 +137,45 @@ class LargeMesh:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def converge(m, t_launch, timeout):
+def remote_unit(m, target, payload=b"through the hops\n", timeout=120):
+    """A remote work unit from the controller to target (work type echo:
+    cat); returns the seconds until its results came back, or None."""
+    t0 = time.monotonic()
+    try:
+        c = Control(m.socks["controller"], timeout=timeout)
+        c.sock.sendall(f"work submit {target} echo\n".encode())
+        first = c.f.readline().decode()
+        if "Work unit created with ID" not in first:
+            c.close()
+            return None
+        unit = first.split("ID ")[1].split(".")[0]
+        c.sock.sendall(payload)
+        c.sock.shutdown(socket.SHUT_WR)
+        c.f.read()
+        c.close()
+        c = Control(m.socks["controller"], timeout=timeout)
+        c.sock.sendall(f"work results {unit}\n".encode())
+        c.f.readline()
+        data = c.f.read()
+        c.close()
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return time.monotonic() - t0 if data == payload else None
+
+
+def converge(m, t_launch, timeout, work=None):
+    """work: a list that gets the remote unit's round trip, submitted as
+    soon as the controller routes to the first sampled node (while the rest
+    of the mesh still converges)."""
     watched = ["controller"] + m.hops + m.sampled
     pending = set(watched)
     slowest = 0.0
     deadline = t_launch + timeout
     while pending and time.monotonic() < deadline:
+        if work is not None and not work:
+            st, _ = m.timed_status("controller")
+            if st and m.sampled[0] in st["RoutingTable"]:
+                work.append((len(st["RoutingTable"]), remote_unit(m, m.sampled[0])))
         for name in list(pending):
             st, took = m.timed_status(name)
             if name == "controller" or name in m.hops:
@@ -207,13 +240,18 @@ def run(n, steady_s, timeout):
     m = LargeMesh(n, hops)
     try:
         t_launch = m.start()
-        conv, slow_status, missing = converge(m, t_launch, timeout)
+        work = []
+        conv, slow_status, missing = converge(m, t_launch, timeout, work)
         print(f"{n} nodes ({hops} hops, {len(m.execs)} execution nodes, {len(m.sampled)} sampled)")
         if conv is None:
             print(f"  converged:  not in {timeout} s ({missing} sampled nodes incomplete)")
         else:
             print(f"  converged:  {conv:.1f} s after the last launch")
         print(f"  status:     slowest answer of controller/hops while converging {slow_status * 1000:.0f} ms")
+        if work:
+            routed, took = work[0]
+            print(f"  work:       a remote unit through a hop, submitted when the controller routed "
+                  f"{routed} of {m.n - 1} nodes: " + (f"results in {took:.2f} s" if took else "FAILED"))
         mem = pss(m)
         for role in ("controller", "hop", "exec"):
             v = mem.get(role, [0])
