@@ -78,8 +78,13 @@ void node_schedule_flood(struct node *n)
  * updates within 10 ms still coalesce. */
 void node_schedule_routes(struct node *n)
 {
+    /* a large mesh converging changes its topology many times a second:
+     * recompute at most every 10 ms x N/50 (up to 500 ms); anything that
+     * reads the table meanwhile brings it up to date first (node_routes) */
+    size_t known = json_object_size(n->known_info);
+    uint64_t ms = known <= MESH_SMALL ? 10 : 10 * known / MESH_SMALL;
     if (!n->freeing)
-        timer_start_once(&n->route_timer, on_route_timer, 10);
+        timer_start_once(&n->route_timer, on_route_timer, ms < 500 ? ms : 500);
 }
 
 /* The routing table as of now: a recompute still waiting on its debounce
