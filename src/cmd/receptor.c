@@ -58,7 +58,7 @@ struct daemon {
     int exit_code;
 };
 
-static int is_backend_item(const struct cfg_item *it)
+static int is_backend_item(const struct config_item *it)
 {
     const char *n = it->def->name;
     return strcmp(n, "tcp-listener") == 0 || strcmp(n, "tcp-peer") == 0 ||
@@ -69,30 +69,30 @@ static int is_backend_item(const struct cfg_item *it)
 
 static void apply_log_level(const struct config *cfg)
 {
-    const struct cfg_item *it = config_find(cfg, "log-level");
+    const struct config_item *it = config_find(cfg, "log-level");
     if (!it) {
         log_set_level(LOG_INFO);
         return;
     }
-    const char *lv = cfg_str(it, "level");
+    const char *lv = config_str(it, "level");
     int level = lv ? log_level_parse(lv) : LOG_ERROR;
     log_set_level(level < 0 ? LOG_ERROR : (enum log_level)level);
 }
 
-static int spec_from_item(const struct cfg_item *it, struct backend_spec *spec, char *key)
+static int spec_from_item(const struct config_item *it, struct backend_spec *spec, char *key)
 {
     memset(spec, 0, sizeof *spec);
     const char *n = it->def->name;
     spec->key = key;
-    spec->policy.cost = cfg_float(it, "cost", 1.0);
-    spec->policy.nodecost = cfg_json(it, "nodecost");
-    spec->policy.allowedpeers = cfg_json(it, "allowedpeers");
-    spec->bindaddr = cfg_str(it, "bindaddr");
-    spec->port = (int)cfg_int(it, "port", 0);
-    spec->address = cfg_str(it, "address");
-    spec->redial = cfg_bool(it, "redial", 1);
-    spec->path = cfg_str(it, "path");               /* ws-listener */
-    spec->extraheader = cfg_str(it, "extraheader"); /* ws-peer */
+    spec->policy.cost = config_float(it, "cost", 1.0);
+    spec->policy.nodecost = config_json(it, "nodecost");
+    spec->policy.allowedpeers = config_json(it, "allowedpeers");
+    spec->bindaddr = config_str(it, "bindaddr");
+    spec->port = (int)config_int(it, "port", 0);
+    spec->address = config_str(it, "address");
+    spec->redial = config_bool(it, "redial", 1);
+    spec->path = config_str(it, "path");               /* ws-listener */
+    spec->extraheader = config_str(it, "extraheader"); /* ws-peer */
     if (strcmp(n, "tcp-listener") == 0)
         spec->kind = BACKEND_TCP_LISTENER;
     else if (strcmp(n, "tcp-peer") == 0)
@@ -123,9 +123,9 @@ static struct backend *find_backend(struct daemon *d, const char *key, size_t *i
     return NULL;
 }
 
-static int start_backend(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+static int start_backend(struct daemon *d, const struct config_item *it, char *err, size_t errlen)
 {
-    char *key = cfg_item_canonical(it);
+    char *key = config_item_canonical(it);
     if (!key) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -141,7 +141,7 @@ static int start_backend(struct daemon *d, const struct cfg_item *it, char *err,
     }
     struct backend_spec spec;
     spec_from_item(it, &spec, key);
-    const char *tls = cfg_str(it, "tls");
+    const char *tls = config_str(it, "tls");
     if (tls && tls[0] &&
         !(spec.tls_config = tlsconf_find(d->tls, tls, strstr(it->def->name, "-listener") != NULL))) {
         free(key);
@@ -180,10 +180,10 @@ static const struct stream_tls *tls_client_lookup(void *arg, const char *name)
 
 /* A TLS option naming a config of the right kind; -1 with err if named but
  * unknown. */
-static int tls_option(struct daemon *d, const struct cfg_item *it, const char *opt, int is_server,
+static int tls_option(struct daemon *d, const struct config_item *it, const char *opt, int is_server,
                       const struct stream_tls **out, char *err, size_t errlen)
 {
-    const char *name = cfg_str(it, opt);
+    const char *name = config_str(it, opt);
     *out = NULL;
     if (!name || !name[0])
         return 0;
@@ -196,13 +196,13 @@ static int tls_option(struct daemon *d, const struct cfg_item *it, const char *o
     return 0;
 }
 
-static int start_control(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+static int start_control(struct daemon *d, const struct config_item *it, char *err, size_t errlen)
 {
-    const char *file = cfg_str(it, "filename");
-    const char *tcp = cfg_str(it, "tcplisten");
-    if (file && control_listen_unix(d->control, file, (int)cfg_int(it, "permissions", 0600), err, errlen) < 0)
+    const char *file = config_str(it, "filename");
+    const char *tcp = config_str(it, "tcplisten");
+    if (file && control_listen_unix(d->control, file, (int)config_int(it, "permissions", 0600), err, errlen) < 0)
         return -1;
-    const char *tcptls = cfg_str(it, "tcptls");
+    const char *tcptls = config_str(it, "tcptls");
     struct tls_config *tlscfg = NULL;
     if (tcp && tcp[0] && tcptls && tcptls[0] && !(tlscfg = tlsconf_find(d->tls, tcptls, 1))) {
         snprintf(err, errlen, "unknown TLS config %s", tcptls);
@@ -210,7 +210,7 @@ static int start_control(struct daemon *d, const struct cfg_item *it, char *err,
     }
     if (tcp && tcp[0] && control_listen_tcp(d->control, tcp, tlscfg, err, errlen) < 0)
         return -1;
-    const char *svc = cfg_str(it, "service");
+    const char *svc = config_str(it, "service");
     const struct stream_tls *mtls;
     if (tls_option(d, it, "tls", 1, &mtls, err, errlen) < 0)
         return -1;
@@ -227,7 +227,7 @@ static const struct { const char *entry; enum proxy_kind kind; } proxy_entries[]
     { "unix-socket-server", PROXY_UNIX_SERVER }, { "unix-socket-client", PROXY_UNIX_CLIENT },
 };
 
-static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+static int start_proxy(struct daemon *d, const struct config_item *it, char *err, size_t errlen)
 {
     size_t k;
     for (k = 0; k < sizeof proxy_entries / sizeof proxy_entries[0]; k++)
@@ -244,12 +244,12 @@ static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, s
     int rc = 0;
     if (kind == PROXY_TCP_SERVER) {
         rc = tls_option(d, it, "tlsclient", 0, &mesh_tls, err, errlen);
-        const char *n = cfg_str(it, "tlsserver");
+        const char *n = config_str(it, "tlsserver");
         if (!rc && n && n[0] && !(local_tls = tlsconf_find(d->tls, n, 1)))
             rc = -1, snprintf(err, errlen, "%s: tcp-server: unknown tls-server %s", it->where, n);
     } else if (kind == PROXY_TCP_CLIENT) {
         rc = tls_option(d, it, "tlsserver", 1, &mesh_tls, err, errlen);
-        const char *n = cfg_str(it, "tlsclient");
+        const char *n = config_str(it, "tlsclient");
         if (!rc && n && n[0] && !(local_tls = tlsconf_find(d->tls, n, 0)))
             rc = -1, snprintf(err, errlen, "%s: tcp-client: unknown tls-client %s", it->where, n);
     } else if (kind == PROXY_UNIX_SERVER) {
@@ -265,14 +265,14 @@ static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, s
     }
     struct proxy_spec spec = {
         .kind = proxy_entries[k].kind,
-        .bindaddr = cfg_str(it, "bindaddr"),
-        .port = (int)cfg_int(it, "port", 0),
-        .remotenode = cfg_str(it, "remotenode"),
-        .remoteservice = cfg_str(it, "remoteservice"),
-        .service = cfg_str(it, "service"),
-        .address = cfg_str(it, "address"),
-        .filename = cfg_str(it, "filename"),
-        .permissions = (int)cfg_int(it, "permissions", 0600),
+        .bindaddr = config_str(it, "bindaddr"),
+        .port = (int)config_int(it, "port", 0),
+        .remotenode = config_str(it, "remotenode"),
+        .remoteservice = config_str(it, "remoteservice"),
+        .service = config_str(it, "service"),
+        .address = config_str(it, "address"),
+        .filename = config_str(it, "filename"),
+        .permissions = (int)config_int(it, "permissions", 0600),
         .mesh_tls = mesh_tls,
         .local_tls = local_tls,
     };
@@ -284,7 +284,7 @@ static int start_proxy(struct daemon *d, const struct cfg_item *it, char *err, s
 }
 
 /* A command-service entry: a mesh service running a command per connection. */
-static int start_command_service(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+static int start_command_service(struct daemon *d, const struct config_item *it, char *err, size_t errlen)
 {
     const struct stream_tls *tls;
     if (tls_option(d, it, "tls", 1, &tls, err, errlen) < 0)
@@ -294,7 +294,7 @@ static int start_command_service(struct daemon *d, const struct cfg_item *it, ch
         return -1;
     }
     char e[512];
-    struct command_svc *cs = command_svc_start(d->node, cfg_str(it, "service"), cfg_str(it, "command"),
+    struct command_svc *cs = command_svc_start(d->node, config_str(it, "service"), config_str(it, "command"),
                                                tls, e, sizeof e);
     if (!cs) {
         snprintf(err, errlen, "%s: %s", it->where, e);
@@ -305,17 +305,17 @@ static int start_command_service(struct daemon *d, const struct cfg_item *it, ch
 }
 
 /* An ip-router entry: a TUN interface routed over the mesh. */
-static int start_ip_router(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+static int start_ip_router(struct daemon *d, const struct config_item *it, char *err, size_t errlen)
 {
     if (d->niprouters == MAX_PROXIES) {
         snprintf(err, errlen, "too many ip-routers (limit %d)", MAX_PROXIES);
         return -1;
     }
     struct ip_router_spec spec = {
-        .networkname = cfg_str(it, "networkname"),
-        .interface = cfg_str(it, "interface"),
-        .localnet = cfg_str(it, "localnet"),
-        .routes = cfg_str(it, "routes"),
+        .networkname = config_str(it, "networkname"),
+        .interface = config_str(it, "interface"),
+        .localnet = config_str(it, "localnet"),
+        .routes = config_str(it, "routes"),
     };
     char e[512];
     struct ip_router *r = ip_router_start(d->node, &spec, e, sizeof e);
@@ -334,9 +334,9 @@ static char *fixed_items_text(const struct config *cfg)
     size_t cap = 1, len = 0;
     char *out = calloc(1, 1);
     for (size_t i = 0; out && i < cfg->n; i++) {
-        if (cfg->items[i].def->flags & CFG_RELOADABLE)
+        if (cfg->items[i].def->flags & CONFIG_RELOADABLE)
             continue;
-        char *t = cfg_item_canonical(&cfg->items[i]);
+        char *t = config_item_canonical(&cfg->items[i]);
         if (!t)
             continue;
         size_t tl = strlen(t);
@@ -395,7 +395,7 @@ static int do_reload(void *arg, char *err, size_t errlen, int *code)
         for (size_t k = 0; k < next.n && !keep; k++) {
             if (!is_backend_item(&next.items[k]))
                 continue;
-            char *key = cfg_item_canonical(&next.items[k]);
+            char *key = config_item_canonical(&next.items[k]);
             keep = key && strcmp(key, backend_key(d->backends[i])) == 0;
             free(key);
         }
@@ -477,23 +477,23 @@ static void on_node_shutdown(void *arg, const char *why)
 static int load_work_keys(struct daemon *d, char *err, size_t errlen)
 {
     char e[400];
-    const struct cfg_item *sit = config_find(&d->cfg, "work-signing");
-    const struct cfg_item *vit = config_find(&d->cfg, "work-verification");
+    const struct config_item *sit = config_find(&d->cfg, "work-signing");
+    const struct config_item *vit = config_find(&d->cfg, "work-verification");
     if (sit) {
         int64_t life = 0;
-        const char *te = cfg_str(sit, "tokenexpiration");
+        const char *te = config_str(sit, "tokenexpiration");
         if (te && te[0] && godur_parse(te, &life, e, sizeof e) < 0) {
             snprintf(err, errlen, "%s: work-signing: tokenexpiration: %s", sit->where, e);
             return -1;
         }
-        d->signer = sign_signer_load(cfg_str(sit, "privatekey"), life, e, sizeof e);
+        d->signer = sign_signer_load(config_str(sit, "privatekey"), life, e, sizeof e);
         if (!d->signer) {
             snprintf(err, errlen, "%s%s", SIGN_LOAD_SIGNING_PREFIX, e);
             return -1;
         }
     }
     if (vit) {
-        d->verifier = sign_verifier_load(cfg_str(vit, "publickey"), e, sizeof e);
+        d->verifier = sign_verifier_load(config_str(vit, "publickey"), e, sizeof e);
         if (!d->verifier) {
             snprintf(err, errlen, "%s%s", SIGN_LOAD_VERIFYING_PREFIX, e);
             return -1;
@@ -504,20 +504,20 @@ static int load_work_keys(struct daemon *d, char *err, size_t errlen)
 }
 
 /* A work-kubernetes entry: upstream's Prepare checks, then the type. */
-static int add_work_kube(struct daemon *d, const struct cfg_item *it, char *err, size_t errlen)
+static int add_work_kube(struct daemon *d, const struct config_item *it, char *err, size_t errlen)
 {
     struct kube_settings ks = {
-        .worktype = cfg_str(it, "worktype"), .namespace_ = cfg_str(it, "namespace"),
-        .image = cfg_str(it, "image"), .command = cfg_str(it, "command"),
-        .params = cfg_str(it, "params"), .authmethod = cfg_str(it, "authmethod"),
-        .kubeconfig = cfg_str(it, "kubeconfig"), .pod = cfg_str(it, "pod"),
-        .streammethod = cfg_str(it, "streammethod"),
-        .allow_runtime_auth = cfg_bool(it, "allowruntimeauth", 0),
-        .allow_runtime_command = cfg_bool(it, "allowruntimecommand", 0),
-        .allow_runtime_params = cfg_bool(it, "allowruntimeparams", 0),
-        .allow_runtime_pod = cfg_bool(it, "allowruntimepod", 0),
-        .delete_pod_on_restart = cfg_bool(it, "deletepodonrestart", 1),
-        .verify_signature = cfg_bool(it, "verifysignature", 0),
+        .worktype = config_str(it, "worktype"), .namespace_ = config_str(it, "namespace"),
+        .image = config_str(it, "image"), .command = config_str(it, "command"),
+        .params = config_str(it, "params"), .authmethod = config_str(it, "authmethod"),
+        .kubeconfig = config_str(it, "kubeconfig"), .pod = config_str(it, "pod"),
+        .streammethod = config_str(it, "streammethod"),
+        .allow_runtime_auth = config_bool(it, "allowruntimeauth", 0),
+        .allow_runtime_command = config_bool(it, "allowruntimecommand", 0),
+        .allow_runtime_params = config_bool(it, "allowruntimeparams", 0),
+        .allow_runtime_pod = config_bool(it, "allowruntimepod", 0),
+        .delete_pod_on_restart = config_bool(it, "deletepodonrestart", 1),
+        .verify_signature = config_bool(it, "verifysignature", 0),
     };
     char e[512];
     if (kube_settings_check(&ks, e, sizeof e) < 0) {
@@ -536,8 +536,8 @@ static int add_work_kube(struct daemon *d, const struct cfg_item *it, char *err,
  * picked up again once every type is known. */
 static int setup_work(struct daemon *d, char *err, size_t errlen)
 {
-    const struct cfg_item *nodeit = config_find(&d->cfg, "node");
-    const char *datadir = cfg_str(nodeit, "datadir");
+    const struct config_item *nodeit = config_find(&d->cfg, "node");
+    const char *datadir = config_str(nodeit, "datadir");
     char exe[4096];
     size_t exelen = sizeof exe;
     if (uv_exepath(exe, &exelen) < 0)
@@ -548,19 +548,19 @@ static int setup_work(struct daemon *d, char *err, size_t errlen)
     if (load_work_keys(d, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < d->cfg.n; i++) {
-        const struct cfg_item *it = &d->cfg.items[i];
+        const struct config_item *it = &d->cfg.items[i];
         if (strcmp(it->def->name, "work-kubernetes") == 0 && add_work_kube(d, it, err, errlen) < 0)
             return -1;
         if (strcmp(it->def->name, "work-command") != 0)
             continue;
-        if (cfg_bool(it, "verifysignature", 0) && !d->verifier) {
+        if (config_bool(it, "verifysignature", 0) && !d->verifier) {
             snprintf(err, errlen, "%s: work-command %s: verifysignature needs a work-verification key",
-                     it->where, cfg_str(it, "worktype"));
+                     it->where, config_str(it, "worktype"));
             return -1;
         }
-        if (workceptor_add_command(d->work, cfg_str(it, "worktype"), cfg_str(it, "command"),
-                                   cfg_str(it, "params"), cfg_bool(it, "allowruntimeparams", 0),
-                                   cfg_bool(it, "verifysignature", 0), err, errlen) < 0)
+        if (workceptor_add_command(d->work, config_str(it, "worktype"), config_str(it, "command"),
+                                   config_str(it, "params"), config_bool(it, "allowruntimeparams", 0),
+                                   config_bool(it, "verifysignature", 0), err, errlen) < 0)
             return -1;
     }
     workceptor_set_tls_lookup(d->work, tls_client_lookup, d);
@@ -571,11 +571,11 @@ static int setup_work(struct daemon *d, char *err, size_t errlen)
 
 static int start_metrics(struct daemon *d, char *err, size_t errlen)
 {
-    const struct cfg_item *it = config_find(&d->cfg, "metrics");
+    const struct config_item *it = config_find(&d->cfg, "metrics");
     if (!it)
         return 0;
     struct metrics_sources src = { .node = d->node, .control = d->control, .work = d->work, .tls = d->tls };
-    d->metrics = metrics_new(&d->loop, &src, cfg_str(it, "address"), (int)cfg_int(it, "port", 9273),
+    d->metrics = metrics_new(&d->loop, &src, config_str(it, "address"), (int)config_int(it, "port", 9273),
                              err, errlen);
     return d->metrics ? 0 : -1;
 }
@@ -583,9 +583,9 @@ static int start_metrics(struct daemon *d, char *err, size_t errlen)
 static int setup(struct daemon *d, char *err, size_t errlen)
 {
     apply_log_level(&d->cfg);
-    const struct cfg_item *nodeit = config_find(&d->cfg, "node");
-    struct node_config nc = { .id = cfg_str(nodeit, "id"), .firewallrules = cfg_json(nodeit, "firewallrules") };
-    const char *idle = cfg_str(nodeit, "maxidleconnectiontimeout");
+    const struct config_item *nodeit = config_find(&d->cfg, "node");
+    struct node_config nc = { .id = config_str(nodeit, "id"), .firewallrules = config_json(nodeit, "firewallrules") };
+    const char *idle = config_str(nodeit, "maxidleconnectiontimeout");
     if (idle && idle[0] && godur_parse(idle, &nc.max_idle_ns, err, errlen) < 0)
         return -1;
     d->node = node_new(&d->loop, &nc, err, errlen);
@@ -601,7 +601,7 @@ static int setup(struct daemon *d, char *err, size_t errlen)
     if (setup_work(d, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < d->cfg.n; i++) {
-        const struct cfg_item *it = &d->cfg.items[i];
+        const struct config_item *it = &d->cfg.items[i];
         if (strcmp(it->def->name, "control-service") == 0 && start_control(d, it, err, errlen) < 0)
             return -1;
         if (is_backend_item(it) && start_backend(d, it, err, errlen) < 0)
@@ -657,11 +657,11 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return certs < 0 ? 1 : 0;
     }
-    const struct cfg_item *runner = config_find(&d.cfg, "command-runner");
+    const struct config_item *runner = config_find(&d.cfg, "command-runner");
     if (runner) {
         apply_log_level(&d.cfg);
-        int rc = cmd_runner_main(cfg_str(runner, "command"), cfg_str(runner, "params"),
-                                  cfg_str(runner, "unitdir"));
+        int rc = cmd_runner_main(config_str(runner, "command"), config_str(runner, "params"),
+                                  config_str(runner, "unitdir"));
         config_free(&d.cfg);
         return rc;
     }

@@ -1,6 +1,6 @@
 /* config.c - the configuration model: items, typed values, checks, accessors.
  *
- * A configuration is an ordered list of items (struct cfg_item), one per
+ * A configuration is an ordered list of items (struct config_item), one per
  * entry given in a YAML file (config_yaml.c) or on the command line
  * (config_args.c).  Each item keeps its options in a jansson object, already
  * converted to the types config_table.c declares, so the rest of the daemon
@@ -25,11 +25,11 @@
 #include "core/gojson.h"
 
 /* Upstream's defaultMaxConnectionIdleTime: 2 x 10 s routing interval + 1 s. */
-#define CFG_MIN_IDLE_TIMEOUT_NS (21LL * 1000000000LL)
+#define CONFIG_MIN_IDLE_TIMEOUT_NS (21LL * 1000000000LL)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-int cfg_fail(char *err, size_t errlen, const char *fmt, ...)
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -40,7 +40,7 @@ int cfg_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-char *cfg_printf_alloc(const char *fmt, ...)
+char *config_printf_alloc(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,27 +66,27 @@ static void str_lower(char *s)
 
 /* ---- table lookups ---------------------------------------------------- */
 
-const struct cfg_entry_def *config_entry_lookup(const char *name, int fold_case)
+const struct config_entry_def *config_entry_lookup(const char *name, int fold_case)
 {
-    for (const struct cfg_entry_def *d = config_entries; d->name; d++) {
+    for (const struct config_entry_def *d = config_entries; d->name; d++) {
         if (fold_case ? strcasecmp(d->name, name) == 0 : strcmp(d->name, name) == 0)
             return d;
     }
     return NULL;
 }
 
-const struct cfg_option *config_option_lookup(const struct cfg_entry_def *def, const char *name)
+const struct config_option *config_option_lookup(const struct config_entry_def *def, const char *name)
 {
-    for (const struct cfg_option *o = def->options; o->name; o++)
+    for (const struct config_option *o = def->options; o->name; o++)
         if (strcasecmp(o->name, name) == 0)
             return o;
     return NULL;
 }
 
-const struct cfg_option *cfg_bare_option(const struct cfg_entry_def *def)
+const struct config_option *config_bare_option(const struct config_entry_def *def)
 {
-    for (const struct cfg_option *o = def->options; o->name; o++)
-        if (o->flags & CFG_BARE)
+    for (const struct config_option *o = def->options; o->name; o++)
+        if (o->flags & CONFIG_BARE)
             return o;
     return NULL;
 }
@@ -102,31 +102,31 @@ static size_t items_capacity(size_t n)
     return c;
 }
 
-size_t cfg_add_item(struct config *cfg, const struct cfg_entry_def *def, const char *where,
-                    char *err, size_t errlen)
+size_t config_add_item(struct config *cfg, const struct config_entry_def *def, const char *where,
+                       char *err, size_t errlen)
 {
     if (cfg->n >= CONFIG_MAX_ITEMS) {
-        cfg_fail(err, errlen, "%s: too many entries (more than %u)", where, CONFIG_MAX_ITEMS);
-        return CFG_NO_ITEM;
+        config_fail(err, errlen, "%s: too many entries (more than %u)", where, CONFIG_MAX_ITEMS);
+        return CONFIG_NO_ITEM;
     }
     if (cfg->n == 0 || cfg->n == items_capacity(cfg->n)) {
-        struct cfg_item *grown =
+        struct config_item *grown =
             realloc(cfg->items, items_capacity(cfg->n + 1) * sizeof *cfg->items);
         if (!grown) {
-            cfg_fail(err, errlen, "%s: out of memory", where);
-            return CFG_NO_ITEM;
+            config_fail(err, errlen, "%s: out of memory", where);
+            return CONFIG_NO_ITEM;
         }
         cfg->items = grown;
     }
-    struct cfg_item *it = &cfg->items[cfg->n];
+    struct config_item *it = &cfg->items[cfg->n];
     it->def = def;
     it->opts = json_object();
     it->where = strdup(where);
     if (!it->opts || !it->where) {
         json_decref(it->opts);
         free(it->where);
-        cfg_fail(err, errlen, "%s: out of memory", where);
-        return CFG_NO_ITEM;
+        config_fail(err, errlen, "%s: out of memory", where);
+        return CONFIG_NO_ITEM;
     }
     return cfg->n++;
 }
@@ -180,7 +180,7 @@ static const char *int_prefix(const char *p, int *neg, unsigned *base)
     return p;
 }
 
-int cfg_parse_int(const char *s, int64_t *out)
+int config_parse_int(const char *s, int64_t *out)
 {
     int neg;
     unsigned base;
@@ -200,7 +200,7 @@ int cfg_parse_int(const char *s, int64_t *out)
     return 0;
 }
 
-int cfg_parse_float(const char *s, double *out)
+int config_parse_float(const char *s, double *out)
 {
     if (!*s || *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
         return -1;
@@ -213,7 +213,7 @@ int cfg_parse_float(const char *s, double *out)
     return 0;
 }
 
-int cfg_parse_bool(const char *s, int *out)
+int config_parse_bool(const char *s, int *out)
 {
     static const char *const yes[] = { "1",    "t",    "T",    "true", "TRUE", "True", "y",
                                        "Y",    "yes",  "Yes",  "YES",  "on",   "On",   "ON" };
@@ -232,23 +232,23 @@ int cfg_parse_bool(const char *s, int *out)
     return -1;
 }
 
-const char *cfg_type_expectation(enum cfg_type type)
+const char *config_type_expectation(enum config_type type)
 {
     switch (type) {
-    case CFG_STR: return "a string";
-    case CFG_INT: return "an integer";
-    case CFG_FLOAT: return "a number";
-    case CFG_BOOL: return "a boolean";
-    case CFG_LIST: return "a list of strings";
-    case CFG_MAP: return "a mapping of names to numbers";
-    case CFG_JSON: return "JSON data";
+    case CONFIG_STR: return "a string";
+    case CONFIG_INT: return "an integer";
+    case CONFIG_FLOAT: return "a number";
+    case CONFIG_BOOL: return "a boolean";
+    case CONFIG_LIST: return "a list of strings";
+    case CONFIG_MAP: return "a mapping of names to numbers";
+    case CONFIG_JSON: return "JSON data";
     }
     return "a value";
 }
 
-static int why_got(char *why, size_t whylen, enum cfg_type type, const char *text)
+static int why_got(char *why, size_t whylen, enum config_type type, const char *text)
 {
-    return cfg_fail(why, whylen, "expected %s, got \"%.80s\"", cfg_type_expectation(type), text);
+    return config_fail(why, whylen, "expected %s, got \"%.80s\"", config_type_expectation(type), text);
 }
 
 /* A JSON array of strings, as the command line accepts for list options. */
@@ -258,14 +258,14 @@ static int list_from_json_text(const char *text, json_t **out, char *why, size_t
     json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!v || !json_is_array(v)) {
         json_decref(v);
-        return cfg_fail(why, whylen, "expected a JSON array of strings, got \"%.80s\"", text);
+        return config_fail(why, whylen, "expected a JSON array of strings, got \"%.80s\"", text);
     }
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
         if (!json_is_string(e)) {
             json_decref(v);
-            return cfg_fail(why, whylen, "list element %zu is not a string", i);
+            return config_fail(why, whylen, "list element %zu is not a string", i);
         }
     }
     *out = v;
@@ -279,19 +279,19 @@ static int map_from_json_text(const char *text, json_t **out, char *why, size_t 
     json_t *v = text[0] == '{' ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!v || !json_is_object(v)) {
         json_decref(v);
-        return cfg_fail(why, whylen, "expected a JSON object of numbers, got \"%.80s\"", text);
+        return config_fail(why, whylen, "expected a JSON object of numbers, got \"%.80s\"", text);
     }
     const char *k;
     json_t *e;
     json_object_foreach(v, k, e) {
         if (!json_is_number(e)) {
-            cfg_fail(why, whylen, "value for \"%.80s\" is not a number", k);
+            config_fail(why, whylen, "value for \"%.80s\" is not a number", k);
             json_decref(v);
             return -1;
         }
         if (json_object_set_new(v, k, json_real(json_number_value(e))) != 0) {
             json_decref(v);
-            return cfg_fail(why, whylen, "out of memory");
+            return config_fail(why, whylen, "out of memory");
         }
     }
     *out = v;
@@ -305,25 +305,25 @@ static json_t *json_from_text_any(const char *text)
     return v ? v : json_stringn_nocheck(text, strlen(text));
 }
 
-static int scalar_from_text(const struct cfg_option *opt, const char *text, json_t **out,
+static int scalar_from_text(const struct config_option *opt, const char *text, json_t **out,
                             char *why, size_t whylen)
 {
     int64_t i;
     double f;
     int b;
     switch (opt->type) {
-    case CFG_INT:
-        if (cfg_parse_int(text, &i))
+    case CONFIG_INT:
+        if (config_parse_int(text, &i))
             return why_got(why, whylen, opt->type, text);
         *out = json_integer(i);
         break;
-    case CFG_FLOAT:
-        if (cfg_parse_float(text, &f))
+    case CONFIG_FLOAT:
+        if (config_parse_float(text, &f))
             return why_got(why, whylen, opt->type, text);
         *out = json_real(f);
         break;
-    case CFG_BOOL:
-        if (cfg_parse_bool(text, &b))
+    case CONFIG_BOOL:
+        if (config_parse_bool(text, &b))
             return why_got(why, whylen, opt->type, text);
         *out = json_boolean(b);
         break;
@@ -331,29 +331,29 @@ static int scalar_from_text(const struct cfg_option *opt, const char *text, json
         *out = json_stringn_nocheck(text, strlen(text));
         break;
     }
-    return *out ? 0 : cfg_fail(why, whylen, "out of memory");
+    return *out ? 0 : config_fail(why, whylen, "out of memory");
 }
 
-int cfg_value_from_text(const struct cfg_option *opt, const char *text, json_t **out, char *why,
-                        size_t whylen)
+int config_value_from_text(const struct config_option *opt, const char *text, json_t **out, char *why,
+                           size_t whylen)
 {
     *out = NULL;
     switch (opt->type) {
-    case CFG_LIST:
+    case CONFIG_LIST:
         if (text[0] == '[')
             return list_from_json_text(text, out, why, whylen);
         *out = json_array();
         if (!*out || json_array_append_new(*out, json_stringn_nocheck(text, strlen(text)))) {
             json_decref(*out);
             *out = NULL;
-            return cfg_fail(why, whylen, "out of memory");
+            return config_fail(why, whylen, "out of memory");
         }
         return 0;
-    case CFG_MAP:
+    case CONFIG_MAP:
         return map_from_json_text(text, out, why, whylen);
-    case CFG_JSON:
+    case CONFIG_JSON:
         *out = json_from_text_any(text);
-        return *out ? 0 : cfg_fail(why, whylen, "out of memory");
+        return *out ? 0 : config_fail(why, whylen, "out of memory");
     default:
         return scalar_from_text(opt, text, out, why, whylen);
     }
@@ -366,60 +366,60 @@ int cfg_value_from_text(const struct cfg_option *opt, const char *text, json_t *
 static int check_singletons(const struct config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->n; i++) {
-        const struct cfg_entry_def *d = cfg->items[i].def;
-        if (!(d->flags & CFG_SINGLETON))
+        const struct config_entry_def *d = cfg->items[i].def;
+        if (!(d->flags & CONFIG_SINGLETON))
             continue;
         for (size_t j = 0; j < i; j++)
             if (cfg->items[j].def == d)
-                return cfg_fail(err, errlen, "%s: entry '%s' may appear only once",
-                                cfg->items[i].where, d->name);
+                return config_fail(err, errlen, "%s: entry '%s' may appear only once",
+                                   cfg->items[i].where, d->name);
     }
     return 0;
 }
 
-static const struct cfg_item *find_exclusive(const struct config *cfg)
+static const struct config_item *find_exclusive(const struct config *cfg)
 {
     for (size_t i = 0; i < cfg->n; i++)
-        if (cfg->items[i].def->flags & CFG_EXCLUSIVE)
+        if (cfg->items[i].def->flags & CONFIG_EXCLUSIVE)
             return &cfg->items[i];
     return NULL;
 }
 
-static int check_required(const struct cfg_item *it, char *err, size_t errlen)
+static int check_required(const struct config_item *it, char *err, size_t errlen)
 {
-    for (const struct cfg_option *o = it->def->options; o->name; o++)
-        if ((o->flags & CFG_REQUIRED) && !json_object_get(it->opts, o->name))
-            return cfg_fail(err, errlen, "%s: entry '%s': missing required key '%s'", it->where,
-                            it->def->name, o->name);
+    for (const struct config_option *o = it->def->options; o->name; o++)
+        if ((o->flags & CONFIG_REQUIRED) && !json_object_get(it->opts, o->name))
+            return config_fail(err, errlen, "%s: entry '%s': missing required key '%s'", it->where,
+                               it->def->name, o->name);
     return 0;
 }
 
-static int apply_defaults(struct cfg_item *it, char *err, size_t errlen)
+static int apply_defaults(struct config_item *it, char *err, size_t errlen)
 {
-    for (const struct cfg_option *o = it->def->options; o->name; o++) {
+    for (const struct config_option *o = it->def->options; o->name; o++) {
         if (!o->def || json_object_get(it->opts, o->name))
             continue;
         json_t *v;
         char why[160];
-        if (cfg_value_from_text(o, o->def, &v, why, sizeof why))
-            return cfg_fail(err, errlen, "%s: entry '%s': default of key '%s': %s", it->where,
-                            it->def->name, o->name, why);
+        if (config_value_from_text(o, o->def, &v, why, sizeof why))
+            return config_fail(err, errlen, "%s: entry '%s': default of key '%s': %s", it->where,
+                               it->def->name, o->name, why);
         if (json_object_set_new(it->opts, o->name, v))
-            return cfg_fail(err, errlen, "%s: out of memory", it->where);
+            return config_fail(err, errlen, "%s: out of memory", it->where);
     }
     return 0;
 }
 
 /* ---- finalise: per-entry checks ----------------------------------------- */
 
-static int fail_key(const struct cfg_item *it, const char *key, char *err, size_t errlen,
+static int fail_key(const struct config_item *it, const char *key, char *err, size_t errlen,
                     const char *why)
 {
-    return cfg_fail(err, errlen, "%s: entry '%s': key '%s': %s", it->where, it->def->name, key,
-                    why);
+    return config_fail(err, errlen, "%s: entry '%s': key '%s': %s", it->where, it->def->name, key,
+                       why);
 }
 
-static int check_costs(const struct cfg_item *it, char *err, size_t errlen)
+static int check_costs(const struct config_item *it, char *err, size_t errlen)
 {
     json_t *cost = json_object_get(it->opts, "cost");
     if (cost && json_number_value(cost) <= 0)
@@ -440,14 +440,14 @@ static int check_costs(const struct cfg_item *it, char *err, size_t errlen)
 int config_check_hostname(const char *host, char *err, size_t errlen)
 {
     if (strcasecmp(host, "localhost") == 0 || strncasecmp(host, "localhost.", 10) == 0)
-        return cfg_fail(err, errlen, "no node ID specified and local host name is localhost");
+        return config_fail(err, errlen, "no node ID specified and local host name is localhost");
     return 0;
 }
 
 /* Fills a missing node ID from the host name, then rejects "localhost". */
-static int check_node_id(struct cfg_item *it, char *err, size_t errlen)
+static int check_node_id(struct config_item *it, char *err, size_t errlen)
 {
-    const char *id = cfg_str(it, "id");
+    const char *id = config_str(it, "id");
     if (!id || !*id) {
         char host[256] = { 0 };
         char why[160];
@@ -456,17 +456,17 @@ static int check_node_id(struct cfg_item *it, char *err, size_t errlen)
         if (config_check_hostname(host, why, sizeof why))
             return fail_key(it, "id", err, errlen, why);
         if (json_object_set_new(it->opts, "id", json_stringn_nocheck(host, strlen(host))))
-            return cfg_fail(err, errlen, "%s: out of memory", it->where);
-        id = cfg_str(it, "id");
+            return config_fail(err, errlen, "%s: out of memory", it->where);
+        id = config_str(it, "id");
     }
     if (strcasecmp(id, "localhost") == 0)
         return fail_key(it, "id", err, errlen, "node ID \"localhost\" is reserved");
     return 0;
 }
 
-static int check_idle_timeout(const struct cfg_item *it, char *err, size_t errlen)
+static int check_idle_timeout(const struct config_item *it, char *err, size_t errlen)
 {
-    const char *text = cfg_str(it, "maxidleconnectiontimeout");
+    const char *text = config_str(it, "maxidleconnectiontimeout");
     if (!text || !*text)
         return 0;
     int64_t ns;
@@ -475,11 +475,11 @@ static int check_idle_timeout(const struct cfg_item *it, char *err, size_t errle
         return fail_key(it, "maxidleconnectiontimeout", err, errlen,
                         "failed to parse MaxIdleConnectionTimeout from configuration file -- "
                         "valid examples include '1.5h', '30m', '30m10s'");
-    if (ns < CFG_MIN_IDLE_TIMEOUT_NS) {
+    if (ns < CONFIG_MIN_IDLE_TIMEOUT_NS) {
         snprintf(why, sizeof why,
                  "user defined maxIdleConnectionTimeout [%lld] is less than the default "
                  "default timeout [%lld]",
-                 (long long)ns, (long long)CFG_MIN_IDLE_TIMEOUT_NS);
+                 (long long)ns, (long long)CONFIG_MIN_IDLE_TIMEOUT_NS);
         return fail_key(it, "maxidleconnectiontimeout", err, errlen, why);
     }
     return 0;
@@ -499,10 +499,10 @@ static int rule_key_known(const char *key)
 static int rule_normalise(const json_t *rule, size_t idx, json_t **out, char *why, size_t whylen)
 {
     if (!json_is_object(rule))
-        return cfg_fail(why, whylen, "rule %zu: expected a mapping", idx);
+        return config_fail(why, whylen, "rule %zu: expected a mapping", idx);
     json_t *norm = json_object();
     if (!norm)
-        return cfg_fail(why, whylen, "out of memory");
+        return config_fail(why, whylen, "out of memory");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)rule, key, v) {
@@ -514,8 +514,8 @@ static int rule_normalise(const json_t *rule, size_t idx, json_t **out, char *wh
                           : !json_is_string(v) ? "value must be a string" : NULL;
         if (bad || json_object_set(norm, lk, v)) {
             json_decref(norm);
-            return cfg_fail(why, whylen, "rule %zu: %s '%.80s'", idx, bad ? bad : "out of memory",
-                            key);
+            return config_fail(why, whylen, "rule %zu: %s '%.80s'", idx, bad ? bad : "out of memory",
+                               key);
         }
     }
     json_t *action = json_object_get(norm, "action");
@@ -525,22 +525,22 @@ static int rule_normalise(const json_t *rule, size_t idx, json_t **out, char *wh
     str_lower(act);
     if (strcmp(act, "accept") && strcmp(act, "reject") && strcmp(act, "drop")) {
         if (action)
-            cfg_fail(why, whylen, "rule %zu: unknown action \"%.40s\"", idx,
-                     json_string_value(action));
+            config_fail(why, whylen, "rule %zu: unknown action \"%.40s\"", idx,
+                        json_string_value(action));
         else
-            cfg_fail(why, whylen, "rule %zu: missing action", idx);
+            config_fail(why, whylen, "rule %zu: missing action", idx);
         json_decref(norm);
         return -1;
     }
     if (json_object_set_new(norm, "action", json_string(act))) {
         json_decref(norm);
-        return cfg_fail(why, whylen, "out of memory");
+        return config_fail(why, whylen, "out of memory");
     }
     *out = norm;
     return 0;
 }
 
-static int check_firewall(struct cfg_item *it, char *err, size_t errlen)
+static int check_firewall(struct config_item *it, char *err, size_t errlen)
 {
     json_t *rules = json_object_get(it->opts, "firewallrules");
     if (!rules)
@@ -549,7 +549,7 @@ static int check_firewall(struct cfg_item *it, char *err, size_t errlen)
         return fail_key(it, "firewallrules", err, errlen, "expected a list of rules");
     json_t *norm = json_array();
     if (!norm)
-        return cfg_fail(err, errlen, "%s: out of memory", it->where);
+        return config_fail(err, errlen, "%s: out of memory", it->where);
     size_t i;
     json_t *rule;
     json_array_foreach(rules, i, rule) {
@@ -561,20 +561,20 @@ static int check_firewall(struct cfg_item *it, char *err, size_t errlen)
         }
     }
     if (json_object_set_new(it->opts, "firewallrules", norm))
-        return cfg_fail(err, errlen, "%s: out of memory", it->where);
+        return config_fail(err, errlen, "%s: out of memory", it->where);
     return 0;
 }
 
-static int check_node(struct cfg_item *it, char *err, size_t errlen)
+static int check_node(struct config_item *it, char *err, size_t errlen)
 {
     if (check_node_id(it, err, errlen) || check_idle_timeout(it, err, errlen))
         return -1;
     return check_firewall(it, err, errlen);
 }
 
-static int check_log_level(struct cfg_item *it, char *err, size_t errlen)
+static int check_log_level(struct config_item *it, char *err, size_t errlen)
 {
-    const char *lv = cfg_str(it, "level");
+    const char *lv = config_str(it, "level");
     char low[16] = "";
     if (lv)
         snprintf(low, sizeof low, "%s", lv);
@@ -588,11 +588,11 @@ static int check_log_level(struct cfg_item *it, char *err, size_t errlen)
         return fail_key(it, "level", err, errlen, why);
     }
     if (json_object_set_new(it->opts, "level", json_string(low)))
-        return cfg_fail(err, errlen, "%s: out of memory", it->where);
+        return config_fail(err, errlen, "%s: out of memory", it->where);
     return 0;
 }
 
-static int check_item(struct cfg_item *it, char *err, size_t errlen)
+static int check_item(struct config_item *it, char *err, size_t errlen)
 {
     if (check_costs(it, err, errlen))
         return -1;
@@ -607,8 +607,8 @@ static int add_implicit_node(struct config *cfg, char *err, size_t errlen)
 {
     if (config_find(cfg, "node"))
         return 0;
-    const struct cfg_entry_def *node = config_entry_lookup("node", 0);
-    return cfg_add_item(cfg, node, "implicit node entry", err, errlen) == CFG_NO_ITEM ? -1 : 0;
+    const struct config_entry_def *node = config_entry_lookup("node", 0);
+    return config_add_item(cfg, node, "implicit node entry", err, errlen) == CONFIG_NO_ITEM ? -1 : 0;
 }
 
 int config_finalise(struct config *cfg, char *err, size_t errlen)
@@ -618,10 +618,10 @@ int config_finalise(struct config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->n; i++)
         if (check_required(&cfg->items[i], err, errlen))
             return -1;
-    const struct cfg_item *excl = find_exclusive(cfg);
+    const struct config_item *excl = find_exclusive(cfg);
     if (excl && cfg->n > 1)
-        return cfg_fail(err, errlen, "%s: cannot specify any other options with %s", excl->where,
-                        excl->def->name);
+        return config_fail(err, errlen, "%s: cannot specify any other options with %s", excl->where,
+                           excl->def->name);
     if (!excl && add_implicit_node(cfg, err, errlen))
         return -1;
     for (size_t i = 0; i < cfg->n; i++)
@@ -634,19 +634,19 @@ int config_finalise(struct config *cfg, char *err, size_t errlen)
 int config_check_supported(const struct config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->n; i++)
-        if (cfg->items[i].def->flags & CFG_DEPRECATED)
-            return cfg_fail(err, errlen,
-                            "%s is not supported: it is deprecated upstream and receptor-c does not "
-                            "run Python plugins (run the work as a work-command instead)",
-                            cfg->items[i].def->name);
-        else if (cfg->items[i].def->flags & CFG_NOT_YET)
-            return cfg_fail(err, errlen, "not supported yet: %s", cfg->items[i].def->name);
+        if (cfg->items[i].def->flags & CONFIG_DEPRECATED)
+            return config_fail(err, errlen,
+                               "%s is not supported: it is deprecated upstream and receptor-c does not "
+                               "run Python plugins (run the work as a work-command instead)",
+                               cfg->items[i].def->name);
+        else if (cfg->items[i].def->flags & CONFIG_NOT_YET)
+            return config_fail(err, errlen, "not supported yet: %s", cfg->items[i].def->name);
     return 0;
 }
 
 /* ---- accessors ----------------------------------------------------------- */
 
-const struct cfg_item *config_find(const struct config *cfg, const char *entry)
+const struct config_item *config_find(const struct config *cfg, const char *entry)
 {
     for (size_t i = 0; i < cfg->n; i++)
         if (strcmp(cfg->items[i].def->name, entry) == 0)
@@ -654,45 +654,45 @@ const struct cfg_item *config_find(const struct config *cfg, const char *entry)
     return NULL;
 }
 
-char *cfg_item_canonical(const struct cfg_item *item)
+char *config_item_canonical(const struct config_item *item)
 {
     char *opts = gojson_dumps(item->opts, GOJSON_SORT_KEYS);
     if (!opts)
         return NULL;
-    char *s = cfg_printf_alloc("%s %s", item->def->name, opts);
+    char *s = config_printf_alloc("%s %s", item->def->name, opts);
     free(opts);
     return s;
 }
 
-static json_t *opt_value(const struct cfg_item *it, const char *opt)
+static json_t *opt_value(const struct config_item *it, const char *opt)
 {
     return it && it->opts ? json_object_get(it->opts, opt) : NULL;
 }
 
-const char *cfg_str(const struct cfg_item *it, const char *opt)
+const char *config_str(const struct config_item *it, const char *opt)
 {
     return json_string_value(opt_value(it, opt));
 }
 
-int64_t cfg_int(const struct cfg_item *it, const char *opt, int64_t fallback)
+int64_t config_int(const struct config_item *it, const char *opt, int64_t fallback)
 {
     json_t *v = opt_value(it, opt);
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : fallback;
 }
 
-double cfg_float(const struct cfg_item *it, const char *opt, double fallback)
+double config_float(const struct config_item *it, const char *opt, double fallback)
 {
     json_t *v = opt_value(it, opt);
     return json_is_number(v) ? json_number_value(v) : fallback;
 }
 
-int cfg_bool(const struct cfg_item *it, const char *opt, int fallback)
+int config_bool(const struct config_item *it, const char *opt, int fallback)
 {
     json_t *v = opt_value(it, opt);
     return json_is_boolean(v) ? json_is_true(v) : fallback;
 }
 
-json_t *cfg_json(const struct cfg_item *it, const char *opt)
+json_t *config_json(const struct config_item *it, const char *opt)
 {
     return opt_value(it, opt);
 }

@@ -17,61 +17,61 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum cfg_type {
-    CFG_STR,    /* json string */
-    CFG_INT,    /* json integer; text accepts 0x.., leading-0 octal (permissions=0600) */
-    CFG_FLOAT,  /* json real */
-    CFG_BOOL,   /* json true/false; text accepts Go's strconv.ParseBool spellings */
-    CFG_LIST,   /* json array of strings; repeated key=value appends, or a JSON array text */
-    CFG_MAP,    /* json object (nodecost: string -> number); JSON object text on the CLI */
-    CFG_JSON,   /* any YAML/JSON value kept as is (e.g. firewallrules: list of maps) */
+enum config_type {
+    CONFIG_STR,    /* json string */
+    CONFIG_INT,    /* json integer; text accepts 0x.., leading-0 octal (permissions=0600) */
+    CONFIG_FLOAT,  /* json real */
+    CONFIG_BOOL,   /* json true/false; text accepts Go's strconv.ParseBool spellings */
+    CONFIG_LIST,   /* json array of strings; repeated key=value appends, or a JSON array text */
+    CONFIG_MAP,    /* json object (nodecost: string -> number); JSON object text on the CLI */
+    CONFIG_JSON,   /* any YAML/JSON value kept as is (e.g. firewallrules: list of maps) */
 };
 
 /* option flags */
-#define CFG_REQUIRED 0x1
-#define CFG_BARE     0x2  /* receives a value given without key= (one per entry) */
+#define CONFIG_REQUIRED 0x1
+#define CONFIG_BARE     0x2  /* receives a value given without key= (one per entry) */
 
-struct cfg_option {
+struct config_option {
     const char *name;     /* lower case */
-    enum cfg_type type;
+    enum config_type type;
     const char *def;      /* default as text (converted like CLI text) or NULL */
     unsigned flags;
     const char *help;
 };
 
 /* entry flags */
-#define CFG_SINGLETON   0x1  /* may appear once */
-#define CFG_EXCLUSIVE   0x2  /* must be the only entry (version, cert-*) */
-#define CFG_RELOADABLE  0x4  /* may change on reload (backends, local-only) */
-#define CFG_NOT_YET     0x8  /* parsed and validated, but startup stops with
+#define CONFIG_SINGLETON   0x1  /* may appear once */
+#define CONFIG_EXCLUSIVE   0x2  /* must be the only entry (version, cert-*) */
+#define CONFIG_RELOADABLE  0x4  /* may change on reload (backends, local-only) */
+#define CONFIG_NOT_YET     0x8  /* parsed and validated, but startup stops with
                                 "not supported yet: <entry>" */
-#define CFG_HIDDEN      0x10 /* not listed in --help (command-runner) */
-#define CFG_NO_OPTIONS  0x20 /* takes no options (trace, version; local-only
+#define CONFIG_HIDDEN      0x10 /* not listed in --help (command-runner) */
+#define CONFIG_NO_OPTIONS  0x20 /* takes no options (trace, version; local-only
                                 has only its unused `local` flag) */
-#define CFG_DEPRECATED  0x40 /* with CFG_NOT_YET: refused for good, because
+#define CONFIG_DEPRECATED  0x40 /* with CONFIG_NOT_YET: refused for good, because
                                 upstream deprecated it (work-python) */
 
 /* Groups of entries in --help, in the order they are printed (upstream's
  * cmdline sections). */
-enum cfg_section {
-    CFG_SEC_MAIN,       /* node, logging, version: no heading */
-    CFG_SEC_RESOURCES,  /* tls-server, tls-client */
-    CFG_SEC_BACKENDS,   /* tcp/udp/ws listeners and peers */
-    CFG_SEC_SERVICES,   /* control service, proxies, ip-router */
-    CFG_SEC_WORKERS,    /* work-* */
-    CFG_SEC_CERTS,      /* cert-* */
-    CFG_SEC_COUNT
+enum config_section {
+    CONFIG_SEC_MAIN,       /* node, logging, version: no heading */
+    CONFIG_SEC_RESOURCES,  /* tls-server, tls-client */
+    CONFIG_SEC_BACKENDS,   /* tcp/udp/ws listeners and peers */
+    CONFIG_SEC_SERVICES,   /* control service, proxies, ip-router */
+    CONFIG_SEC_WORKERS,    /* work-* */
+    CONFIG_SEC_CERTS,      /* cert-* */
+    CONFIG_SEC_COUNT
 };
 
-struct cfg_entry_def {
+struct config_entry_def {
     const char *name;     /* as written in YAML files (lower case) */
     unsigned flags;
-    const struct cfg_option *options; /* terminated by {NULL} */
+    const struct config_option *options; /* terminated by {NULL} */
     const char *help;
-    enum cfg_section section;
+    enum config_section section;
 };
 
-extern const struct cfg_entry_def config_entries[]; /* terminated by {NULL} */
+extern const struct config_entry_def config_entries[]; /* terminated by {NULL} */
 
 /* Input bounds for YAML files. */
 #define CONFIG_MAX_FILE_SIZE (16u * 1024 * 1024)
@@ -79,14 +79,14 @@ extern const struct cfg_entry_def config_entries[]; /* terminated by {NULL} */
 #define CONFIG_MAX_NODES     (1u << 20) /* YAML events per file */
 #define CONFIG_MAX_ITEMS     (1u << 16) /* entries per configuration */
 
-struct cfg_item {
-    const struct cfg_entry_def *def;
+struct config_item {
+    const struct config_entry_def *def;
     json_t *opts;   /* option name -> typed value; only set options and defaults */
     char *where;    /* "FILE:LINE" or "command line" for messages */
 };
 
 struct config {
-    struct cfg_item *items;
+    struct config_item *items;
     size_t n;
     char *config_file;  /* last --config/-c file given, or NULL (enables reload) */
     int want_help;      /* --help / -h, or no arguments at all */
@@ -117,7 +117,7 @@ void config_print_help(const char *argv0, FILE *out);
 /* Writes a bash completion script (--bash-completion). */
 void config_print_bash_completion(const char *argv0, FILE *out);
 /* -1 with "not supported yet: <entry>" for the first item whose entry is
- * marked CFG_NOT_YET; 0 when the daemon can run every item. */
+ * marked CONFIG_NOT_YET; 0 when the daemon can run every item. */
 int config_check_supported(const struct config *cfg, char *err, size_t errlen);
 /* Checks a host name for use as the default node ID: -1 with "no node ID
  * specified and local host name is localhost" for localhost/localhost.*. */
@@ -125,21 +125,21 @@ int config_check_hostname(const char *host, char *err, size_t errlen);
 
 /* Table lookups.  Entry names: exact (YAML files) or case-insensitive
  * (command line); option names are always case-insensitive. */
-const struct cfg_entry_def *config_entry_lookup(const char *name, int fold_case);
-const struct cfg_option *config_option_lookup(const struct cfg_entry_def *def, const char *name);
+const struct config_entry_def *config_entry_lookup(const char *name, int fold_case);
+const struct config_option *config_option_lookup(const struct config_entry_def *def, const char *name);
 
 /* The first item of that entry name, or NULL. */
-const struct cfg_item *config_find(const struct config *cfg, const char *entry);
+const struct config_item *config_find(const struct config *cfg, const char *entry);
 /* Canonical text of an item (entry name + options JSON, sorted keys), to
  * compare items across reloads.  malloc'ed. */
-char *cfg_item_canonical(const struct cfg_item *item);
+char *config_item_canonical(const struct config_item *item);
 
 /* Typed accessors; they return the default-applied value, or the fallback
  * when the option is unset. */
-const char *cfg_str(const struct cfg_item *it, const char *opt);    /* NULL if unset */
-int64_t cfg_int(const struct cfg_item *it, const char *opt, int64_t fallback);
-double cfg_float(const struct cfg_item *it, const char *opt, double fallback);
-int cfg_bool(const struct cfg_item *it, const char *opt, int fallback);
-json_t *cfg_json(const struct cfg_item *it, const char *opt);       /* borrowed; NULL if unset */
+const char *config_str(const struct config_item *it, const char *opt);    /* NULL if unset */
+int64_t config_int(const struct config_item *it, const char *opt, int64_t fallback);
+double config_float(const struct config_item *it, const char *opt, double fallback);
+int config_bool(const struct config_item *it, const char *opt, int fallback);
+json_t *config_json(const struct config_item *it, const char *opt);       /* borrowed; NULL if unset */
 
 #endif

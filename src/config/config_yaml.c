@@ -10,7 +10,7 @@
  * Hostile input is bounded: aliases are refused outright (they are how a
  * "billion laughs" file expands), nesting is limited to CONFIG_MAX_DEPTH and
  * the number of events to CONFIG_MAX_NODES.  Scalars are converted exactly as
- * command-line text is (cfg_value_from_text); only CFG_JSON options (e.g.
+ * command-line text is (config_value_from_text); only CONFIG_JSON options (e.g.
  * firewallrules) keep YAML's own typing of plain scalars. */
 #include <errno.h>
 #include <stdarg.h>
@@ -51,7 +51,7 @@ static int yr_fail(struct yreader *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return cfg_fail(r->err, r->errlen, "%s:%zu: %s", r->name, yr_line(r), msg);
+    return config_fail(r->err, r->errlen, "%s:%zu: %s", r->name, yr_line(r), msg);
 }
 
 /* Line of a reader (encoding) error, which libyaml reports as an offset. */
@@ -68,9 +68,9 @@ static int yr_syntax_error(struct yreader *r)
     const yaml_parser_t *p = &r->parser;
     size_t line = p->error == YAML_READER_ERROR ? offset_line(r, p->problem_offset)
                                                 : p->problem_mark.line + 1;
-    return cfg_fail(r->err, r->errlen, "%s:%zu: YAML syntax error: %s%s%s%s", r->name, line,
-                    p->problem ? p->problem : "unknown problem", p->context ? " (" : "",
-                    p->context ? p->context : "", p->context ? ")" : "");
+    return config_fail(r->err, r->errlen, "%s:%zu: YAML syntax error: %s%s%s%s", r->name, line,
+                       p->problem ? p->problem : "unknown problem", p->context ? " (" : "",
+                       p->context ? p->context : "", p->context ? ")" : "");
 }
 
 /* Advances to the next event, enforcing the input bounds. */
@@ -133,7 +133,7 @@ static int yr_scalar(struct yreader *r, const char **out)
     return 0;
 }
 
-/* ---- generic YAML -> JSON (CFG_JSON) ------------------------------------- */
+/* ---- generic YAML -> JSON (CONFIG_JSON) ------------------------------------- */
 
 static json_t *plain_scalar_json(const char *t)
 {
@@ -142,11 +142,11 @@ static json_t *plain_scalar_json(const char *t)
     double f;
     if (!*t || !strcmp(t, "~") || !strcmp(t, "null") || !strcmp(t, "Null") || !strcmp(t, "NULL"))
         return json_null();
-    if (!cfg_parse_bool(t, &b) && strcmp(t, "0") && strcmp(t, "1"))
+    if (!config_parse_bool(t, &b) && strcmp(t, "0") && strcmp(t, "1"))
         return json_boolean(b);
-    if (!cfg_parse_int(t, &i))
+    if (!config_parse_int(t, &i))
         return json_integer(i);
-    if (((*t >= '0' && *t <= '9') || *t == '-' || *t == '+' || *t == '.') && !cfg_parse_float(t, &f))
+    if (((*t >= '0' && *t <= '9') || *t == '-' || *t == '+' || *t == '.') && !config_parse_float(t, &f))
         return json_real(f);
     return json_stringn_nocheck(t, strlen(t));
 }
@@ -246,8 +246,8 @@ static int yr_to_json(struct yreader *r, json_t **out)
 /* ---- typed option values ------------------------------------------------- */
 
 struct yopt {
-    const struct cfg_item *item;
-    const struct cfg_option *opt;
+    const struct config_item *item;
+    const struct config_option *opt;
 };
 
 static int yr_opt_fail(struct yreader *r, const struct yopt *o, const char *why)
@@ -261,7 +261,7 @@ static int yr_text_value(struct yreader *r, const struct yopt *o, json_t **out)
     char why[256];
     if (yr_scalar(r, &t))
         return -1;
-    if (cfg_value_from_text(o->opt, t, out, why, sizeof why))
+    if (config_value_from_text(o->opt, t, out, why, sizeof why))
         return yr_opt_fail(r, o, why);
     return 0;
 }
@@ -321,7 +321,7 @@ static int yr_map_value(struct yreader *r, const struct yopt *o, json_t **out)
         snprintf(key, sizeof key, "%s", t);
         if (yr_next(r))
             goto fail;
-        if (!yr_is(r, YAML_SCALAR_EVENT) || yr_scalar(r, &t) || cfg_parse_float(t, &f)) {
+        if (!yr_is(r, YAML_SCALAR_EVENT) || yr_scalar(r, &t) || config_parse_float(t, &f)) {
             char why[400];
             snprintf(why, sizeof why, "value for \"%s\": expected a number", key);
             yr_opt_fail(r, o, why);
@@ -342,20 +342,20 @@ fail:
 /* Converts the value starting at the current event; *out = NULL for null. */
 static int yr_option_value(struct yreader *r, const struct yopt *o, json_t **out)
 {
-    enum cfg_type type = o->opt->type;
+    enum config_type type = o->opt->type;
     *out = NULL;
     if (yr_is_null(r))
         return 0;
-    if (type == CFG_JSON)
+    if (type == CONFIG_JSON)
         return yr_to_json(r, out);
     if (yr_is(r, YAML_SCALAR_EVENT))
         return yr_text_value(r, o, out);
-    if (yr_is(r, YAML_SEQUENCE_START_EVENT) && type == CFG_LIST)
+    if (yr_is(r, YAML_SEQUENCE_START_EVENT) && type == CONFIG_LIST)
         return yr_list_value(r, o, out);
-    if (yr_is(r, YAML_MAPPING_START_EVENT) && type == CFG_MAP)
+    if (yr_is(r, YAML_MAPPING_START_EVENT) && type == CONFIG_MAP)
         return yr_map_value(r, o, out);
     char why[128];
-    snprintf(why, sizeof why, "expected %s, got a %s", cfg_type_expectation(type),
+    snprintf(why, sizeof why, "expected %s, got a %s", config_type_expectation(type),
              yr_is(r, YAML_MAPPING_START_EVENT) ? "mapping" : "list");
     return yr_opt_fail(r, o, why);
 }
@@ -364,14 +364,14 @@ static int yr_option_value(struct yreader *r, const struct yopt *o, json_t **out
 
 static size_t yr_new_item(struct yreader *r, struct config *cfg, const char *name)
 {
-    const struct cfg_entry_def *def = config_entry_lookup(name, 0);
+    const struct config_entry_def *def = config_entry_lookup(name, 0);
     if (!def) {
         yr_fail(r, "unknown entry '%.80s'", name);
-        return CFG_NO_ITEM;
+        return CONFIG_NO_ITEM;
     }
     char where[512];
     snprintf(where, sizeof where, "%s:%zu", r->name, yr_line(r));
-    return cfg_add_item(cfg, def, where, r->err, r->errlen);
+    return config_add_item(cfg, def, where, r->err, r->errlen);
 }
 
 /* `- name` */
@@ -382,10 +382,10 @@ static int yr_item_scalar(struct yreader *r, struct config *cfg)
         return yr_fail(r, "empty list item; expected an entry name");
     if (yr_scalar(r, &name))
         return -1;
-    return yr_new_item(r, cfg, name) == CFG_NO_ITEM ? -1 : 0;
+    return yr_new_item(r, cfg, name) == CONFIG_NO_ITEM ? -1 : 0;
 }
 
-static int yr_set_option(struct yreader *r, struct cfg_item *it, const struct cfg_option *opt)
+static int yr_set_option(struct yreader *r, struct config_item *it, const struct config_option *opt)
 {
     struct yopt o = { it, opt };
     json_t *v;
@@ -397,9 +397,9 @@ static int yr_set_option(struct yreader *r, struct cfg_item *it, const struct cf
 }
 
 /* `name: value` where value is a bare scalar. */
-static int yr_bare_value(struct yreader *r, struct cfg_item *it)
+static int yr_bare_value(struct yreader *r, struct config_item *it)
 {
-    const struct cfg_option *bare = cfg_bare_option(it->def);
+    const struct config_option *bare = config_bare_option(it->def);
     if (!bare)
         return yr_fail(r, "entry '%s': does not take a bare value (got \"%.80s\")", it->def->name,
                        yr_text(r));
@@ -407,7 +407,7 @@ static int yr_bare_value(struct yreader *r, struct cfg_item *it)
 }
 
 /* `name: {option: value, ...}` */
-static int yr_options(struct yreader *r, struct cfg_item *it)
+static int yr_options(struct yreader *r, struct config_item *it)
 {
     for (;;) {
         const char *key = NULL;
@@ -419,7 +419,7 @@ static int yr_options(struct yreader *r, struct cfg_item *it)
             return yr_fail(r, "entry '%s': option names must be strings", it->def->name);
         if (yr_scalar(r, &key))
             return -1;
-        const struct cfg_option *opt = config_option_lookup(it->def, key);
+        const struct config_option *opt = config_option_lookup(it->def, key);
         if (!opt)
             return yr_fail(r, "entry '%s': unknown key '%.80s'", it->def->name, key);
         if (json_object_get(it->opts, opt->name))
@@ -441,9 +441,9 @@ static int yr_item_mapping(struct yreader *r, struct config *cfg)
     if (yr_scalar(r, &name))
         return -1;
     size_t idx = yr_new_item(r, cfg, name);
-    if (idx == CFG_NO_ITEM || yr_next(r))
+    if (idx == CONFIG_NO_ITEM || yr_next(r))
         return -1;
-    struct cfg_item *it = &cfg->items[idx];
+    struct config_item *it = &cfg->items[idx];
     int rc = 0;
     if (yr_is(r, YAML_SCALAR_EVENT))
         rc = yr_is_null(r) ? 0 : yr_bare_value(r, it);
@@ -502,8 +502,8 @@ int config_load_buffer(struct config *cfg, const char *name, const char *data, s
                        char *err, size_t errlen)
 {
     if (len > CONFIG_MAX_FILE_SIZE)
-        return cfg_fail(err, errlen, "%s: file is larger than 16 MiB (%u bytes)", name,
-                        CONFIG_MAX_FILE_SIZE);
+        return config_fail(err, errlen, "%s: file is larger than 16 MiB (%u bytes)", name,
+                           CONFIG_MAX_FILE_SIZE);
     struct yreader r;
     memset(&r, 0, sizeof r);
     r.name = name;
@@ -512,7 +512,7 @@ int config_load_buffer(struct config *cfg, const char *name, const char *data, s
     r.err = err;
     r.errlen = errlen;
     if (!yaml_parser_initialize(&r.parser))
-        return cfg_fail(err, errlen, "%s: out of memory", name);
+        return config_fail(err, errlen, "%s: out of memory", name);
     yaml_parser_set_input_string(&r.parser, (const unsigned char *)data, len);
     int rc = yr_stream(&r, cfg);
     if (r.have_ev)
@@ -555,12 +555,12 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return cfg_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return config_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > CONFIG_MAX_FILE_SIZE) {
         fclose(f);
-        return cfg_fail(err, errlen, "%s: file is larger than 16 MiB (%u bytes)", path,
-                        CONFIG_MAX_FILE_SIZE);
+        return config_fail(err, errlen, "%s: file is larger than 16 MiB (%u bytes)", path,
+                           CONFIG_MAX_FILE_SIZE);
     }
     char *data = NULL;
     size_t len = 0;
@@ -569,7 +569,7 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
     int saved = errno;
     fclose(f);
     if (rc)
-        return cfg_fail(err, errlen, "%s: cannot read: %s", path, strerror(saved ? saved : EIO));
+        return config_fail(err, errlen, "%s: cannot read: %s", path, strerror(saved ? saved : EIO));
     rc = config_load_buffer(cfg, path, data, len, err, errlen);
     free(data);
     return rc;

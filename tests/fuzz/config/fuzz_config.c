@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (config_load_buffer(&cfg, "fuzz.yml", (const char *)data, size, err, sizeof err) == 0 &&
         config_finalise(&cfg, err, sizeof err) == 0) {
         for (size_t i = 0; i < cfg.n; i++)
-            free(cfg_item_canonical(&cfg.items[i]));
+            free(config_item_canonical(&cfg.items[i]));
     }
     config_free(&cfg);
     return 0;

@@ -134,7 +134,7 @@ static void expect_args_error(const char *frag, ...)
     assert_int_equal(cfg.n, 0);
 }
 
-static const struct cfg_item *item_at(const struct config *cfg, const char *entry, size_t nth)
+static const struct config_item *item_at(const struct config *cfg, const char *entry, size_t nth)
 {
     for (size_t i = 0; i < cfg->n; i++)
         if (strcmp(cfg->items[i].def->name, entry) == 0 && nth-- == 0)
@@ -162,49 +162,49 @@ static void test_table(void **state)
                                               "udp-peer", "ws-listener", "ws-peer",
                                               "local-only" };
     size_t count = 0;
-    for (const struct cfg_entry_def *d = config_entries; d->name; d++)
+    for (const struct config_entry_def *d = config_entries; d->name; d++)
         count++;
     assert_int_equal(count, sizeof all / sizeof all[0]);
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        const struct cfg_entry_def *d = config_entry_lookup(all[i], 0);
+        const struct config_entry_def *d = config_entry_lookup(all[i], 0);
         assert_non_null(d);
         int sup = 1, rel = 0;
         for (size_t j = 0; j < sizeof not_yet / sizeof not_yet[0]; j++)
             sup &= strcmp(not_yet[j], all[i]) != 0;
         for (size_t j = 0; j < sizeof reloadable / sizeof reloadable[0]; j++)
             rel |= strcmp(reloadable[j], all[i]) == 0;
-        assert_int_equal(!(d->flags & CFG_NOT_YET), sup);
-        assert_int_equal(!!(d->flags & CFG_RELOADABLE), rel);
+        assert_int_equal(!(d->flags & CONFIG_NOT_YET), sup);
+        assert_int_equal(!!(d->flags & CONFIG_RELOADABLE), rel);
         assert_non_null(d->help);
         int bare = 0;
-        for (const struct cfg_option *o = d->options; o->name; o++) {
+        for (const struct config_option *o = d->options; o->name; o++) {
             for (const char *c = o->name; *c; c++)
                 assert_false(*c >= 'A' && *c <= 'Z');
             assert_non_null(o->help);
-            bare += !!(o->flags & CFG_BARE);
+            bare += !!(o->flags & CONFIG_BARE);
             if (o->def) {  /* every default converts like command-line text */
                 json_t *v;
                 char why[256];
-                assert_int_equal(cfg_value_from_text(o, o->def, &v, why, sizeof why), 0);
+                assert_int_equal(config_value_from_text(o, o->def, &v, why, sizeof why), 0);
                 json_decref(v);
             }
         }
         assert_true(bare <= 1);
     }
-    assert_true(config_entry_lookup("node", 0)->flags & CFG_SINGLETON);
-    assert_true(config_entry_lookup("work-signing", 0)->flags & CFG_SINGLETON);
-    assert_true(config_entry_lookup("version", 0)->flags & CFG_EXCLUSIVE);
-    assert_true(config_entry_lookup("cert-signreq", 0)->flags & CFG_EXCLUSIVE);
-    assert_true(config_entry_lookup("command-runner", 0)->flags & CFG_HIDDEN);
+    assert_true(config_entry_lookup("node", 0)->flags & CONFIG_SINGLETON);
+    assert_true(config_entry_lookup("work-signing", 0)->flags & CONFIG_SINGLETON);
+    assert_true(config_entry_lookup("version", 0)->flags & CONFIG_EXCLUSIVE);
+    assert_true(config_entry_lookup("cert-signreq", 0)->flags & CONFIG_EXCLUSIVE);
+    assert_true(config_entry_lookup("command-runner", 0)->flags & CONFIG_HIDDEN);
     assert_null(config_entry_lookup("UDP-Listener", 0));
     assert_non_null(config_entry_lookup("UDP-Listener", 1));
-    const struct cfg_entry_def *wc = config_entry_lookup("work-command", 0);
+    const struct config_entry_def *wc = config_entry_lookup("work-command", 0);
     assert_non_null(config_option_lookup(wc, "AllowRuntimeParams"));
     assert_non_null(config_option_lookup(wc, "verifysignature"));
     assert_non_null(config_option_lookup(wc, "params"));
-    const struct cfg_entry_def *tls = config_entry_lookup("tls-server", 0);
-    assert_true(config_option_lookup(tls, "cert")->flags & CFG_REQUIRED);
-    assert_int_equal(config_option_lookup(tls, "pinnedclientcert")->type, CFG_LIST);
+    const struct config_entry_def *tls = config_entry_lookup("tls-server", 0);
+    assert_true(config_option_lookup(tls, "cert")->flags & CONFIG_REQUIRED);
+    assert_int_equal(config_option_lookup(tls, "pinnedclientcert")->type, CONFIG_LIST);
 }
 
 /* ---- the shared vector configs ------------------------------------------- */
@@ -215,24 +215,24 @@ static void check_vector_file(const char *path, const char *stem)
     char err[512];
     if (parse_argv(&cfg, err, sizeof err, "-c", (char *)path, NULL))
         fail_msg("%s: %s", path, err);
-    const struct cfg_item *node = config_find(&cfg, "node");
+    const struct config_item *node = config_find(&cfg, "node");
     assert_non_null(node);
-    assert_int_equal(strncmp(cfg_str(node, "id"), stem, 1), 0); /* A.yml, Adup.yml -> "A" */
-    assert_int_equal(strlen(cfg_str(node, "id")), 1);
-    assert_non_null(strstr(cfg_str(node, "datadir"), "/run/vectors/"));
-    assert_string_equal(cfg_str(config_find(&cfg, "log-level"), "level"), "debug");
+    assert_int_equal(strncmp(config_str(node, "id"), stem, 1), 0); /* A.yml, Adup.yml -> "A" */
+    assert_int_equal(strlen(config_str(node, "id")), 1);
+    assert_non_null(strstr(config_str(node, "datadir"), "/run/vectors/"));
+    assert_string_equal(config_str(config_find(&cfg, "log-level"), "level"), "debug");
     assert_string_equal(cfg.config_file, path);
     assert_true(config_find(&cfg, "tcp-listener") || config_find(&cfg, "tcp-peer"));
-    const struct cfg_item *l = config_find(&cfg, "tcp-listener");
+    const struct config_item *l = config_find(&cfg, "tcp-listener");
     if (l) {
-        assert_string_equal(cfg_str(l, "bindaddr"), "127.0.0.1");
-        assert_true(cfg_int(l, "port", 0) > 27000);
-        assert_true(cfg_float(l, "cost", 0) == 1.0);
+        assert_string_equal(config_str(l, "bindaddr"), "127.0.0.1");
+        assert_true(config_int(l, "port", 0) > 27000);
+        assert_true(config_float(l, "cost", 0) == 1.0);
     }
-    const struct cfg_item *p = config_find(&cfg, "tcp-peer");
+    const struct config_item *p = config_find(&cfg, "tcp-peer");
     if (p) {
-        assert_non_null(strstr(cfg_str(p, "address"), "127.0.0.1:272"));
-        assert_int_equal(cfg_bool(p, "redial", 0), 1);
+        assert_non_null(strstr(config_str(p, "address"), "127.0.0.1:272"));
+        assert_int_equal(config_bool(p, "redial", 0), 1);
     }
     char msg[128];
     assert_int_equal(config_check_supported(&cfg, msg, sizeof msg), 0);
@@ -271,8 +271,8 @@ static void assert_same_items(const struct config *a, const struct config *b)
 {
     assert_int_equal(a->n, b->n);
     for (size_t i = 0; i < a->n; i++) {
-        char *ca = cfg_item_canonical(&a->items[i]);
-        char *cb = cfg_item_canonical(&b->items[i]);
+        char *ca = config_item_canonical(&a->items[i]);
+        char *cb = config_item_canonical(&b->items[i]);
         assert_non_null(ca);
         assert_non_null(cb);
         assert_string_equal(ca, cb);
@@ -311,7 +311,7 @@ static void test_cli_equals_yaml(void **state)
     assert_same_items(&a, &b);
     assert_same_items(&a, &c);
     assert_int_equal(a.n, 5);
-    char *canon = cfg_item_canonical(config_find(&a, "tcp-listener"));
+    char *canon = config_item_canonical(config_find(&a, "tcp-listener"));
     assert_string_equal(canon, "tcp-listener {\"bindaddr\":\"0.0.0.0\",\"cost\":1,\"port\":2222}");
     free(canon);
     assert_null(a.config_file);
@@ -330,15 +330,15 @@ static void test_canonical_order(void **state)
                                 &a, err, sizeof err), 0);
     assert_int_equal(parse_argv(&b, err, sizeof err, "--tcp-peer", "redial=false", "cost=2.0",
                                 "h:1", "--node", "id=x", NULL), 0);
-    char *ca = cfg_item_canonical(config_find(&a, "tcp-peer"));
-    char *cb = cfg_item_canonical(config_find(&b, "tcp-peer"));
+    char *ca = config_item_canonical(config_find(&a, "tcp-peer"));
+    char *cb = config_item_canonical(config_find(&b, "tcp-peer"));
     assert_string_equal(ca, cb);
     assert_string_equal(ca, "tcp-peer {\"address\":\"h:1\",\"cost\":2,\"redial\":false}");
     free(cb);
     config_free(&b);
     assert_int_equal(parse_argv(&b, err, sizeof err, "--tcp-peer", "h:1", "cost=3", "--node",
                                 "x", NULL), 0);
-    cb = cfg_item_canonical(config_find(&b, "tcp-peer"));
+    cb = config_item_canonical(config_find(&b, "tcp-peer"));
     assert_string_not_equal(ca, cb);
     free(ca);
     free(cb);
@@ -373,51 +373,51 @@ static void test_defaults(void **state)
                         &cfg, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
-    const struct cfg_item *it = config_find(&cfg, "node");
-    assert_string_equal(cfg_str(it, "id"), "n1");
-    assert_string_equal(cfg_str(it, "datadir"), "/tmp/receptor");
-    assert_null(cfg_json(it, "firewallrules"));
-    assert_null(cfg_str(it, "maxidleconnectiontimeout"));
-    assert_string_equal(cfg_str(config_find(&cfg, "log-level"), "level"), "error");
+    const struct config_item *it = config_find(&cfg, "node");
+    assert_string_equal(config_str(it, "id"), "n1");
+    assert_string_equal(config_str(it, "datadir"), "/tmp/receptor");
+    assert_null(config_json(it, "firewallrules"));
+    assert_null(config_str(it, "maxidleconnectiontimeout"));
+    assert_string_equal(config_str(config_find(&cfg, "log-level"), "level"), "error");
     static const char *const listeners[] = { "tcp-listener", "udp-listener", "ws-listener" };
     static const char *const peers[] = { "tcp-peer", "udp-peer", "ws-peer" };
     for (int i = 0; i < 3; i++) {
         it = config_find(&cfg, listeners[i]);
-        assert_string_equal(cfg_str(it, "bindaddr"), "0.0.0.0");
-        assert_int_equal(cfg_int(it, "port", 0), i + 1);
-        assert_true(cfg_float(it, "cost", 0) == 1.0);
-        assert_true(json_is_real(cfg_json(it, "cost")));
-        assert_null(cfg_json(it, "nodecost"));
-        assert_null(cfg_json(it, "allowedpeers"));
-        assert_null(cfg_str(it, "tls"));
+        assert_string_equal(config_str(it, "bindaddr"), "0.0.0.0");
+        assert_int_equal(config_int(it, "port", 0), i + 1);
+        assert_true(config_float(it, "cost", 0) == 1.0);
+        assert_true(json_is_real(config_json(it, "cost")));
+        assert_null(config_json(it, "nodecost"));
+        assert_null(config_json(it, "allowedpeers"));
+        assert_null(config_str(it, "tls"));
         it = config_find(&cfg, peers[i]);
-        assert_int_equal(cfg_bool(it, "redial", 0), 1);
-        assert_true(cfg_float(it, "cost", 0) == 1.0);
+        assert_int_equal(config_bool(it, "redial", 0), 1);
+        assert_true(config_float(it, "cost", 0) == 1.0);
     }
-    assert_string_equal(cfg_str(config_find(&cfg, "ws-listener"), "path"), "/");
+    assert_string_equal(config_str(config_find(&cfg, "ws-listener"), "path"), "/");
     it = config_find(&cfg, "control-service");
-    assert_string_equal(cfg_str(it, "service"), "control");
-    assert_int_equal(cfg_int(it, "permissions", 0), 0600);
-    assert_null(cfg_str(it, "filename"));
-    assert_string_equal(cfg_str(config_find(&cfg, "tcp-server"), "bindaddr"), "0.0.0.0");
-    assert_string_equal(cfg_str(config_find(&cfg, "udp-server"), "bindaddr"), "0.0.0.0");
-    assert_int_equal(cfg_int(config_find(&cfg, "unix-socket-server"), "permissions", 0), 0600);
+    assert_string_equal(config_str(it, "service"), "control");
+    assert_int_equal(config_int(it, "permissions", 0), 0600);
+    assert_null(config_str(it, "filename"));
+    assert_string_equal(config_str(config_find(&cfg, "tcp-server"), "bindaddr"), "0.0.0.0");
+    assert_string_equal(config_str(config_find(&cfg, "udp-server"), "bindaddr"), "0.0.0.0");
+    assert_int_equal(config_int(config_find(&cfg, "unix-socket-server"), "permissions", 0), 0600);
     it = config_find(&cfg, "work-command");
-    assert_int_equal(cfg_bool(it, "allowruntimeparams", 1), 0);
-    assert_int_equal(cfg_bool(it, "verifysignature", 1), 0);
+    assert_int_equal(config_bool(it, "allowruntimeparams", 1), 0);
+    assert_int_equal(config_bool(it, "verifysignature", 1), 0);
     it = config_find(&cfg, "work-kubernetes");
-    assert_string_equal(cfg_str(it, "authmethod"), "incluster");
-    assert_string_equal(cfg_str(it, "streammethod"), "logger");
-    assert_int_equal(cfg_bool(it, "deletepodonrestart", 0), 1);
+    assert_string_equal(config_str(it, "authmethod"), "incluster");
+    assert_string_equal(config_str(it, "streammethod"), "logger");
+    assert_int_equal(config_bool(it, "deletepodonrestart", 0), 1);
     it = config_find(&cfg, "tls-server");
-    assert_int_equal(cfg_bool(it, "requireclientcert", 1), 0);
-    assert_int_equal(cfg_bool(it, "mintls13", 1), 0);
-    assert_int_equal(cfg_bool(config_find(&cfg, "tls-client"), "insecureskipverify", 1), 0);
+    assert_int_equal(config_bool(it, "requireclientcert", 1), 0);
+    assert_int_equal(config_bool(it, "mintls13", 1), 0);
+    assert_int_equal(config_bool(config_find(&cfg, "tls-client"), "insecureskipverify", 1), 0);
     /* accessors fall back on unset or mistyped options */
-    assert_int_equal(cfg_int(it, "nonesuch", 42), 42);
-    assert_true(cfg_float(it, "name", 2.5) == 2.5);
-    assert_int_equal(cfg_bool(it, "name", -1), -1);
-    assert_null(cfg_str(it, "requireclientcert"));
+    assert_int_equal(config_int(it, "nonesuch", 42), 42);
+    assert_true(config_float(it, "name", 2.5) == 2.5);
+    assert_int_equal(config_bool(it, "name", -1), -1);
+    assert_null(config_str(it, "requireclientcert"));
     char msg[128];
     assert_int_equal(config_check_supported(&cfg, msg, sizeof msg), 0);
     config_free(&cfg);
@@ -426,7 +426,7 @@ static void test_defaults(void **state)
     assert_int_equal(parse_argv(&cfg, err, sizeof err, "--cert-signreq", "req=r", "cacert=c",
                                 "cakey=k", "outcert=o", NULL), 0);
     assert_int_equal(cfg.n, 1);  /* exclusive: no implicit node */
-    assert_int_equal(cfg_bool(&cfg.items[0], "verify", 1), 0);
+    assert_int_equal(config_bool(&cfg.items[0], "verify", 1), 0);
     config_free(&cfg);
 }
 
@@ -440,12 +440,12 @@ static void test_implicit_node(void **state)
     if (config_check_hostname(host, why, sizeof why) == 0) {
         assert_int_equal(rc, 0);
         assert_int_equal(cfg.n, 1);
-        assert_string_equal(cfg_str(&cfg.items[0], "id"), host);
-        assert_string_equal(cfg_str(&cfg.items[0], "datadir"), "/tmp/receptor");
+        assert_string_equal(config_str(&cfg.items[0], "id"), host);
+        assert_string_equal(config_str(&cfg.items[0], "datadir"), "/tmp/receptor");
         config_free(&cfg);
         assert_int_equal(parse_argv(&cfg, err, sizeof err, "--local-only", NULL), 0);
         assert_int_equal(cfg.n, 2);
-        assert_string_equal(cfg_str(config_find(&cfg, "node"), "id"), host);
+        assert_string_equal(config_str(config_find(&cfg, "node"), "id"), host);
         config_free(&cfg);
     } else {
         assert_int_equal(rc, -1);
@@ -471,12 +471,12 @@ static void test_bools(void **state)
         snprintf(arg, sizeof arg, "redial=%s", yes[i]);
         assert_int_equal(parse_argv(&cfg, err, sizeof err, "--node", "x", "--tcp-peer", "h:1",
                                     arg, NULL), 0);
-        assert_int_equal(cfg_bool(config_find(&cfg, "tcp-peer"), "redial", -1), 1);
+        assert_int_equal(config_bool(config_find(&cfg, "tcp-peer"), "redial", -1), 1);
         config_free(&cfg);
         snprintf(text, sizeof text, "- node: x\n- tcp-peer:\n    address: h:1\n    redial: %s\n",
                  no[i]);
         assert_int_equal(parse_yaml(fx, text, &cfg, err, sizeof err), 0);
-        assert_int_equal(cfg_bool(config_find(&cfg, "tcp-peer"), "redial", -1), 0);
+        assert_int_equal(config_bool(config_find(&cfg, "tcp-peer"), "redial", -1), 0);
         config_free(&cfg);
     }
     expect_args_error("command line: entry 'tcp-peer': key 'redial': expected a boolean, got \"maybe\"",
@@ -500,40 +500,40 @@ static void test_ints_floats(void **state)
                                 "- tcp-listener: {port: 0o17, cost: 2.5}\n"
                                 "- tcp-listener: {port: '2', cost: 3}\n",
                                 &cfg, err, sizeof err), 0);
-    assert_int_equal(cfg_int(item_at(&cfg, "control-service", 0), "permissions", 0), 0600);
-    assert_int_equal(cfg_int(item_at(&cfg, "control-service", 1), "permissions", 0), 0x1ff);
-    assert_int_equal(cfg_int(item_at(&cfg, "control-service", 2), "permissions", 0), 420);
-    assert_int_equal(cfg_int(item_at(&cfg, "tcp-listener", 0), "port", 0), 15);
-    assert_true(cfg_float(item_at(&cfg, "tcp-listener", 0), "cost", 0) == 2.5);
-    assert_int_equal(cfg_int(item_at(&cfg, "tcp-listener", 1), "port", 0), 2);
-    assert_true(cfg_float(item_at(&cfg, "tcp-listener", 1), "cost", 0) == 3.0);
-    assert_true(json_is_real(cfg_json(item_at(&cfg, "tcp-listener", 1), "cost")));
+    assert_int_equal(config_int(item_at(&cfg, "control-service", 0), "permissions", 0), 0600);
+    assert_int_equal(config_int(item_at(&cfg, "control-service", 1), "permissions", 0), 0x1ff);
+    assert_int_equal(config_int(item_at(&cfg, "control-service", 2), "permissions", 0), 420);
+    assert_int_equal(config_int(item_at(&cfg, "tcp-listener", 0), "port", 0), 15);
+    assert_true(config_float(item_at(&cfg, "tcp-listener", 0), "cost", 0) == 2.5);
+    assert_int_equal(config_int(item_at(&cfg, "tcp-listener", 1), "port", 0), 2);
+    assert_true(config_float(item_at(&cfg, "tcp-listener", 1), "cost", 0) == 3.0);
+    assert_true(json_is_real(config_json(item_at(&cfg, "tcp-listener", 1), "cost")));
     config_free(&cfg);
     assert_int_equal(parse_argv(&cfg, err, sizeof err, "--node", "x", "--control-service",
                                 "permissions=0644", "--tcp-listener", "port=-0x10", "cost=1e1",
                                 NULL), 0);
-    assert_int_equal(cfg_int(config_find(&cfg, "control-service"), "permissions", 0), 0644);
-    assert_int_equal(cfg_int(config_find(&cfg, "tcp-listener"), "port", 0), -16);
-    assert_true(cfg_float(config_find(&cfg, "tcp-listener"), "cost", 0) == 10.0);
+    assert_int_equal(config_int(config_find(&cfg, "control-service"), "permissions", 0), 0644);
+    assert_int_equal(config_int(config_find(&cfg, "tcp-listener"), "port", 0), -16);
+    assert_true(config_float(config_find(&cfg, "tcp-listener"), "cost", 0) == 10.0);
     config_free(&cfg);
     int64_t v;
-    assert_int_equal(cfg_parse_int("9223372036854775807", &v), 0);
+    assert_int_equal(config_parse_int("9223372036854775807", &v), 0);
     assert_true(v == INT64_MAX);
-    assert_int_equal(cfg_parse_int("-9223372036854775808", &v), 0);
+    assert_int_equal(config_parse_int("-9223372036854775808", &v), 0);
     assert_true(v == INT64_MIN);
-    assert_int_equal(cfg_parse_int("9223372036854775808", &v), -1);
-    assert_int_equal(cfg_parse_int("0b101", &v), 0);
+    assert_int_equal(config_parse_int("9223372036854775808", &v), -1);
+    assert_int_equal(config_parse_int("0b101", &v), 0);
     assert_int_equal(v, 5);
-    assert_int_equal(cfg_parse_int("08", &v), -1);
-    assert_int_equal(cfg_parse_int("0x", &v), -1);
-    assert_int_equal(cfg_parse_int("", &v), -1);
-    assert_int_equal(cfg_parse_int(" 1", &v), -1);
+    assert_int_equal(config_parse_int("08", &v), -1);
+    assert_int_equal(config_parse_int("0x", &v), -1);
+    assert_int_equal(config_parse_int("", &v), -1);
+    assert_int_equal(config_parse_int(" 1", &v), -1);
     double f;
-    assert_int_equal(cfg_parse_float("inf", &f), -1);
-    assert_int_equal(cfg_parse_float("nan", &f), -1);
-    assert_int_equal(cfg_parse_float("1e999", &f), -1);
-    assert_int_equal(cfg_parse_float(" 1", &f), -1);
-    assert_int_equal(cfg_parse_float("1.5x", &f), -1);
+    assert_int_equal(config_parse_float("inf", &f), -1);
+    assert_int_equal(config_parse_float("nan", &f), -1);
+    assert_int_equal(config_parse_float("1e999", &f), -1);
+    assert_int_equal(config_parse_float(" 1", &f), -1);
+    assert_int_equal(config_parse_float("1.5x", &f), -1);
     expect_yaml_error(fx, "- node: x\n- tcp-listener:\n    port: abc\n",
                       "config.yml:3: entry 'tcp-listener': key 'port': expected an integer, got \"abc\"",
                       NULL);
@@ -572,11 +572,11 @@ static void test_lists_maps(void **state)
                                 NULL), 0);
     assert_same_items(&a, &b);
     assert_same_items(&a, &c);
-    const struct cfg_item *it = config_find(&a, "tcp-listener");
-    json_t *peers = cfg_json(it, "allowedpeers");
+    const struct config_item *it = config_find(&a, "tcp-listener");
+    json_t *peers = config_json(it, "allowedpeers");
     assert_int_equal(json_array_size(peers), 2);
     assert_string_equal(json_string_value(json_array_get(peers, 1)), "n2");
-    json_t *nc = cfg_json(it, "nodecost");
+    json_t *nc = config_json(it, "nodecost");
     assert_true(json_is_real(json_object_get(nc, "n1")));
     assert_true(json_real_value(json_object_get(nc, "n1")) == 2.0);
     assert_true(json_real_value(json_object_get(nc, "n2")) == 3.5);
@@ -587,8 +587,8 @@ static void test_lists_maps(void **state)
     assert_int_equal(parse_yaml(fx, "- node: x\n- tcp-peer: {address: h:1, allowedpeers: solo}\n"
                                     "- tcp-peer: {address: h:2, allowedpeers: '[\"p\",\"q\"]'}\n",
                                 &a, err, sizeof err), 0);
-    assert_int_equal(json_array_size(cfg_json(item_at(&a, "tcp-peer", 0), "allowedpeers")), 1);
-    assert_int_equal(json_array_size(cfg_json(item_at(&a, "tcp-peer", 1), "allowedpeers")), 2);
+    assert_int_equal(json_array_size(config_json(item_at(&a, "tcp-peer", 0), "allowedpeers")), 1);
+    assert_int_equal(json_array_size(config_json(item_at(&a, "tcp-peer", 1), "allowedpeers")), 2);
     config_free(&a);
     expect_yaml_error(fx, "- node: x\n- tcp-listener:\n    port: 1\n    allowedpeers:\n      - {a: b}\n",
                       "config.yml:5: entry 'tcp-listener': key 'allowedpeers': expected a list of strings",
@@ -623,7 +623,7 @@ static void test_firewall_rules(void **state)
                                 "\"TOSERVICE\":\"/c.*/\"},{\"ACTION\":\"ACCEPT\"}]",
                                 NULL), 0);
     assert_same_items(&a, &b);
-    json_t *rules = cfg_json(config_find(&a, "node"), "firewallrules");
+    json_t *rules = config_json(config_find(&a, "node"), "firewallrules");
     assert_int_equal(json_array_size(rules), 2);
     json_t *r0 = json_array_get(rules, 0);
     assert_string_equal(json_string_value(json_object_get(r0, "action")), "reject");
@@ -716,8 +716,8 @@ static void test_yaml_errors(void **state)
     assert_int_equal(parse_yaml(fx, "- node:\n    id: a\n    maxidleconnectiontimeout: 1m\n"
                                     "- log-level: DEBUG\n",
                                 &cfg, err, sizeof err), 0);
-    assert_string_equal(cfg_str(config_find(&cfg, "node"), "maxidleconnectiontimeout"), "1m");
-    assert_string_equal(cfg_str(config_find(&cfg, "log-level"), "level"), "debug");
+    assert_string_equal(config_str(config_find(&cfg, "node"), "maxidleconnectiontimeout"), "1m");
+    assert_string_equal(config_str(config_find(&cfg, "log-level"), "level"), "debug");
     config_free(&cfg);
 }
 
@@ -785,9 +785,9 @@ static void test_flags(void **state)
                                 "--tcp-peer", "h:3", "-c", second, "--trace", NULL), 0);
     assert_string_equal(cfg.config_file, second);
     assert_int_equal(cfg.n, 5);
-    assert_string_equal(cfg_str(item_at(&cfg, "tcp-peer", 0), "address"), "h:1");
-    assert_string_equal(cfg_str(item_at(&cfg, "tcp-peer", 1), "address"), "h:3");
-    assert_string_equal(cfg_str(item_at(&cfg, "tcp-peer", 2), "address"), "h:2");
+    assert_string_equal(config_str(item_at(&cfg, "tcp-peer", 0), "address"), "h:1");
+    assert_string_equal(config_str(item_at(&cfg, "tcp-peer", 1), "address"), "h:3");
+    assert_string_equal(config_str(item_at(&cfg, "tcp-peer", 2), "address"), "h:2");
     assert_non_null(strstr(item_at(&cfg, "tcp-peer", 2)->where, "second.yml:1"));
     assert_string_equal(item_at(&cfg, "tcp-peer", 1)->where, "command line");
     assert_false(cfg.want_version);
@@ -800,11 +800,11 @@ static void test_flags(void **state)
     assert_int_equal(parse_yaml(fx, "- local-only\n- trace:\n- node: {id: a, datadir: ~}\n",
                                 &cfg, err, sizeof err), 0);
     assert_int_equal(cfg.n, 3);
-    assert_string_equal(cfg_str(config_find(&cfg, "node"), "datadir"), "/tmp/receptor");
+    assert_string_equal(config_str(config_find(&cfg, "node"), "datadir"), "/tmp/receptor");
     config_free(&cfg);
     /* multi-document files: only the first document counts */
     assert_int_equal(parse_yaml(fx, "--- \n- node: a\n---\n- node: b\n", &cfg, err, sizeof err), 0);
-    assert_string_equal(cfg_str(config_find(&cfg, "node"), "id"), "a");
+    assert_string_equal(config_str(config_find(&cfg, "node"), "id"), "a");
     config_free(&cfg);
 }
 
@@ -876,7 +876,7 @@ static void feed(const char *data, size_t len)
     if (config_load_buffer(&cfg, "fuzz", data, len, err, sizeof err) == 0 &&
         config_finalise(&cfg, err, sizeof err) == 0) {
         for (size_t i = 0; i < cfg.n; i++)
-            free(cfg_item_canonical(&cfg.items[i]));
+            free(config_item_canonical(&cfg.items[i]));
     }
     config_free(&cfg);
 }
