@@ -24,59 +24,59 @@ static json_t *time_fields(json_t *o, int64_t ns)
 
 static void ping_result(void *arg, const char *from, int64_t elapsed, const char *err)
 {
-    struct ctl_session *s = arg;
-    ctl_clear_pending(s);
+    struct control_session *s = arg;
+    control_clear_pending(s);
     if (err) {
-        ctl_reply_json(s, json_pack("{s:s,s:b}", "Error", err, "Success", 0), 1);
+        control_reply_json(s, json_pack("{s:s,s:b}", "Error", err, "Success", 0), 1);
         return;
     }
     json_t *o = json_pack("{s:s,s:b}", "From", from, "Success", 1);
-    ctl_reply_json(s, time_fields(o, elapsed), 1);
+    control_reply_json(s, time_fields(o, elapsed), 1);
 }
 
 static void cancel_ping(void *p) { node_ping_cancel(p); }
 
 /* Target from "cmd TARGET" or {"target": ...}; NULL after replying an error. */
-static const char *get_target(struct ctl_session *s, const char *params, json_t *cmd,
+static const char *get_target(struct control_session *s, const char *params, json_t *cmd,
                               const char *what)
 {
     if (cmd) {
         json_t *t = json_object_get(cmd, "target");
         if (!t) {
-            ctl_reply_error(s, "no %s target", what);
+            control_reply_error(s, "no %s target", what);
             return NULL;
         }
         if (!json_is_string(t)) {
-            ctl_reply_error(s, "%s target must be string", what);
+            control_reply_error(s, "%s target must be string", what);
             return NULL;
         }
         return json_string_value(t);
     }
     if (!params || !params[0]) {
-        ctl_reply_error(s, "no %s target", what);
+        control_reply_error(s, "no %s target", what);
         return NULL;
     }
     return params;
 }
 
-static enum ctl_handoff cmd_ping(struct ctl_session *s, const char *params, json_t *cmd)
+static enum control_handoff cmd_ping(struct control_session *s, const char *params, json_t *cmd)
 {
     const char *target = get_target(s, params, cmd, "ping");
     if (!target)
-        return CTL_SESSION_KEPT;
-    struct node_ping *p = node_ping(ctl_node(s), target, NODE_HOPS_DEFAULT, ping_result, s);
+        return CONTROL_SESSION_KEPT;
+    struct node_ping *p = node_ping(control_node(s), target, NODE_HOPS_DEFAULT, ping_result, s);
     if (!p) {
-        ctl_reply_error(s, "out of memory");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "out of memory");
+        return CONTROL_SESSION_KEPT;
     }
-    ctl_set_pending(s, cancel_ping, p);
-    return CTL_SESSION_KEPT;
+    control_set_pending(s, cancel_ping, p);
+    return CONTROL_SESSION_KEPT;
 }
 
 /* ---- traceroute ------------------------------------------------------------ */
 
 struct trace {
-    struct ctl_session *s;
+    struct control_session *s;
     char *target;
     int hop;
     json_t *result;
@@ -114,11 +114,11 @@ static void trace_result(void *arg, const char *from, int64_t elapsed, const cha
     json_object_set_new(t->result, key, gojson_sorted(hop));
     json_decref(hop);
     if (last) {
-        struct ctl_session *s = t->s;
-        ctl_clear_pending(s);
+        struct control_session *s = t->s;
+        control_clear_pending(s);
         json_t *r = json_incref(t->result);
         trace_free(t);
-        ctl_reply_json(s, r, 1);
+        control_reply_json(s, r, 1);
         return;
     }
     t->hop++;
@@ -127,50 +127,50 @@ static void trace_result(void *arg, const char *from, int64_t elapsed, const cha
 
 static void trace_step(struct trace *t)
 {
-    t->ping = node_ping(ctl_node(t->s), t->target, t->hop, trace_result, t);
+    t->ping = node_ping(control_node(t->s), t->target, t->hop, trace_result, t);
 }
 
-static enum ctl_handoff cmd_traceroute(struct ctl_session *s, const char *params, json_t *cmd)
+static enum control_handoff cmd_traceroute(struct control_session *s, const char *params, json_t *cmd)
 {
     const char *target = get_target(s, params, cmd, "traceroute");
     if (!target)
-        return CTL_SESSION_KEPT;
+        return CONTROL_SESSION_KEPT;
     struct trace *t = calloc(1, sizeof *t);
     if (!t || !(t->target = strdup(target))) {
         free(t);
-        ctl_reply_error(s, "out of memory");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "out of memory");
+        return CONTROL_SESSION_KEPT;
     }
     t->s = s;
     t->result = json_object();
-    ctl_set_pending(s, trace_cancel, t);
+    control_set_pending(s, trace_cancel, t);
     trace_step(t);
-    return CTL_SESSION_KEPT;
+    return CONTROL_SESSION_KEPT;
 }
 
 /* ---- status ---------------------------------------------------------------- */
 
-static enum ctl_handoff cmd_status(struct ctl_session *s, const char *params, json_t *cmd)
+static enum control_handoff cmd_status(struct control_session *s, const char *params, json_t *cmd)
 {
     json_t *fields = cmd ? json_object_get(cmd, "requested_fields") : NULL;
     if (params && params[0]) {
-        ctl_reply_error(s, "status command does not take parameters");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "status command does not take parameters");
+        return CONTROL_SESSION_KEPT;
     }
     if (fields && !json_is_array(fields)) {
-        ctl_reply_error(s, "requested_fields must be a list of strings");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "requested_fields must be a list of strings");
+        return CONTROL_SESSION_KEPT;
     }
     size_t i;
     json_t *f;
     json_array_foreach(fields, i, f) if (!json_is_string(f)) {
-        ctl_reply_error(s, "requested_fields must be a list of strings");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "requested_fields must be a list of strings");
+        return CONTROL_SESSION_KEPT;
     }
-    json_t *st = node_status(ctl_node(s));
+    json_t *st = node_status(control_node(s));
     if (!fields) {
-        ctl_reply_json(s, st, 0);
-        return CTL_SESSION_KEPT;
+        control_reply_json(s, st, 0);
+        return CONTROL_SESSION_KEPT;
     }
     /* node_status() inserts its keys sorted: keep that order */
     json_t *out = json_object();
@@ -183,37 +183,37 @@ static enum ctl_handoff cmd_status(struct ctl_session *s, const char *params, js
         }
     }
     json_decref(st);
-    ctl_reply_json(s, out, 0);
-    return CTL_SESSION_KEPT;
+    control_reply_json(s, out, 0);
+    return CONTROL_SESSION_KEPT;
 }
 
 /* ---- reload ---------------------------------------------------------------- */
 
-static enum ctl_handoff cmd_reload(struct ctl_session *s, const char *params, json_t *cmd)
+static enum control_handoff cmd_reload(struct control_session *s, const char *params, json_t *cmd)
 {
     (void)params;
     (void)cmd;
-    const struct control_hooks *h = ctl_hooks(s);
+    const struct control_hooks *h = control_session_hooks(s);
     char err[512];
     int code = 4;
     if (!h->reload) {
-        ctl_reply_json(s, json_pack("{s:s,s:b}", "Error",
-                                    "no configuration file was provided, reload function not set ERRORCODE 4",
-                                    "Success", 0), 1);
-        return CTL_SESSION_KEPT;
+        control_reply_json(s, json_pack("{s:s,s:b}", "Error",
+                                        "no configuration file was provided, reload function not set ERRORCODE 4",
+                                        "Success", 0), 1);
+        return CONTROL_SESSION_KEPT;
     }
     if (h->reload(h->arg, err, sizeof err, &code) < 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s ERRORCODE %d", err, code);
-        ctl_reply_json(s, json_pack("{s:s,s:b}", "Error", msg, "Success", 0), 1);
-        return CTL_SESSION_KEPT;
+        control_reply_json(s, json_pack("{s:s,s:b}", "Error", msg, "Success", 0), 1);
+        return CONTROL_SESSION_KEPT;
     }
-    ctl_reply_json(s, json_pack("{s:b}", "Success", 1), 1);
-    return CTL_SESSION_KEPT;
+    control_reply_json(s, json_pack("{s:b}", "Success", 1), 1);
+    return CONTROL_SESSION_KEPT;
 }
 
-enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *cmd);
-enum ctl_handoff cmd_work(struct ctl_session *s, const char *params, json_t *cmd);
+enum control_handoff cmd_connect(struct control_session *s, const char *params, json_t *cmd);
+enum control_handoff cmd_work(struct control_session *s, const char *params, json_t *cmd);
 
 const struct control_command control_commands[] = {
     { "ping", cmd_ping },

@@ -13,11 +13,11 @@
 #include "core/log.h"
 
 struct connect_op {
-    struct ctl_session *s;
+    struct control_session *s;
     struct stream_dial *dial;
     int dialing;                /* inside stream_dial(): cmd_connect frees op */
     int finished;               /* connect_done ran inside stream_dial() */
-    enum ctl_handoff handoff;   /* and what it did with the session */
+    enum control_handoff handoff;   /* and what it did with the session */
 };
 
 static void connect_cancel(void *arg)
@@ -28,20 +28,20 @@ static void connect_cancel(void *arg)
 }
 
 /* Answers the error, or "Connecting" and bridges the two streams. */
-static enum ctl_handoff connect_finish(struct ctl_session *s, struct bstream *bs, const char *err)
+static enum control_handoff connect_finish(struct control_session *s, struct bstream *bs, const char *err)
 {
     if (!bs) {
-        ctl_reply_error(s, "%s", err);
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "%s", err);
+        return CONTROL_SESSION_KEPT;
     }
-    struct bstream *client = ctl_stream(s);
+    struct bstream *client = control_stream(s);
     bstream_write(client, "Connecting\n", 11);
     uint8_t *rest;
     size_t restlen;
-    ctl_take_over(s, &rest, &restlen);
+    control_take_over(s, &rest, &restlen);
     bridge_start(client, bs, rest, restlen, NULL, NULL);
     free(rest);
-    return CTL_SESSION_HANDED;
+    return CONTROL_SESSION_HANDED;
 }
 
 static void connect_done(void *arg, struct bstream *bs, const char *err)
@@ -55,9 +55,9 @@ static void connect_done(void *arg, struct bstream *bs, const char *err)
         op->handoff = connect_finish(op->s, bs, err);
         return;
     }
-    struct ctl_session *s = op->s;
+    struct control_session *s = op->s;
     free(op);
-    ctl_clear_pending(s);
+    control_clear_pending(s);
     connect_finish(s, bs, err);
 }
 
@@ -76,7 +76,7 @@ static int split(char *p, char **tok, int max)
     return n;
 }
 
-enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *cmd)
+enum control_handoff cmd_connect(struct control_session *s, const char *params, json_t *cmd)
 {
     char buf[1024];
     const char *node, *service, *tls = "";
@@ -85,8 +85,8 @@ enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *
         json_t *n = json_object_get(cmd, "node"), *sv = json_object_get(cmd, "service"),
                *t = json_object_get(cmd, "tls");
         if (!json_is_string(n) || !json_is_string(sv)) {
-            ctl_reply_error(s, "no connect target");
-            return CTL_SESSION_KEPT;
+            control_reply_error(s, "no connect target");
+            return CONTROL_SESSION_KEPT;
         }
         node = json_string_value(n);
         service = json_string_value(sv);
@@ -96,12 +96,12 @@ enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *
         snprintf(buf, sizeof buf, "%s", params ? params : "");
         int n = buf[0] ? split(buf, tok, 4) : 0;
         if (n < 2) {
-            ctl_reply_error(s, "no connect target");
-            return CTL_SESSION_KEPT;
+            control_reply_error(s, "no connect target");
+            return CONTROL_SESSION_KEPT;
         }
         if (n > 3) {
-            ctl_reply_error(s, "too many parameters");
-            return CTL_SESSION_KEPT;
+            control_reply_error(s, "too many parameters");
+            return CONTROL_SESSION_KEPT;
         }
         node = tok[0];
         service = tok[1];
@@ -110,32 +110,32 @@ enum ctl_handoff cmd_connect(struct ctl_session *s, const char *params, json_t *
     }
     const struct stream_tls *cfg = NULL;
     if (tls[0]) {
-        const struct control_hooks *h = ctl_hooks(s);
+        const struct control_hooks *h = control_session_hooks(s);
         cfg = h->tls_client ? h->tls_client(h->arg, tls) : NULL;
         if (!cfg) {
-            ctl_reply_error(s, "unknown TLS config %s", tls);
-            return CTL_SESSION_KEPT;
+            control_reply_error(s, "unknown TLS config %s", tls);
+            return CONTROL_SESSION_KEPT;
         }
     }
     struct connect_op *op = calloc(1, sizeof *op);
     if (!op) {
-        ctl_reply_error(s, "out of memory");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "out of memory");
+        return CONTROL_SESSION_KEPT;
     }
     op->s = s;
     op->dialing = 1;
-    op->dial = stream_dial(ctl_node(s), node, service, cfg, connect_done, op);
+    op->dial = stream_dial(control_node(s), node, service, cfg, connect_done, op);
     op->dialing = 0;
     if (op->finished) {
-        enum ctl_handoff r = op->handoff;
+        enum control_handoff r = op->handoff;
         free(op);
         return r;
     }
     if (!op->dial) {
         free(op);
-        ctl_reply_error(s, "out of memory");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "out of memory");
+        return CONTROL_SESSION_KEPT;
     }
-    ctl_set_pending(s, connect_cancel, op);
-    return CTL_SESSION_KEPT;
+    control_set_pending(s, connect_cancel, op);
+    return CONTROL_SESSION_KEPT;
 }

@@ -20,7 +20,7 @@
 #include "stream/stream.h"
 
 struct control;
-struct ctl_session;
+struct control_session;
 
 struct control_hooks {
     /* reload: 0, or -1 with err and an upstream ERRORCODE (3 or 4) */
@@ -60,39 +60,40 @@ void control_serve(struct control *c, struct bstream *bs, int trusted);
 /* ---- for command implementations --------------------------------------- */
 
 /* What a command's run() tells the session that called it. */
-enum ctl_handoff {
-    CTL_SESSION_KEPT,     /* answered, or will answer later: the session is still there */
-    CTL_SESSION_HANDED,   /* took the stream over (ctl_take_over): the session is gone */
+enum control_handoff {
+    CONTROL_SESSION_KEPT,     /* answered, or will answer later: the session is still there */
+    CONTROL_SESSION_HANDED,   /* took the stream over (control_take_over): the session is gone */
 };
 
 struct control_command {
     const char *name;
     /* params: text after the command word (plain form) or NULL;
      * cmd: the JSON object (JSON form) or NULL.  Returns
-     * CTL_SESSION_HANDED if and only if it called ctl_take_over(). */
-    enum ctl_handoff (*run)(struct ctl_session *s, const char *params, json_t *cmd);
+     * CONTROL_SESSION_HANDED if and only if it called control_take_over(). */
+    enum control_handoff (*run)(struct control_session *s, const char *params, json_t *cmd);
 };
 
 extern const struct control_command control_commands[]; /* {NULL} terminated */
 
-struct node *ctl_node(struct ctl_session *s);
-const struct control_hooks *ctl_hooks(struct ctl_session *s);
+struct node *control_node(struct control_session *s);
+const struct control_hooks *control_session_hooks(struct control_session *s);
 /* Replies finish the command: one line, then the session reads on. */
-void ctl_reply_json(struct ctl_session *s, json_t *obj, int sort_keys); /* steals obj */
-void ctl_reply_error(struct ctl_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void control_reply_json(struct control_session *s, json_t *obj, int sort_keys); /* steals obj */
+void control_reply_error(struct control_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A command that finishes later stores a cancel hook, called if the client
  * goes away first. */
-void ctl_set_pending(struct ctl_session *s, void (*cancel)(void *), void *arg);
-void ctl_clear_pending(struct ctl_session *s);
-struct bstream *ctl_stream(struct ctl_session *s);
-int ctl_trusted(struct ctl_session *s);
-struct workceptor *ctl_workceptor(struct ctl_session *s);
+void control_set_pending(struct control_session *s, void (*cancel)(void *), void *arg);
+void control_clear_pending(struct control_session *s);
+struct bstream *control_stream(struct control_session *s);
+int control_trusted(struct control_session *s);
+struct workceptor *control_workceptor(struct control_session *s);
 /* A command that takes the connection over (connect, work submit, work
  * results): the session is freed; the command gets the stream (with its
  * callbacks cleared) and the bytes already read past the command line.
  * Called from run() (work submit, work results), run() must then return
- * CTL_SESSION_HANDED; called later, from a pending command's callback
+ * CONTROL_SESSION_HANDED; called later, from a pending command's callback
  * (connect), the session is not dispatching and nothing else is needed. */
-void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen);
+void control_take_over(struct control_session *s, uint8_t **rest, size_t *restlen);
 
 #endif

@@ -8,16 +8,16 @@
 
 /* ---- line framing ------------------------------------------------------------ */
 
-void ctl_lines_init(struct ctl_lines *l, size_t max_line, size_t max_input)
+void control_lines_init(struct control_lines *l, size_t max_line, size_t max_input)
 {
     memset(l, 0, sizeof *l);
     buf_init(&l->in, max_input);
     l->max_line = max_line;
 }
 
-void ctl_lines_free(struct ctl_lines *l) { buf_free(&l->in); }
+void control_lines_free(struct control_lines *l) { buf_free(&l->in); }
 
-int ctl_lines_feed(struct ctl_lines *l, const uint8_t *data, size_t len)
+int control_lines_feed(struct control_lines *l, const uint8_t *data, size_t len)
 {
     if (l->discarding) {
         const uint8_t *nl = memchr(data, '\n', len);
@@ -31,7 +31,7 @@ int ctl_lines_feed(struct ctl_lines *l, const uint8_t *data, size_t len)
     return buf_append(&l->in, data, len) < 0 ? -1 : 0;
 }
 
-void ctl_lines_eof(struct ctl_lines *l)
+void control_lines_eof(struct control_lines *l)
 {
     if (l->discarding) {
         l->discarding = 0;
@@ -39,32 +39,32 @@ void ctl_lines_eof(struct ctl_lines *l)
     }
 }
 
-ssize_t ctl_lines_next(struct ctl_lines *l, char **out)
+ssize_t control_lines_next(struct control_lines *l, char **out)
 {
     if (l->overlong) {
         l->overlong = 0;
-        return CTL_LINE_TOO_LONG;
+        return CONTROL_LINE_TOO_LONG;
     }
     size_t n = buf_size(&l->in);
     if (n == 0)
-        return CTL_LINE_NONE;
+        return CONTROL_LINE_NONE;
     uint8_t *p = buf_head(&l->in);
     uint8_t *nl = memchr(p, '\n', n);
     size_t len = nl ? (size_t)(nl - p) : n;
     if (len > l->max_line) {
         if (nl) {
             buf_consume(&l->in, len + 1);
-            return CTL_LINE_TOO_LONG;
+            return CONTROL_LINE_TOO_LONG;
         }
         buf_reset(&l->in);
         l->discarding = 1;
-        return CTL_LINE_NONE;
+        return CONTROL_LINE_NONE;
     }
     if (!nl)
-        return CTL_LINE_NONE;
+        return CONTROL_LINE_NONE;
     char *line = malloc(len + 1);
     if (!line)
-        return CTL_LINE_NONE;
+        return CONTROL_LINE_NONE;
     size_t k = 0;
     for (size_t i = 0; i < len; i++)
         if (p[i] != '\r')
@@ -84,7 +84,7 @@ static void lowercase(char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
-void ctl_parse_line(char *line, size_t len, struct ctl_parsed *p)
+void control_parse_line(char *line, size_t len, struct control_parsed *p)
 {
     memset(p, 0, sizeof *p);
     p->params = "";

@@ -22,38 +22,38 @@
  * most) that arrives while a command runs: reading stops then */
 #define CONTROL_MAX_INPUT (CONTROL_MAX_LINE + 1 + 65536)
 
-#define CTL_LINE_NONE (-1)      /* no full line buffered */
-#define CTL_LINE_TOO_LONG (-2)  /* a line over the limit was dropped here */
+#define CONTROL_LINE_NONE (-1)      /* no full line buffered */
+#define CONTROL_LINE_TOO_LONG (-2)  /* a line over the limit was dropped here */
 
-struct ctl_lines {
+struct control_lines {
     struct buf in;      /* bytes not yet taken as lines */
     size_t max_line;
     int discarding;     /* dropping the rest of an over-long line */
     int overlong;       /* an over-long line ended: report it next */
 };
 
-void ctl_lines_init(struct ctl_lines *l, size_t max_line, size_t max_input);
-void ctl_lines_free(struct ctl_lines *l);
+void control_lines_init(struct control_lines *l, size_t max_line, size_t max_input);
+void control_lines_free(struct control_lines *l);
 /* Adds bytes read; -1 when they do not fit (the caller broke the rule of
  * not reading while lines are pending beyond one read). */
-int ctl_lines_feed(struct ctl_lines *l, const uint8_t *data, size_t len);
+int control_lines_feed(struct control_lines *l, const uint8_t *data, size_t len);
 /* The peer half-closed: an over-long line cut off by it is still reported. */
-void ctl_lines_eof(struct ctl_lines *l);
+void control_lines_eof(struct control_lines *l);
 /* The next line (malloc'ed, NUL-terminated, "\r" removed) and its length,
- * or CTL_LINE_NONE, or CTL_LINE_TOO_LONG. */
-ssize_t ctl_lines_next(struct ctl_lines *l, char **out);
+ * or CONTROL_LINE_NONE, or CONTROL_LINE_TOO_LONG. */
+ssize_t control_lines_next(struct control_lines *l, char **out);
 
 /* A command line: JSON when it starts with '{'.  name is NULL when the
  * line names no command; err, when not empty, is a JSON error to answer
  * first (upstream then also answers "Unknown command"). */
-struct ctl_parsed {
+struct control_parsed {
     const char *name;   /* lowercased (plain) or the JSON "command" */
     const char *params; /* plain form: the text after the first space, or "" */
     json_t *cmd;        /* JSON form: the object (the caller decrefs) */
     char err[300];
 };
 /* line is edited in place (plain form); len is its length. */
-void ctl_parse_line(char *line, size_t len, struct ctl_parsed *p);
+void control_parse_line(char *line, size_t len, struct control_parsed *p);
 
 /* `work`'s arguments.  Plain form: subcommand and the words after it
  * (split at each space, as upstream splits; words[] holds the first

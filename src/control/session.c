@@ -37,28 +37,28 @@
 #define WRITE_BACKLOG_MAX (4u << 20)
 #define CONTROL_MAX_HANDSHAKES 64   /* tcptls connections not yet verified */
 
-struct ctl_listener {
+struct control_listener {
     union { uv_pipe_t pipe; uv_tcp_t tcp; } h;
     struct control *ctl;
     int is_unix;
     int lock_fd;
     char *path;
     struct tls_config *tls;   /* tcptls: TLS on the TCP port */
-    struct ctl_listener *next;
+    struct control_listener *next;
 };
 
 /* A tcptls connection whose handshake is still running (10 s at most); its
  * control session starts once the client is verified. */
-struct ctl_handshake {
+struct control_handshake {
     struct bstream *bs;
     struct control *ctl;      /* NULL once the control service is gone */
-    struct ctl_handshake *next;
+    struct control_handshake *next;
 };
 
-struct ctl_session {
+struct control_session {
     struct bstream *bs;
     struct control *ctl;
-    struct ctl_lines in;
+    struct control_lines in;
     int busy;           /* a command is running */
     int closing;
     int reading;
@@ -67,7 +67,7 @@ struct ctl_session {
     int in_dispatch;    /* inside run_line: replies must not recurse */
     void (*cancel)(void *);
     void *cancel_arg;
-    struct ctl_session *next;
+    struct control_session *next;
 };
 
 #define CONTROL_MAX_MESH 16
@@ -75,9 +75,9 @@ struct ctl_session {
 struct control {
     struct node *node;
     struct control_hooks hooks;
-    struct ctl_listener *listeners;
-    struct ctl_session *sessions;
-    struct ctl_handshake *handshakes;
+    struct control_listener *listeners;
+    struct control_session *sessions;
+    struct control_handshake *handshakes;
     int nhandshakes;
     struct stream_listener *mesh[CONTROL_MAX_MESH];
     int nmesh;
@@ -85,20 +85,20 @@ struct control {
     uint64_t sessions_total;
 };
 
-static void session_process(struct ctl_session *s);
-static void session_close(struct ctl_session *s);
+static void session_process(struct control_session *s);
+static void session_close(struct control_session *s);
 
-struct node *ctl_node(struct ctl_session *s) { return s->ctl->node; }
-const struct control_hooks *ctl_hooks(struct ctl_session *s) { return &s->ctl->hooks; }
-struct bstream *ctl_stream(struct ctl_session *s) { return s->bs; }
-int ctl_trusted(struct ctl_session *s) { return s->trusted; }
-struct workceptor *ctl_workceptor(struct ctl_session *s) { return s->ctl->wc; }
+struct node *control_node(struct control_session *s) { return s->ctl->node; }
+const struct control_hooks *control_session_hooks(struct control_session *s) { return &s->ctl->hooks; }
+struct bstream *control_stream(struct control_session *s) { return s->bs; }
+int control_trusted(struct control_session *s) { return s->trusted; }
+struct workceptor *control_workceptor(struct control_session *s) { return s->ctl->wc; }
 void control_set_workceptor(struct control *c, struct workceptor *wc) { c->wc = wc; }
 
 void control_session_counts(const struct control *c, uint64_t *open, uint64_t *total)
 {
     uint64_t n = 0;
-    for (const struct ctl_session *s = c->sessions; s; s = s->next)
+    for (const struct control_session *s = c->sessions; s; s = s->next)
         n++;
     *open = n;
     *total = c->sessions_total;
@@ -106,7 +106,7 @@ void control_session_counts(const struct control *c, uint64_t *open, uint64_t *t
 
 /* ---- output --------------------------------------------------------------- */
 
-static void session_write(struct ctl_session *s, const char *data, size_t len)
+static void session_write(struct control_session *s, const char *data, size_t len)
 {
     if (s->closing)
         return;
@@ -114,7 +114,7 @@ static void session_write(struct ctl_session *s, const char *data, size_t len)
         session_close(s);
 }
 
-static void command_done(struct ctl_session *s)
+static void command_done(struct control_session *s)
 {
     s->busy = 0;
     s->cancel = NULL;
@@ -124,7 +124,7 @@ static void command_done(struct ctl_session *s)
         session_process(s);
 }
 
-void ctl_reply_json(struct ctl_session *s, json_t *obj, int sort_keys)
+void control_reply_json(struct control_session *s, json_t *obj, int sort_keys)
 {
     struct buf b;
     buf_init(&b, 64u << 20);
@@ -137,7 +137,7 @@ void ctl_reply_json(struct ctl_session *s, json_t *obj, int sort_keys)
     command_done(s);
 }
 
-void ctl_reply_error(struct ctl_session *s, const char *fmt, ...)
+void control_reply_error(struct control_session *s, const char *fmt, ...)
 {
     char line[1024];
     int n = snprintf(line, sizeof line, "ERROR: ");
@@ -153,15 +153,15 @@ void ctl_reply_error(struct ctl_session *s, const char *fmt, ...)
     command_done(s);
 }
 
-void ctl_set_pending(struct ctl_session *s, void (*cancel)(void *), void *arg)
+void control_set_pending(struct control_session *s, void (*cancel)(void *), void *arg)
 {
     s->cancel = cancel;
     s->cancel_arg = arg;
 }
 
-void ctl_clear_pending(struct ctl_session *s) { s->cancel = NULL; }
+void control_clear_pending(struct control_session *s) { s->cancel = NULL; }
 
-void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen)
+void control_take_over(struct control_session *s, uint8_t **rest, size_t *restlen)
 {
     /* the command now owns the stream; hand it the bytes read past the line */
     *restlen = buf_size(&s->in.in);
@@ -175,7 +175,7 @@ void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen)
     }
     s->closing = 1;
     s->cancel = NULL;
-    struct ctl_session **pp = &s->ctl->sessions;
+    struct control_session **pp = &s->ctl->sessions;
     while (*pp && *pp != s)
         pp = &(*pp)->next;
     if (*pp)
@@ -186,7 +186,7 @@ void ctl_take_over(struct ctl_session *s, uint8_t **rest, size_t *restlen)
     s->bs->on_drain = NULL;
     s->bs->on_error = NULL;
     s->bs->on_close = NULL;
-    ctl_lines_free(&s->in);
+    control_lines_free(&s->in);
     free(s);
 }
 
@@ -215,23 +215,23 @@ static void log_command(const char *line, size_t len)
 
 /* Runs one line: JSON errors are answered first, then "Unknown command",
  * as upstream answers them.  Returns what the command returned: after
- * CTL_SESSION_HANDED, s is freed and must not be touched. */
-static enum ctl_handoff run_line(struct ctl_session *s, char *line, size_t len)
+ * CONTROL_SESSION_HANDED, s is freed and must not be touched. */
+static enum control_handoff run_line(struct control_session *s, char *line, size_t len)
 {
     s->busy = 1;
     s->in_dispatch = 1;
     log_command(line, len);
-    struct ctl_parsed p;
-    ctl_parse_line(line, len, &p);
+    struct control_parsed p;
+    control_parse_line(line, len, &p);
     if (p.err[0]) {
         char out[400];
         int n = snprintf(out, sizeof out, "ERROR: %s\n", p.err);
         session_write(s, out, (size_t)n);
     }
     const struct control_command *c = p.name ? find_command(p.name) : NULL;
-    enum ctl_handoff r = CTL_SESSION_KEPT;
+    enum control_handoff r = CONTROL_SESSION_KEPT;
     if (!c)
-        ctl_reply_error(s, "Unknown command");
+        control_reply_error(s, "Unknown command");
     else
         r = c->run(s, p.cmd ? NULL : p.params, p.cmd);
     json_decref(p.cmd);
@@ -239,17 +239,17 @@ static enum ctl_handoff run_line(struct ctl_session *s, char *line, size_t len)
 }
 
 /* An over-long line is answered like a command that failed. */
-static void reply_too_long(struct ctl_session *s)
+static void reply_too_long(struct control_session *s)
 {
     log_warning("Control service %s: command line longer than %d bytes dropped", s->bs->desc,
                 CONTROL_MAX_LINE);
     s->busy = 1;
     s->in_dispatch = 1;
-    ctl_reply_error(s, "command line too long (more than %d bytes)", CONTROL_MAX_LINE);
+    control_reply_error(s, "command line too long (more than %d bytes)", CONTROL_MAX_LINE);
     s->in_dispatch = 0;
 }
 
-static void set_reading(struct ctl_session *s, int on)
+static void set_reading(struct control_session *s, int on)
 {
     if (on == s->reading || s->closing)
         return;
@@ -260,14 +260,14 @@ static void set_reading(struct ctl_session *s, int on)
         bstream_read_stop(s->bs);
 }
 
-static void session_process(struct ctl_session *s)
+static void session_process(struct control_session *s)
 {
     if (s->eof) /* a client that gave up mid-line still gets its answer */
-        ctl_lines_eof(&s->in);
+        control_lines_eof(&s->in);
     while (!s->busy && !s->closing && bstream_queued(s->bs) < WRITE_BACKLOG_MAX) {
         char *line;
-        ssize_t len = ctl_lines_next(&s->in, &line);
-        if (len == CTL_LINE_TOO_LONG) {
+        ssize_t len = control_lines_next(&s->in, &line);
+        if (len == CONTROL_LINE_TOO_LONG) {
             reply_too_long(s);
             continue;
         }
@@ -277,9 +277,9 @@ static void session_process(struct ctl_session *s)
             free(line);
             continue;
         }
-        enum ctl_handoff r = run_line(s, line, (size_t)len);
+        enum control_handoff r = run_line(s, line, (size_t)len);
         free(line);
-        if (r == CTL_SESSION_HANDED)
+        if (r == CONTROL_SESSION_HANDED)
             return; /* the command owns the stream; the session is freed */
         s->in_dispatch = 0;
     }
@@ -294,7 +294,7 @@ static void session_process(struct ctl_session *s)
 
 /* ---- sessions ------------------------------------------------------------ */
 
-static void session_unlink(struct ctl_session *s)
+static void session_unlink(struct control_session *s)
 {
     s->closing = 1;
     if (s->cancel) {
@@ -302,7 +302,7 @@ static void session_unlink(struct ctl_session *s)
         s->cancel = NULL;
         cancel(s->cancel_arg);
     }
-    struct ctl_session **pp = &s->ctl->sessions;
+    struct control_session **pp = &s->ctl->sessions;
     while (*pp && *pp != s)
         pp = &(*pp)->next;
     if (*pp)
@@ -311,16 +311,16 @@ static void session_unlink(struct ctl_session *s)
 
 static void on_stream_close(struct bstream *bs)
 {
-    struct ctl_session *s = bs->data;
+    struct control_session *s = bs->data;
     if (!s)
         return;
     if (!s->closing)
         session_unlink(s);
-    ctl_lines_free(&s->in);
+    control_lines_free(&s->in);
     free(s);
 }
 
-static void session_close(struct ctl_session *s)
+static void session_close(struct control_session *s)
 {
     if (s->closing)
         return;
@@ -330,8 +330,8 @@ static void session_close(struct ctl_session *s)
 
 static void on_stream_read(struct bstream *bs, const uint8_t *data, size_t len)
 {
-    struct ctl_session *s = bs->data;
-    if (ctl_lines_feed(&s->in, data, len) < 0) {
+    struct control_session *s = bs->data;
+    if (control_lines_feed(&s->in, data, len) < 0) {
         /* cannot happen: reads stop while a command runs (CONTROL_MAX_INPUT) */
         log_error("Control service %s: closing session: input buffer full", bs->desc);
         session_write(s, "ERROR: input buffer full\n", 25);
@@ -345,7 +345,7 @@ static void on_stream_read(struct bstream *bs, const uint8_t *data, size_t len)
 
 static void on_stream_eof(struct bstream *bs)
 {
-    struct ctl_session *s = bs->data;
+    struct control_session *s = bs->data;
     s->eof = 1;
     s->reading = 0;
     if (!s->busy)
@@ -354,7 +354,7 @@ static void on_stream_eof(struct bstream *bs)
 
 static void on_stream_drain(struct bstream *bs)
 {
-    struct ctl_session *s = bs->data;
+    struct control_session *s = bs->data;
     if (s->closing && !s->busy) {
         bstream_close(bs); /* e.g. after "input buffer full" was sent */
         return;
@@ -365,7 +365,7 @@ static void on_stream_drain(struct bstream *bs)
 
 static void on_stream_error(struct bstream *bs, const char *msg)
 {
-    struct ctl_session *s = bs->data;
+    struct control_session *s = bs->data;
     log_debug("Control service session %s: %s", bs->desc, msg);
     if (!s->closing)
         session_unlink(s);
@@ -373,7 +373,7 @@ static void on_stream_error(struct bstream *bs, const char *msg)
 
 void control_serve(struct control *c, struct bstream *bs, int trusted)
 {
-    struct ctl_session *s = calloc(1, sizeof *s);
+    struct control_session *s = calloc(1, sizeof *s);
     if (!s) {
         bstream_close(bs);
         return;
@@ -382,7 +382,7 @@ void control_serve(struct control *c, struct bstream *bs, int trusted)
     s->bs = bs;
     s->trusted = trusted;
     c->sessions_total++;
-    ctl_lines_init(&s->in, CONTROL_MAX_LINE, CONTROL_MAX_INPUT);
+    control_lines_init(&s->in, CONTROL_MAX_LINE, CONTROL_MAX_INPUT);
     bs->data = s;
     bs->on_read = on_stream_read;
     bs->on_eof = on_stream_eof;
@@ -399,11 +399,11 @@ void control_serve(struct control *c, struct bstream *bs, int trusted)
 
 /* ---- tcptls: TLS on the TCP port ------------------------------------------ */
 
-static void handshake_unlink(struct ctl_handshake *h)
+static void handshake_unlink(struct control_handshake *h)
 {
     if (!h->ctl)
         return;
-    struct ctl_handshake **pp = &h->ctl->handshakes;
+    struct control_handshake **pp = &h->ctl->handshakes;
     while (*pp && *pp != h)
         pp = &(*pp)->next;
     if (*pp)
@@ -420,14 +420,14 @@ static void on_handshake_error(struct bstream *bs, const char *msg)
 
 static void on_handshake_close(struct bstream *bs)
 {
-    struct ctl_handshake *h = bs->data;
+    struct control_handshake *h = bs->data;
     handshake_unlink(h);
     free(h);
 }
 
 static void on_handshake_ready(struct bstream *bs)
 {
-    struct ctl_handshake *h = bs->data;
+    struct control_handshake *h = bs->data;
     struct control *c = h->ctl;
     handshake_unlink(h);
     free(h);
@@ -442,7 +442,7 @@ static void on_handshake_ready(struct bstream *bs)
     control_serve(c, bs, 0);
 }
 
-static void serve_tls(struct ctl_listener *l, struct bstream *raw)
+static void serve_tls(struct control_listener *l, struct bstream *raw)
 {
     char err[256];
     if (l->ctl->nhandshakes >= CONTROL_MAX_HANDSHAKES) {
@@ -458,7 +458,7 @@ static void serve_tls(struct ctl_listener *l, struct bstream *raw)
         bstream_close(raw);
         return;
     }
-    struct ctl_handshake *h = calloc(1, sizeof *h);
+    struct control_handshake *h = calloc(1, sizeof *h);
     if (!h) {
         bstream_close(bs);
         return;
@@ -476,7 +476,7 @@ static void serve_tls(struct ctl_listener *l, struct bstream *raw)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct ctl_listener *l = server->data;
+    struct control_listener *l = server->data;
     if (status < 0)
         return;
     struct bstream *bs = uvstream_new(server->loop, l->is_unix);
@@ -508,9 +508,9 @@ struct control *control_new(struct node *node, const struct control_hooks *hooks
     return c;
 }
 
-static struct ctl_listener *listener_new(struct control *c, int is_unix)
+static struct control_listener *listener_new(struct control *c, int is_unix)
 {
-    struct ctl_listener *l = calloc(1, sizeof *l);
+    struct control_listener *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
     l->ctl = c;
@@ -527,7 +527,7 @@ static struct ctl_listener *listener_new(struct control *c, int is_unix)
 
 static void listener_freed(uv_handle_t *h)
 {
-    struct ctl_listener *l = h->data;
+    struct control_listener *l = h->data;
     if (l->lock_fd >= 0)
         close(l->lock_fd);
     free(l->path);
@@ -576,7 +576,7 @@ int control_listen_unix(struct control *c, const char *path, int perms, char *er
         return -1;
     }
     unlink(path);
-    struct ctl_listener *l = listener_new(c, 1);
+    struct control_listener *l = listener_new(c, 1);
     l->lock_fd = fd;
     l->path = strdup(path);
     int sfd = bind_unix_socket(path, perms);
@@ -617,7 +617,7 @@ int control_listen_tcp(struct control *c, const char *addr, struct tls_config *t
         snprintf(err, errlen, "tcplisten %s: invalid address", addr);
         return -1;
     }
-    struct ctl_listener *l = listener_new(c, 0);
+    struct control_listener *l = listener_new(c, 0);
     l->tls = tls;
     int rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
@@ -662,14 +662,14 @@ void control_free(struct control *c)
     while (c->sessions)
         session_close(c->sessions);
     while (c->handshakes) {
-        struct ctl_handshake *h = c->handshakes;
+        struct control_handshake *h = c->handshakes;
         c->handshakes = h->next;
         c->nhandshakes--;
         h->ctl = NULL;
         bstream_close(h->bs);
     }
     while (c->listeners) {
-        struct ctl_listener *l = c->listeners;
+        struct control_listener *l = c->listeners;
         c->listeners = l->next;
         if (l->is_unix && l->path)
             unlink(l->path);

@@ -3,7 +3,7 @@
  * upstream's parameter checks and error texts.
  *
  * submit and results take the connection over (and return
- * CTL_SESSION_HANDED to the session that ran them): submit copies every byte up
+ * CONTROL_SESSION_HANDED to the session that ran them): submit copies every byte up
  * to the client's half-close into the unit's stdin file (reading only as
  * fast as the disk takes it), starts the unit and answers; results streams
  * the unit's stdout from startpos, following the file as it grows, and
@@ -32,15 +32,15 @@
 /* struct work_args and its parsing: parse.c */
 
 /* A string member of the JSON form; NULL after replying an error. */
-static const char *field(struct ctl_session *s, struct work_args *a, const char *name)
+static const char *field(struct control_session *s, struct work_args *a, const char *name)
 {
     json_t *v = json_object_get(a->cmd, name);
     if (!v) {
-        ctl_reply_error(s, "field %s missing", name);
+        control_reply_error(s, "field %s missing", name);
         return NULL;
     }
     if (!json_is_string(v)) {
-        ctl_reply_error(s, "field %s must be a string", name);
+        control_reply_error(s, "field %s must be a string", name);
         return NULL;
     }
     return json_string_value(v);
@@ -52,23 +52,23 @@ static const char *optional_string(json_t *cmd, const char *name)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-static struct workceptor *wc_of(struct ctl_session *s) { return ctl_workceptor(s); }
+static struct workceptor *wc_of(struct control_session *s) { return control_workceptor(s); }
 
-static void reply_unknown_unit(struct ctl_session *s, const char *id)
+static void reply_unknown_unit(struct control_session *s, const char *id)
 {
     int64_t at = workceptor_released_at(wc_of(s), id);
     if (at) {
         /* keep upstream's words (remote monitors look for them), then say why */
         long ago = (long)((util_now_ns() - at) / 1000000000);
-        ctl_reply_error(s, "unknown work unit %s (released %lds ago)", id, ago);
+        control_reply_error(s, "unknown work unit %s (released %lds ago)", id, ago);
         return;
     }
-    ctl_reply_error(s, "unknown work unit %s", id);
+    control_reply_error(s, "unknown work unit %s", id);
 }
 
 /* The unit named by the command, or NULL after replying; its status is
  * re-read unless !fresh (the caller then refreshes it itself). */
-static struct unit *get_unit_ex(struct ctl_session *s, struct work_args *a, const char *usage, int fresh)
+static struct unit *get_unit_ex(struct control_session *s, struct work_args *a, const char *usage, int fresh)
 {
     const char *id;
     if (a->cmd) {
@@ -77,7 +77,7 @@ static struct unit *get_unit_ex(struct ctl_session *s, struct work_args *a, cons
             return NULL;
     } else {
         if (a->nwords < 1) {
-            ctl_reply_error(s, "%s", usage);
+            control_reply_error(s, "%s", usage);
             return NULL;
         }
         id = a->words[0];
@@ -88,18 +88,18 @@ static struct unit *get_unit_ex(struct ctl_session *s, struct work_args *a, cons
     return u;
 }
 
-static struct unit *get_unit(struct ctl_session *s, struct work_args *a, const char *usage)
+static struct unit *get_unit(struct control_session *s, struct work_args *a, const char *usage)
 {
     return get_unit_ex(s, a, usage, 1);
 }
 
 /* Spec 11: 0 to go on; replies the error otherwise. */
-static int check_signature(struct ctl_session *s, struct work_args *a, int required)
+static int check_signature(struct control_session *s, struct work_args *a, int required)
 {
     const char *sig = a->cmd ? optional_string(a->cmd, "signature") : "";
     char err[300];
-    if (signature_check(wc_of(s), required, sig, ctl_trusted(s), err, sizeof err) < 0) {
-        ctl_reply_error(s, "%s", err);
+    if (signature_check(wc_of(s), required, sig, control_trusted(s), err, sizeof err) < 0) {
+        control_reply_error(s, "%s", err);
         return -1;
     }
     return 0;
@@ -227,14 +227,14 @@ static void submit_on_error(struct bstream *bs, const char *msg)
     log_debug("work submit: connection error: %s", msg);
 }
 
-static json_t *submit_params(struct ctl_session *s, struct work_args *a, const char **node,
+static json_t *submit_params(struct control_session *s, struct work_args *a, const char **node,
                              const char **worktype)
 {
     json_t *params = json_object();
     if (!a->cmd) {
         if (a->nwords < 2) {
             json_decref(params);
-            ctl_reply_error(s, "work submit requires a target node and work type");
+            control_reply_error(s, "work submit requires a target node and work type");
             return NULL;
         }
         *node = a->words[0];
@@ -248,7 +248,7 @@ static json_t *submit_params(struct ctl_session *s, struct work_args *a, const c
     json_object_foreach(a->cmd, k, v) {
         if (!json_is_string(v)) {
             json_decref(params);
-            ctl_reply_error(s, "submit parameters must all be strings and %s is not", k);
+            control_reply_error(s, "submit parameters must all be strings and %s is not", k);
             return NULL;
         }
         static const char *reserved[] = { "command", "subcommand", "node", "worktype", "signature" };
@@ -268,25 +268,25 @@ static json_t *submit_params(struct ctl_session *s, struct work_args *a, const c
     return params;
 }
 
-static enum ctl_handoff work_submit(struct ctl_session *s, struct work_args *a)
+static enum control_handoff work_submit(struct control_session *s, struct work_args *a)
 {
     const char *node = NULL, *worktype = NULL;
     json_t *params = submit_params(s, a, &node, &worktype);
     if (!params)
-        return CTL_SESSION_KEPT;
+        return CONTROL_SESSION_KEPT;
     struct workceptor *wc = wc_of(s);
     const struct work_type *wt = workceptor_type(wc, worktype);
     /* the check uses this node's definition of the type (spec 11) */
     if (check_signature(s, a, wt && wt->verify_signature) < 0) {
         json_decref(params);
-        return CTL_SESSION_KEPT;
+        return CONTROL_SESSION_KEPT;
     }
     char err[512];
     struct unit *u = workceptor_submit(wc, node, worktype, params, err, sizeof err);
     json_decref(params);
     if (!u) {
-        ctl_reply_error(s, "%s", err);
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "%s", err);
+        return CONTROL_SESSION_KEPT;
     }
     struct submit_op *op = calloc(1, sizeof *op);
     char path[4200];
@@ -297,19 +297,19 @@ static enum ctl_handoff work_submit(struct ctl_session *s, struct work_args *a)
     if (fd < 0) {
         free(op);
         unit_set_status(u, UNIT_FAILED, "cannot open stdin", -1);
-        ctl_reply_error(s, "cannot open %s: %s", path, strerror(errno));
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "cannot open %s: %s", path, strerror(errno));
+        return CONTROL_SESSION_KEPT;
     }
     op->fd = fd;
     op->u = u;
     snprintf(op->id, sizeof op->id, "%s", unit_id(u));
-    struct bstream *bs = ctl_stream(s);
+    struct bstream *bs = control_stream(s);
     char line[128];
     int n = snprintf(line, sizeof line, "Work unit created with ID %s. Send stdin data and EOF.\n", op->id);
     bstream_write(bs, line, (size_t)n);
     uint8_t *rest;
     size_t restlen;
-    ctl_take_over(s, &rest, &restlen);
+    control_take_over(s, &rest, &restlen);
     op->bs = bs;
     bs->data = op;
     bs->on_read = submit_on_read;
@@ -320,7 +320,7 @@ static enum ctl_handoff work_submit(struct ctl_session *s, struct work_args *a)
         submit_write(op, rest, restlen);
     free(rest);
     bstream_read_start(bs);
-    return CTL_SESSION_HANDED;
+    return CONTROL_SESSION_HANDED;
 }
 
 /* ---- results ----------------------------------------------------------------- */
@@ -465,41 +465,41 @@ static void results_pump(struct results_op *op, int reload)
     uv_timer_start(&op->timer, results_on_timer, 1000, 0);
 }
 
-static enum ctl_handoff work_results(struct ctl_session *s, struct work_args *a)
+static enum control_handoff work_results(struct control_session *s, struct work_args *a)
 {
     int64_t startpos = 0;
     char err[300];
     if (!a->cmd && a->nwords > 2) {
-        ctl_reply_error(s, "work results only takes a unit ID and optional start position");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "work results only takes a unit ID and optional start position");
+        return CONTROL_SESSION_KEPT;
     }
     if ((a->cmd && work_startpos_json(json_object_get(a->cmd, "startpos"), &startpos, err, sizeof err) < 0) ||
         (!a->cmd && a->nwords == 2 && work_startpos_word(a->words[1], &startpos, err, sizeof err) < 0)) {
-        ctl_reply_error(s, "%s", err);
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "%s", err);
+        return CONTROL_SESSION_KEPT;
     }
     /* the status is read once the unit is watched (below) */
     struct unit *u = get_unit_ex(s, a, "work results requires a unit ID", 0);
     if (!u || check_signature(s, a, unit_needs_signature(u)) < 0)
-        return CTL_SESSION_KEPT;
+        return CONTROL_SESSION_KEPT;
     struct results_op *op = calloc(1, sizeof *op);
     if (!op) {
-        ctl_reply_error(s, "out of memory");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "out of memory");
+        return CONTROL_SESSION_KEPT;
     }
     op->u = u;
     op->counters = workceptor_counters(wc_of(s));
     op->fd = -1;
     op->pos = startpos;
-    op->bs = ctl_stream(s);
-    uv_timer_init(node_loop(ctl_node(s)), &op->timer);
+    op->bs = control_stream(s);
+    uv_timer_init(node_loop(control_node(s)), &op->timer);
     op->timer.data = op;
     char line[128];
     int n = snprintf(line, sizeof line, "Streaming results for work unit %s\n", unit_id(u));
     bstream_write(op->bs, line, (size_t)n);
     uint8_t *rest;
     size_t restlen;
-    ctl_take_over(s, &rest, &restlen);
+    control_take_over(s, &rest, &restlen);
     free(rest);
     op->bs->data = op;
     op->bs->on_read = NULL;
@@ -509,18 +509,18 @@ static enum ctl_handoff work_results(struct ctl_session *s, struct work_args *a)
     op->watch = unit_watch_add(u, results_on_watch, op);
     bstream_read_start(op->bs); /* to notice the client going away */
     results_pump(op, 1); /* watched now: no change can fall between */
-    return CTL_SESSION_HANDED;
+    return CONTROL_SESSION_HANDED;
 }
 
 /* ---- list, status, cancel, release ----------------------------------------- */
 
-static void work_list(struct ctl_session *s, struct work_args *a)
+static void work_list(struct control_session *s, struct work_args *a)
 {
     const char *only = NULL;
     if (a->cmd) {
         json_t *v = json_object_get(a->cmd, "unitid");
         if (v && !json_is_string(v)) {
-            ctl_reply_error(s, "field unitid must be a string");
+            control_reply_error(s, "field unitid must be a string");
             return;
         }
         only = v ? json_string_value(v) : NULL;
@@ -533,35 +533,35 @@ static void work_list(struct ctl_session *s, struct work_args *a)
         reply_unknown_unit(s, only);
         return;
     }
-    ctl_reply_json(s, list, 0);
+    control_reply_json(s, list, 0);
 }
 
-static void work_status(struct ctl_session *s, struct work_args *a)
+static void work_status(struct control_session *s, struct work_args *a)
 {
     if (!a->cmd && a->nwords > 1) {
-        ctl_reply_error(s, "work status does not take parameters after the unit ID");
+        control_reply_error(s, "work status does not take parameters after the unit ID");
         return;
     }
     struct unit *u = get_unit(s, a, "work status requires a unit ID");
     if (!u)
         return;
-    ctl_reply_json(s, unit_status_reply(unit_status(u)), 0);
+    control_reply_json(s, unit_status_reply(unit_status(u)), 0);
 }
 
 struct action_op {
-    struct ctl_session *s;
+    struct control_session *s;
     char id[16];
 };
 
 static void action_done(void *arg, const char *result, const char *err)
 {
     struct action_op *op = arg;
-    struct ctl_session *s = op->s;
-    ctl_clear_pending(s);
+    struct control_session *s = op->s;
+    control_clear_pending(s);
     if (err)
-        ctl_reply_error(s, "%s", err);
+        control_reply_error(s, "%s", err);
     else
-        ctl_reply_json(s, json_pack("{s:s}", result, op->id), 1);
+        control_reply_json(s, json_pack("{s:s}", result, op->id), 1);
     free(op);
 }
 
@@ -581,7 +581,7 @@ static void action_done_guarded(void *arg, const char *result, const char *err)
     action_done(arg, result, err);
 }
 
-static void work_action(struct ctl_session *s, struct work_args *a, int kind)
+static void work_action(struct control_session *s, struct work_args *a, int kind)
 {
     const char *usage = kind == 0 ? "work cancel requires a unit ID" : "work release requires a unit ID";
     struct unit *u = get_unit(s, a, usage);
@@ -589,12 +589,12 @@ static void work_action(struct ctl_session *s, struct work_args *a, int kind)
         return;
     struct action_op *op = calloc(1, sizeof *op);
     if (!op) {
-        ctl_reply_error(s, "out of memory");
+        control_reply_error(s, "out of memory");
         return;
     }
     op->s = s;
     snprintf(op->id, sizeof op->id, "%s", unit_id(u));
-    ctl_set_pending(s, action_cancel, op);
+    control_set_pending(s, action_cancel, op);
     if (kind == 0)
         unit_cancel(u, action_done_guarded, op);
     else
@@ -603,7 +603,7 @@ static void work_action(struct ctl_session *s, struct work_args *a, int kind)
 
 /* ---- adopt (beyond upstream) ------------------------------------------------ */
 
-static void work_adopt(struct ctl_session *s, struct work_args *a)
+static void work_adopt(struct control_session *s, struct work_args *a)
 {
     const char *node, *remote;
     json_t *params = json_object();
@@ -623,7 +623,7 @@ static void work_adopt(struct ctl_session *s, struct work_args *a)
     } else {
         if (a->nwords < 2) {
             json_decref(params);
-            ctl_reply_error(s, "work adopt requires a node and a unit ID");
+            control_reply_error(s, "work adopt requires a node and a unit ID");
             return;
         }
         node = a->words[0];
@@ -635,27 +635,27 @@ static void work_adopt(struct ctl_session *s, struct work_args *a)
     struct unit *u = workceptor_adopt(wc_of(s), node, remote, params, err, sizeof err);
     json_decref(params);
     if (!u) {
-        ctl_reply_error(s, "%s", err);
+        control_reply_error(s, "%s", err);
         return;
     }
-    ctl_reply_json(s, json_pack("{s:s,s:s}", "result", "Adopted", "unitid", unit_id(u)), 1);
+    control_reply_json(s, json_pack("{s:s,s:s}", "result", "Adopted", "unitid", unit_id(u)), 1);
 }
 
 /* ---- dispatch ----------------------------------------------------------------- */
 
-enum ctl_handoff cmd_work(struct ctl_session *s, const char *params, json_t *cmd)
+enum control_handoff cmd_work(struct control_session *s, const char *params, json_t *cmd)
 {
     struct work_args a;
     if (!wc_of(s)) {
-        ctl_reply_error(s, "Unknown command");
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "Unknown command");
+        return CONTROL_SESSION_KEPT;
     }
     char err[64];
     if (work_args_parse(params, cmd, &a, err, sizeof err) < 0) {
-        ctl_reply_error(s, "%s", err);
-        return CTL_SESSION_KEPT;
+        control_reply_error(s, "%s", err);
+        return CONTROL_SESSION_KEPT;
     }
-    enum ctl_handoff r = CTL_SESSION_KEPT;
+    enum control_handoff r = CONTROL_SESSION_KEPT;
     if (strcmp(a.sub, "submit") == 0)
         r = work_submit(s, &a);
     else if (strcmp(a.sub, "list") == 0)
@@ -673,7 +673,7 @@ enum ctl_handoff cmd_work(struct ctl_session *s, const char *params, json_t *cmd
     else if (strcmp(a.sub, "adopt") == 0)
         work_adopt(s, &a);
     else
-        ctl_reply_error(s, "bad command");
+        control_reply_error(s, "bad command");
     work_args_free(&a);
     return r;
 }

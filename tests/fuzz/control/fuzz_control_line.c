@@ -46,8 +46,8 @@ static void check_work(const char *params, json_t *cmd)
 
 static void run_line(char *line, size_t len)
 {
-    struct ctl_parsed p;
-    ctl_parse_line(line, len, &p);
+    struct control_parsed p;
+    control_parse_line(line, len, &p);
     if (p.name && strcmp(p.name, "work") == 0)
         check_work(p.cmd ? NULL : p.params, p.cmd);
     if (!p.cmd && line[0] != '{' && !p.name)
@@ -63,17 +63,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t piece = 1 + (data[0] >> 6) * 7;          /* reads of 1, 8, 15, 22 bytes */
     data++;
     size--;
-    struct ctl_lines l;
-    ctl_lines_init(&l, max_line, max_line + 1 + piece);
+    struct control_lines l;
+    control_lines_init(&l, max_line, max_line + 1 + piece);
     for (size_t off = 0; off < size;) {
         size_t n = size - off < piece ? size - off : piece;
-        if (ctl_lines_feed(&l, data + off, n) < 0)
+        if (control_lines_feed(&l, data + off, n) < 0)
             abort(); /* one read after every line was taken must always fit */
         off += n;
         for (;;) {
             char *line;
-            ssize_t len = ctl_lines_next(&l, &line);
-            if (len == CTL_LINE_TOO_LONG)
+            ssize_t len = control_lines_next(&l, &line);
+            if (len == CONTROL_LINE_TOO_LONG)
                 continue;
             if (len < 0)
                 break;
@@ -86,10 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (buf_size(&l.in) > max_line)
             abort(); /* at most one partial line stays */
     }
-    ctl_lines_eof(&l);
+    control_lines_eof(&l);
     char *line;
-    if (ctl_lines_next(&l, &line) >= 0)
+    if (control_lines_next(&l, &line) >= 0)
         abort(); /* a partial line is never a line */
-    ctl_lines_free(&l);
+    control_lines_free(&l);
     return 0;
 }
