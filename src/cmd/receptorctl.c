@@ -31,7 +31,7 @@
 #define RECEPTOR_VERSION "unknown"
 #endif
 
-const char *ctl_version(void) { return RECEPTOR_VERSION; }
+const char *rctl_version(void) { return RECEPTOR_VERSION; }
 
 /* ---------------------------------------------------------------- output */
 
@@ -121,9 +121,9 @@ void print_json(const struct pj *v)
     buf_free(&b);
 }
 
-void fail_ctl(struct ctl *c, int code)
+void fail_ctl(struct rctl *c, int code)
 {
-    print_error("%s", ctl_errstr(c));
+    print_error("%s", rctl_errstr(c));
     exit(code);
 }
 
@@ -149,7 +149,7 @@ static void put_str(struct buf *b, const struct pj *v) { pj_str(v, b); }
 static void put_padded(struct buf *b, const struct pj *v, size_t width)
 {
     struct buf t;
-    buf_init(&t, CTL_LINE_MAX);
+    buf_init(&t, RCTL_LINE_MAX);
     pj_str(v, &t);
     py_pad(b, (const char *)buf_head(&t), buf_size(&t), width);
     buf_free(&t);
@@ -182,7 +182,7 @@ static const struct cmd_def status_cmd = {
 static size_t str_len_of(const struct pj *v)
 {
     struct buf t;
-    buf_init(&t, CTL_LINE_MAX);
+    buf_init(&t, RCTL_LINE_MAX);
     pj_str(v, &t);
     size_t n = py_len((const char *)buf_head(&t), buf_size(&t));
     buf_free(&t);
@@ -326,7 +326,7 @@ static void print_worktypes(const struct pj *ads, size_t width, const char *head
         if (!pj_truthy(cmds) || cmds->type != PJ_ARRAY)
             continue;
         struct buf types;
-        buf_init(&types, CTL_LINE_MAX);
+        buf_init(&types, RCTL_LINE_MAX);
         size_t ntypes = 0;
         for (size_t k = 0; k < cmds->count; k++) {
             const struct pj *wt = need(cmds->items[k], "WorkType");
@@ -410,7 +410,7 @@ static void print_status_tables(struct pj *st)
     pj_free(ads);
 }
 
-static int cmd_status(struct ctl *c, int argc, char **argv)
+static int cmd_status(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&status_cmd, argc, argv, &r);
@@ -419,7 +419,7 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         cli_usage_error("Invalid value for '--graph': '%s' is not one of 'dot', 'svg', 'png', 'pdf'.", graph);
     if (graph && r.value[ST_JSON])
         cli_usage_error("--json and --graph cannot be used together.");
-    struct pj *st = ctl_simple(c, "status");
+    struct pj *st = rctl_simple(c, "status");
     if (!st)
         fail_ctl(c, 1);
     if (graph) {
@@ -428,7 +428,7 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         if (graph_write_status(st, graph, &err) < 0) {
             const char *text = "";
             buf_cstr(&err, &text);
-            ctl_set_err(c, "%s", text);
+            rctl_set_err(c, "%s", text);
             buf_free(&err);
             fail_ctl(c, 1);
         }
@@ -489,19 +489,19 @@ static void ping_failure_text(const struct pj *res, struct buf *b)
     }
 }
 
-static int cmd_ping(struct ctl *c, int argc, char **argv)
+static int cmd_ping(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&ping_cmd, argc, argv, &r);
     struct buf cmd, line;
-    buf_init(&cmd, CTL_LINE_MAX);
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&cmd, RCTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     buf_printf(&cmd, "ping %s", r.arg[0]);
     const char *cmdtext;
     buf_cstr(&cmd, &cmdtext);
     bool failed = false;
     for (long i = 0; i < r.ival[0]; i++) {
-        struct pj *res = ctl_simple(c, cmdtext);
+        struct pj *res = rctl_simple(c, cmdtext);
         if (!res)
             fail_ctl(c, 1);
         buf_reset(&line);
@@ -557,7 +557,7 @@ static long hop_number(const char *key)
 static void print_hop(const char *hop, const struct pj *val)
 {
     struct buf b;
-    buf_init(&b, CTL_LINE_MAX);
+    buf_init(&b, RCTL_LINE_MAX);
     buf_printf(&b, "%s: ", hop);
     if (pj_get(val, "Error")) {
         buf_append_str(&b, "Error ");
@@ -579,16 +579,16 @@ static void print_hop(const char *hop, const struct pj *val)
     buf_free(&b);
 }
 
-static int cmd_traceroute(struct ctl *c, int argc, char **argv)
+static int cmd_traceroute(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&traceroute_cmd, argc, argv, &r);
     struct buf cmd;
-    buf_init(&cmd, CTL_LINE_MAX);
+    buf_init(&cmd, RCTL_LINE_MAX);
     buf_printf(&cmd, "traceroute %s", r.arg[0]);
     const char *cmdtext;
     buf_cstr(&cmd, &cmdtext);
-    struct pj *res = ctl_simple(c, cmdtext);
+    struct pj *res = rctl_simple(c, cmdtext);
     if (!res)
         fail_ctl(c, 1);
     size_t n = res->type == PJ_OBJECT ? res->count : 0;
@@ -622,11 +622,11 @@ static const struct cmd_def reload_cmd = {
     "reload [OPTIONS]",
 };
 
-static int cmd_reload(struct ctl *c, int argc, char **argv)
+static int cmd_reload(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&reload_cmd, argc, argv, &r);
-    struct pj *res = ctl_simple(c, "reload");
+    struct pj *res = rctl_simple(c, "reload");
     if (!res)
         fail_ctl(c, 1);
     if (pj_truthy(pj_get(res, "Success"))) {
@@ -635,7 +635,7 @@ static int cmd_reload(struct ctl *c, int argc, char **argv)
         return 0;
     }
     struct buf b;
-    buf_init(&b, CTL_LINE_MAX);
+    buf_init(&b, RCTL_LINE_MAX);
     put_str(&b, need(res, "Error"));
     const char *text;
     buf_cstr(&b, &text);
@@ -687,19 +687,19 @@ static void restore_terminal(void)
 /* Copies socket -> stdout and stdin -> socket until the socket ends.  At
  * stdin EOF the socket's sending side is shut down and the copy goes on
  * until the service closes. */
-static void bridge(struct ctl *c)
+static void bridge(struct rctl *c)
 {
     char data[16384];
     bool stdin_open = true;
     for (;;) {
         struct pollfd fds[2] = { { c->fd, POLLIN, 0 }, { 0, POLLIN, 0 } };
-        if (!ctl_pending(c) && poll(fds, stdin_open ? 2 : 1, -1) < 0) {
+        if (!rctl_pending(c) && poll(fds, stdin_open ? 2 : 1, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return;
         }
-        if (ctl_pending(c) || (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t n = ctl_read_raw(c, data, sizeof data);
+        if (rctl_pending(c) || (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = rctl_read_raw(c, data, sizeof data);
             if (n <= 0)
                 return;
             out_write(1, data, (size_t)n);
@@ -710,19 +710,19 @@ static void bridge(struct ctl *c)
                 continue;
             if (n <= 0) {
                 stdin_open = false;
-                ctl_shutdown_write(c);
-            } else if (ctl_write(c, data, (size_t)n) < 0) {
+                rctl_shutdown_write(c);
+            } else if (rctl_write(c, data, (size_t)n) < 0) {
                 return;
             }
         }
     }
 }
 
-static int cmd_connect(struct ctl *c, int argc, char **argv)
+static int cmd_connect(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&connect_cmd, argc, argv, &r);
-    if (ctl_connect_to_service(c, r.arg[0], r.arg[1], r.value[1]) < 0)
+    if (rctl_connect_to_service(c, r.arg[0], r.arg[1], r.value[1]) < 0)
         fail_ctl(c, 1);
     if (r.value[0])
         raw_terminal();
@@ -742,28 +742,28 @@ static const struct cmd_def version_cmd = {
     "version [OPTIONS]",
 };
 
-static int cmd_version(struct ctl *c, int argc, char **argv)
+static int cmd_version(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&version_cmd, argc, argv, &r);
     c->skip_version_check = true; /* this command does the check itself */
-    struct pj *res = ctl_simple(c, "{\"command\":\"status\",\"requested_fields\":[\"Version\"]}");
+    struct pj *res = rctl_simple(c, "{\"command\":\"status\",\"requested_fields\":[\"Version\"]}");
     if (!res)
         fail_ctl(c, 1);
     struct buf theirs;
-    buf_init(&theirs, CTL_LINE_MAX);
+    buf_init(&theirs, RCTL_LINE_MAX);
     put_str(&theirs, need(res, "Version"));
     const char *rv;
     buf_cstr(&theirs, &rv);
     const struct pj *v = pj_get(res, "Version");
     const char *delim = "";
-    if (v->type != PJ_STR || strcmp(rv, ctl_version()) != 0) {
+    if (v->type != PJ_STR || strcmp(rv, rctl_version()) != 0) {
         delim = "\t";
         print_warning("receptorctl and receptor are different versions, they may not be compatible");
     }
     struct buf out;
-    buf_init(&out, CTL_LINE_MAX);
-    buf_printf(&out, "%sreceptorctl  %s\n%sreceptor     %s\n", delim, ctl_version(), delim, rv);
+    buf_init(&out, RCTL_LINE_MAX);
+    buf_printf(&out, "%sreceptorctl  %s\n%sreceptor     %s\n", delim, rctl_version(), delim, rv);
     out_buf(&out);
     buf_free(&out);
     buf_free(&theirs);
@@ -817,7 +817,7 @@ static const struct cmd_def global_cmd = {
 
 struct command {
     const char *name;
-    int (*run)(struct ctl *c, int argc, char **argv);
+    int (*run)(struct rctl *c, int argc, char **argv);
 };
 
 static const struct command commands[] = {
@@ -865,7 +865,7 @@ int main(int argc, char **argv)
     const struct command *cmd = find_command(argv[1 + sub]);
     if (!cmd)
         cli_usage_error("No such command '%s'.", argv[1 + sub]);
-    struct ctl_opts opts = {
+    struct rctl_opts opts = {
         .socket = g.value[G_SOCKET],
         .config = g.value[G_CONFIG],
         .tlsclient = g.value[G_TLSCLIENT],
@@ -874,10 +874,10 @@ int main(int argc, char **argv)
         .cert = (char *)g.value[G_CERT],
         .insecureskipverify = g.bval[G_INSECURE],
     };
-    struct ctl c;
-    if (ctl_init(&c, &opts) < 0)
+    struct rctl c;
+    if (rctl_init(&c, &opts) < 0)
         fail_ctl(&c, 1);
     int rc = cmd->run(&c, argc - 2 - sub, argv + 2 + sub);
-    ctl_free(&c);
+    rctl_free(&c);
     return rc;
 }

@@ -19,7 +19,10 @@
  *
  * Errors follow the Python program: a failing step stores the text that the
  * Python exception would carry (str(e)) in an error buffer and returns -1;
- * the command then prints "ERROR: <text>" and exits with upstream's code. */
+ * the command then prints "ERROR: <text>" and exits with upstream's code.
+ *
+ * The connection object and its functions are named rctl_* (the daemon's
+ * control service, src/control, is control_*). */
 #ifndef CMD_RECEPTORCTL_COMMON_H
 #define CMD_RECEPTORCTL_COMMON_H
 
@@ -34,7 +37,7 @@
 
 /* ------------------------------------------------------------ connection */
 
-struct ctl_opts {
+struct rctl_opts {
     const char *socket;
     const char *config;
     const char *tlsclient;
@@ -44,8 +47,8 @@ struct ctl_opts {
     bool insecureskipverify;
 };
 
-struct ctl {
-    struct ctl_opts opt;
+struct rctl {
+    struct rctl_opts opt;
     int fd;                         /* -1 when not connected */
     gnutls_session_t tls;           /* NULL unless tls:// */
     gnutls_certificate_credentials_t cred;
@@ -56,40 +59,40 @@ struct ctl {
     struct buf err;                 /* str() of the last failure */
 };
 
-#define CTL_LINE_MAX ((size_t)64 << 20)
+#define RCTL_LINE_MAX ((size_t)64 << 20)
 
 /* Initialises c with the global options; reads the tls-client item of
  * opt->config when given (fails as upstream's constructor does). */
-int ctl_init(struct ctl *c, const struct ctl_opts *opt);
-void ctl_free(struct ctl *c);
+int rctl_init(struct rctl *c, const struct rctl_opts *opt);
+void rctl_free(struct rctl *c);
 /* Connects unless connected: address forms, greeting, version check. */
-int ctl_connect(struct ctl *c);
-void ctl_close(struct ctl *c);
-int ctl_write(struct ctl *c, const void *p, size_t n);
-int ctl_write_str(struct ctl *c, const char *s);
+int rctl_connect(struct rctl *c);
+void rctl_close(struct rctl *c);
+int rctl_write(struct rctl *c, const void *p, size_t n);
+int rctl_write_str(struct rctl *c, const char *s);
 /* readline().decode().strip(): one line (empty at EOF), NUL-terminated. */
-int ctl_read_line(struct ctl *c, struct buf *line);
+int rctl_read_line(struct rctl *c, struct buf *line);
 /* Reads the greeting "Receptor Control, node X". */
-int ctl_handshake(struct ctl *c);
+int rctl_handshake(struct rctl *c);
 /* simple_command(): connect, send "cmd\n", parse the JSON reply. */
-struct pj *ctl_simple(struct ctl *c, const char *cmd);
+struct pj *rctl_simple(struct rctl *c, const char *cmd);
 /* Reads a reply line: "ERROR: x" becomes error "x", else parsed JSON. */
-struct pj *ctl_read_json(struct ctl *c);
-int ctl_connect_to_service(struct ctl *c, const char *node, const char *service,
-                           const char *tlsclient);
+struct pj *rctl_read_json(struct rctl *c);
+int rctl_connect_to_service(struct rctl *c, const char *node, const char *service,
+                            const char *tlsclient);
 /* Raw bytes (read-ahead first); 0 at EOF, -1 on error. */
-ssize_t ctl_read_raw(struct ctl *c, void *p, size_t n);
+ssize_t rctl_read_raw(struct rctl *c, void *p, size_t n);
 /* Bytes already read ahead or buffered inside TLS. */
-bool ctl_pending(const struct ctl *c);
-int ctl_shutdown_write(struct ctl *c);
+bool rctl_pending(const struct rctl *c);
+int rctl_shutdown_write(struct rctl *c);
 /* Python's "[Errno N] text" for an OSError. */
-void ctl_set_errno(struct ctl *c, int err, const char *filename);
-void ctl_set_err(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *ctl_errstr(struct ctl *c);
+void rctl_set_errno(struct rctl *c, int err, const char *filename);
+void rctl_set_err(struct rctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *rctl_errstr(struct rctl *c);
 
 /* ------------------------------------------------------------ output */
 
-const char *ctl_version(void);
+const char *rctl_version(void);
 void out_write(int fd, const void *p, size_t n);
 void out_str(const char *s);
 void out_buf(struct buf *b);
@@ -99,7 +102,7 @@ void print_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* print_json(v) on stdout */
 void print_json(const struct pj *v);
 /* Prints "ERROR: <c->err>" and exits with code. */
-_Noreturn void fail_ctl(struct ctl *c, int code);
+_Noreturn void fail_ctl(struct rctl *c, int code);
 
 /* ------------------------------------------------------------ command line */
 
@@ -162,7 +165,7 @@ extern const char *cli_prog;
 
 /* ------------------------------------------------------------ commands */
 
-int cmd_work(struct ctl *c, int argc, char **argv);
+int cmd_work(struct rctl *c, int argc, char **argv);
 
 /* ------------------------------------------------------------ graph */
 

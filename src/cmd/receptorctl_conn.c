@@ -1,7 +1,7 @@
 /* receptorctl_conn.c - the control-socket client (upstream's ReceptorControl).
  *
- * One struct ctl is one lazily opened connection, like the Python object:
- * ctl_simple() connects if needed, sends a line and parses the reply line.
+ * One struct rctl is one lazily opened connection, like the Python object:
+ * rctl_simple() connects if needed, sends a line and parses the reply line.
  * Commands that end a connection (work submit, work results) close it and
  * the next command opens a new one.
  *
@@ -37,7 +37,7 @@
 
 /* ---------------------------------------------------------------- errors */
 
-void ctl_set_err(struct ctl *c, const char *fmt, ...)
+void rctl_set_err(struct rctl *c, const char *fmt, ...)
 {
     char tmp[4096];
     va_list ap;
@@ -48,7 +48,7 @@ void ctl_set_err(struct ctl *c, const char *fmt, ...)
     buf_append_str(&c->err, tmp);
 }
 
-void ctl_set_errno(struct ctl *c, int err, const char *filename)
+void rctl_set_errno(struct rctl *c, int err, const char *filename)
 {
     buf_reset(&c->err);
     buf_printf(&c->err, "[Errno %d] %s", err, strerror(err));
@@ -58,7 +58,7 @@ void ctl_set_errno(struct ctl *c, int err, const char *filename)
     }
 }
 
-const char *ctl_errstr(struct ctl *c)
+const char *rctl_errstr(struct rctl *c)
 {
     const char *s = "";
     if (buf_cstr(&c->err, &s) < 0)
@@ -107,7 +107,7 @@ static void take_string(yaml_document_t *doc, yaml_node_t *item, const char *key
     }
 }
 
-static void apply_tls_client(struct ctl *c, yaml_document_t *doc, yaml_node_t *item)
+static void apply_tls_client(struct rctl *c, yaml_document_t *doc, yaml_node_t *item)
 {
     take_string(doc, item, "rootcas", &c->opt.rootcas);
     take_string(doc, item, "key", &c->opt.key);
@@ -123,22 +123,22 @@ static void apply_tls_client(struct ctl *c, yaml_document_t *doc, yaml_node_t *i
 
 /* Upstream: for each list item with a tls-client whose name matches, take
  * rootcas/key/cert/insecureskipverify from it. */
-static int scan_config(struct ctl *c, yaml_document_t *doc)
+static int scan_config(struct rctl *c, yaml_document_t *doc)
 {
     yaml_node_t *root = yaml_document_get_root_node(doc);
     if (!root || root->type == YAML_SCALAR_NODE) {
-        ctl_set_err(c, "'NoneType' object is not iterable");
+        rctl_set_err(c, "'NoneType' object is not iterable");
         return -1;
     }
     if (root->type != YAML_SEQUENCE_NODE) {
-        ctl_set_err(c, "'str' object has no attribute 'get'");
+        rctl_set_err(c, "'str' object has no attribute 'get'");
         return -1;
     }
     for (yaml_node_item_t *it = root->data.sequence.items.start; it < root->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(doc, *it);
         if (!item || item->type != YAML_MAPPING_NODE) {
-            ctl_set_err(c, "'%s' object has no attribute 'get'",
-                        item && item->type == YAML_SEQUENCE_NODE ? "list" : "str");
+            rctl_set_err(c, "'%s' object has no attribute 'get'",
+                         item && item->type == YAML_SEQUENCE_NODE ? "list" : "str");
             return -1;
         }
         yaml_node_t *tc = map_get(doc, item, "tls-client");
@@ -146,7 +146,7 @@ static int scan_config(struct ctl *c, yaml_document_t *doc)
             continue;
         yaml_node_t *name = map_get(doc, tc, "name");
         if (!name) {
-            ctl_set_err(c, "'name'");
+            rctl_set_err(c, "'name'");
             return -1;
         }
         if (name->type == YAML_SCALAR_NODE &&
@@ -158,11 +158,11 @@ static int scan_config(struct ctl *c, yaml_document_t *doc)
     return 0;
 }
 
-static int read_config(struct ctl *c)
+static int read_config(struct rctl *c)
 {
     FILE *f = fopen(c->opt.config, "r");
     if (!f) {
-        ctl_set_errno(c, errno, c->opt.config);
+        rctl_set_errno(c, errno, c->opt.config);
         return -1;
     }
     yaml_parser_t parser;
@@ -171,8 +171,8 @@ static int read_config(struct ctl *c)
     yaml_parser_set_input_file(&parser, f);
     int rc = -1;
     if (!yaml_parser_load(&parser, &doc)) {
-        ctl_set_err(c, "%s %s", parser.problem ? parser.problem : "YAML error",
-                    parser.context ? parser.context : "");
+        rctl_set_err(c, "%s %s", parser.problem ? parser.problem : "YAML error",
+                     parser.context ? parser.context : "");
     } else {
         rc = scan_config(c, &doc);
         yaml_document_delete(&doc);
@@ -184,7 +184,7 @@ static int read_config(struct ctl *c)
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-int ctl_init(struct ctl *c, const struct ctl_opts *opt)
+int rctl_init(struct rctl *c, const struct rctl_opts *opt)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
@@ -194,11 +194,11 @@ int ctl_init(struct ctl *c, const struct ctl_opts *opt)
     c->opt.key = dup_or_null(opt->key);
     c->opt.cert = dup_or_null(opt->cert);
     if (opt->config && (opt->rootcas || opt->key || opt->cert)) {
-        ctl_set_err(c, "Cannot specify both config and rootcas, key, cert");
+        rctl_set_err(c, "Cannot specify both config and rootcas, key, cert");
         return -1;
     }
     if (opt->config && !opt->tlsclient) {
-        ctl_set_err(c, "Must specify both config and tlsclient");
+        rctl_set_err(c, "Must specify both config and tlsclient");
         return -1;
     }
     if (opt->config && opt->tlsclient)
@@ -206,9 +206,9 @@ int ctl_init(struct ctl *c, const struct ctl_opts *opt)
     return 0;
 }
 
-void ctl_free(struct ctl *c)
+void rctl_free(struct rctl *c)
 {
-    ctl_close(c);
+    rctl_close(c);
     free(c->opt.rootcas);
     free(c->opt.key);
     free(c->opt.cert);
@@ -319,26 +319,26 @@ static bool parse_address(const char *s, struct address *a)
 
 /* ---------------------------------------------------------------- connect */
 
-static int connect_unix(struct ctl *c, const char *path)
+static int connect_unix(struct rctl *c, const char *path)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        ctl_set_err(c, "Socket path does not exist: %s", path);
+        rctl_set_err(c, "Socket path does not exist: %s", path);
         return -1;
     }
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sa.sun_path) {
-        ctl_set_err(c, "AF_UNIX path too long");
+        rctl_set_err(c, "AF_UNIX path too long");
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path));
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        ctl_set_errno(c, errno, NULL);
+        rctl_set_errno(c, errno, NULL);
         return -1;
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        ctl_set_errno(c, errno, NULL);
+        rctl_set_errno(c, errno, NULL);
         close(fd);
         return -1;
     }
@@ -352,7 +352,7 @@ static bool is_ip_literal(const char *host)
     return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
 }
 
-static int tls_start(struct ctl *c, int fd, const char *host)
+static int tls_start(struct rctl *c, int fd, const char *host)
 {
     if (gnutls_certificate_allocate_credentials(&c->cred) < 0)
         return -1;
@@ -382,7 +382,7 @@ static int tls_start(struct ctl *c, int fd, const char *host)
     return rc < 0 ? -1 : 0;
 }
 
-static void tls_drop(struct ctl *c)
+static void tls_drop(struct rctl *c)
 {
     if (c->tls)
         gnutls_deinit(c->tls);
@@ -392,13 +392,13 @@ static void tls_drop(struct ctl *c)
     c->cred = NULL;
 }
 
-static int connect_tcp(struct ctl *c, const struct address *a)
+static int connect_tcp(struct rctl *c, const struct address *a)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
     struct addrinfo *res = NULL;
     int gerr = getaddrinfo(a->host, a->port, &hints, &res);
     if (gerr != 0) {
-        ctl_set_err(c, "[Errno %d] %s", gerr, gai_strerror(gerr));
+        rctl_set_err(c, "[Errno %d] %s", gerr, gai_strerror(gerr));
         return -1;
     }
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -415,45 +415,45 @@ static int connect_tcp(struct ctl *c, const struct address *a)
     }
     freeaddrinfo(res);
     if (c->fd < 0) {
-        ctl_set_err(c, "Could not connect to host %s port %s", a->host, a->port);
+        rctl_set_err(c, "Could not connect to host %s port %s", a->host, a->port);
         return -1;
     }
     return 0;
 }
 
-static void check_version(struct ctl *c)
+static void check_version(struct rctl *c)
 {
     c->version_checked = true;
     bool same = false;
-    if (ctl_write_str(c, "{\"command\":\"status\",\"requested_fields\":[\"Version\"]}\n") == 0) {
-        struct pj *reply = ctl_read_json(c);
+    if (rctl_write_str(c, "{\"command\":\"status\",\"requested_fields\":[\"Version\"]}\n") == 0) {
+        struct pj *reply = rctl_read_json(c);
         struct pj *v = pj_get(reply, "Version");
-        same = v && v->type == PJ_STR && strcmp(v->text, ctl_version()) == 0;
+        same = v && v->type == PJ_STR && strcmp(v->text, rctl_version()) == 0;
         pj_free(reply);
     }
     if (!same)
         print_warning("receptorctl and receptor are different versions, they may not be compatible");
 }
 
-int ctl_connect(struct ctl *c)
+int rctl_connect(struct rctl *c)
 {
     if (c->fd >= 0)
         return 0;
     struct address a;
     if (!c->opt.socket || !parse_address(c->opt.socket, &a)) {
-        ctl_set_err(c, "Invalid socket address %s", c->opt.socket ? c->opt.socket : "None");
+        rctl_set_err(c, "Invalid socket address %s", c->opt.socket ? c->opt.socket : "None");
         return -1;
     }
     c->rpos = c->rlen = 0;
     int rc = a.is_unix ? connect_unix(c, a.path) : connect_tcp(c, &a);
-    if (rc < 0 || ctl_handshake(c) < 0)
+    if (rc < 0 || rctl_handshake(c) < 0)
         return -1;
     if (!c->version_checked && !c->skip_version_check)
         check_version(c);
     return 0;
 }
 
-void ctl_close(struct ctl *c)
+void rctl_close(struct rctl *c)
 {
     tls_drop(c);
     if (c->fd >= 0)
@@ -464,7 +464,7 @@ void ctl_close(struct ctl *c)
 
 /* ---------------------------------------------------------------- I/O */
 
-int ctl_write(struct ctl *c, const void *p, size_t n)
+int rctl_write(struct rctl *c, const void *p, size_t n)
 {
     const char *s = p;
     while (n > 0) {
@@ -474,7 +474,7 @@ int ctl_write(struct ctl *c, const void *p, size_t n)
             if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
                 continue;
             if (w < 0) {
-                ctl_set_err(c, "[Errno 32] Broken pipe");
+                rctl_set_err(c, "[Errno 32] Broken pipe");
                 return -1;
             }
         } else {
@@ -482,7 +482,7 @@ int ctl_write(struct ctl *c, const void *p, size_t n)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                ctl_set_errno(c, errno, NULL);
+                rctl_set_errno(c, errno, NULL);
                 return -1;
             }
         }
@@ -492,9 +492,9 @@ int ctl_write(struct ctl *c, const void *p, size_t n)
     return 0;
 }
 
-int ctl_write_str(struct ctl *c, const char *s) { return ctl_write(c, s, strlen(s)); }
+int rctl_write_str(struct rctl *c, const char *s) { return rctl_write(c, s, strlen(s)); }
 
-static ssize_t read_socket(struct ctl *c, void *p, size_t n)
+static ssize_t read_socket(struct rctl *c, void *p, size_t n)
 {
     for (;;) {
         ssize_t r;
@@ -505,7 +505,7 @@ static ssize_t read_socket(struct ctl *c, void *p, size_t n)
             if (r == GNUTLS_E_PREMATURE_TERMINATION)
                 return 0; /* ragged EOF, as Python's suppress_ragged_eofs */
             if (r < 0) {
-                ctl_set_err(c, "%s", gnutls_strerror((int)r));
+                rctl_set_err(c, "%s", gnutls_strerror((int)r));
                 return -1;
             }
             return r;
@@ -514,12 +514,12 @@ static ssize_t read_socket(struct ctl *c, void *p, size_t n)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            ctl_set_errno(c, errno, NULL);
+            rctl_set_errno(c, errno, NULL);
         return r;
     }
 }
 
-ssize_t ctl_read_raw(struct ctl *c, void *p, size_t n)
+ssize_t rctl_read_raw(struct rctl *c, void *p, size_t n)
 {
     if (c->rpos < c->rlen) {
         size_t k = c->rlen - c->rpos;
@@ -534,7 +534,7 @@ ssize_t ctl_read_raw(struct ctl *c, void *p, size_t n)
     return read_socket(c, p, n);
 }
 
-bool ctl_pending(const struct ctl *c)
+bool rctl_pending(const struct rctl *c)
 {
     return c->rpos < c->rlen || (c->tls && gnutls_record_check_pending(c->tls) > 0);
 }
@@ -544,7 +544,7 @@ static bool py_space(unsigned char ch)
     return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
 }
 
-int ctl_read_line(struct ctl *c, struct buf *line)
+int rctl_read_line(struct rctl *c, struct buf *line)
 {
     buf_reset(line);
     for (;;) {
@@ -564,7 +564,7 @@ int ctl_read_line(struct ctl *c, struct buf *line)
         unsigned char *nl = memchr(start, '\n', avail);
         size_t take = nl ? (size_t)(nl - start) + 1 : avail;
         if (buf_append(line, start, take) < 0) {
-            ctl_set_err(c, "reply line longer than %zu bytes", CTL_LINE_MAX);
+            rctl_set_err(c, "reply line longer than %zu bytes", RCTL_LINE_MAX);
             return -1;
         }
         c->rpos += take;
@@ -582,32 +582,32 @@ int ctl_read_line(struct ctl *c, struct buf *line)
     return buf_cstr(line, &dummy) < 0 ? -1 : 0;
 }
 
-int ctl_handshake(struct ctl *c)
+int rctl_handshake(struct rctl *c)
 {
     struct buf line;
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     static const char prefix[] = "Receptor Control, node ";
-    int rc = ctl_read_line(c, &line);
+    int rc = rctl_read_line(c, &line);
     if (rc == 0 && (buf_size(&line) <= sizeof prefix - 1 ||
                     memcmp(buf_head(&line), prefix, sizeof prefix - 1) != 0 ||
                     memchr(buf_head(&line), '\n', buf_size(&line)))) {
-        ctl_set_err(c, "Failed to connect to Receptor socket");
+        rctl_set_err(c, "Failed to connect to Receptor socket");
         rc = -1;
     }
     buf_free(&line);
     return rc;
 }
 
-struct pj *ctl_read_json(struct ctl *c)
+struct pj *rctl_read_json(struct rctl *c)
 {
     struct buf line;
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     struct pj *v = NULL;
-    if (ctl_read_line(c, &line) == 0) {
+    if (rctl_read_line(c, &line) == 0) {
         const char *text = (const char *)buf_head(&line);
         size_t n = buf_size(&line);
         if (n >= 6 && memcmp(text, "ERROR:", 6) == 0)
-            ctl_set_err(c, "%s", n > 7 ? text + 7 : "");
+            rctl_set_err(c, "%s", n > 7 ? text + 7 : "");
         else
             v = pj_parse(text, n, &c->err);
     }
@@ -615,36 +615,36 @@ struct pj *ctl_read_json(struct ctl *c)
     return v;
 }
 
-struct pj *ctl_simple(struct ctl *c, const char *cmd)
+struct pj *rctl_simple(struct rctl *c, const char *cmd)
 {
-    if (ctl_connect(c) < 0 || ctl_write_str(c, cmd) < 0 || ctl_write(c, "\n", 1) < 0)
+    if (rctl_connect(c) < 0 || rctl_write_str(c, cmd) < 0 || rctl_write(c, "\n", 1) < 0)
         return NULL;
-    return ctl_read_json(c);
+    return rctl_read_json(c);
 }
 
-int ctl_connect_to_service(struct ctl *c, const char *node, const char *service, const char *tlsclient)
+int rctl_connect_to_service(struct rctl *c, const char *node, const char *service, const char *tlsclient)
 {
-    if (ctl_connect(c) < 0)
+    if (rctl_connect(c) < 0)
         return -1;
     struct buf cmd;
-    buf_init(&cmd, CTL_LINE_MAX);
+    buf_init(&cmd, RCTL_LINE_MAX);
     buf_printf(&cmd, "connect %s %s %s\n", node, service, tlsclient ? tlsclient : "");
-    int rc = ctl_write(c, buf_head(&cmd), buf_size(&cmd));
+    int rc = rctl_write(c, buf_head(&cmd), buf_size(&cmd));
     if (rc == 0)
-        rc = ctl_read_line(c, &cmd);
+        rc = rctl_read_line(c, &cmd);
     if (rc == 0 && (buf_size(&cmd) < 10 || memcmp(buf_head(&cmd), "Connecting", 10) != 0)) {
-        ctl_set_err(c, "%s", (const char *)buf_head(&cmd));
+        rctl_set_err(c, "%s", (const char *)buf_head(&cmd));
         rc = -1;
     }
     buf_free(&cmd);
     return rc;
 }
 
-int ctl_shutdown_write(struct ctl *c)
+int rctl_shutdown_write(struct rctl *c)
 {
     /* Upstream shuts down the raw socket, also under TLS (no close_notify). */
     if (shutdown(c->fd, SHUT_WR) != 0) {
-        ctl_set_errno(c, errno, NULL);
+        rctl_set_errno(c, errno, NULL);
         return -1;
     }
     return 0;

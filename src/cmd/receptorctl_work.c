@@ -162,17 +162,17 @@ static const char *cstr(struct buf *b)
 }
 
 /* op_on_unit_ids(): "work <op> <id>" per ID, printing "(<value>, <key>)". */
-static void op_on_unit_ids(struct ctl *c, const char *op, const char *const *ids, size_t n)
+static void op_on_unit_ids(struct rctl *c, const char *op, const char *const *ids, size_t n)
 {
     struct buf cmd, line;
-    buf_init(&cmd, CTL_LINE_MAX);
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&cmd, RCTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     for (size_t i = 0; i < n; i++) {
         buf_reset(&cmd);
         buf_printf(&cmd, "work %s %s", op, ids[i]);
-        struct pj *res = ctl_simple(c, cstr(&cmd));
+        struct pj *res = rctl_simple(c, cstr(&cmd));
         if (!res) {
-            print_error("%s: ERROR: %s", ids[i], ctl_errstr(c));
+            print_error("%s: ERROR: %s", ids[i], rctl_errstr(c));
             exit(1);
         }
         if (res->type != PJ_OBJECT || res->count == 0) {
@@ -196,21 +196,21 @@ static void op_on_unit_ids(struct ctl *c, const char *op, const char *const *ids
 
 /* ---------------------------------------------------------------- list */
 
-static int cmd_list(struct ctl *c, int argc, char **argv)
+static int cmd_list(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&list_cmd, argc, argv, &r);
     const char *node = r.value[L_NODE];
     if (node && *node) {
-        if (ctl_connect_to_service(c, node, "control", r.value[L_TLS]) < 0 || ctl_handshake(c) < 0)
+        if (rctl_connect_to_service(c, node, "control", r.value[L_TLS]) < 0 || rctl_handshake(c) < 0)
             fail_ctl(c, 1);
     }
     struct buf cmd;
-    buf_init(&cmd, CTL_LINE_MAX);
+    buf_init(&cmd, RCTL_LINE_MAX);
     buf_append_str(&cmd, "work list");
     if (*r.value[L_UNIT])
         buf_printf(&cmd, " %s", r.value[L_UNIT]);
-    struct pj *work = ctl_simple(c, cstr(&cmd));
+    struct pj *work = rctl_simple(c, cstr(&cmd));
     if (!work)
         fail_ctl(c, 1);
     if (r.value[L_QUIET]) {
@@ -234,13 +234,13 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
 
 /* Upstream's results(): streams the unit's stdout, then checks its state.
  * Returns 0, 1 (unit failed; message printed) or -1 (error in c->err). */
-static int stream_results(struct ctl *c, const char *unit_id, bool quiet)
+static int stream_results(struct rctl *c, const char *unit_id, bool quiet)
 {
     struct buf line;
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     buf_printf(&line, "work results %s 0\n", unit_id);
-    if (ctl_connect(c) < 0 || ctl_write(c, buf_head(&line), buf_size(&line)) < 0 ||
-        ctl_read_line(c, &line) < 0) {
+    if (rctl_connect(c) < 0 || rctl_write(c, buf_head(&line), buf_size(&line)) < 0 ||
+        rctl_read_line(c, &line) < 0) {
         buf_free(&line);
         return -1;
     }
@@ -248,20 +248,20 @@ static int stream_results(struct ctl *c, const char *unit_id, bool quiet)
     const char *text = cstr(&line);
     if (strlen(text) <= sizeof prefix - 1 || strncmp(text, prefix, sizeof prefix - 1) != 0) {
         if (strncmp(text, "ERROR: ", 7) == 0)
-            ctl_set_err(c, "Failed to get results: %s", text + 7);
+            rctl_set_err(c, "Failed to get results: %s", text + 7);
         else
-            ctl_set_err(c, "Failed to get results");
+            rctl_set_err(c, "Failed to get results");
         buf_free(&line);
         return -1;
     }
     buf_free(&line);
-    if (ctl_shutdown_write(c) < 0)
+    if (rctl_shutdown_write(c) < 0)
         return -1;
     char *chunk = malloc(CHUNK);
     ssize_t n = 0;
     struct progress meter;
     progress_start(&meter, progress_wanted(quiet, true) ? 2 : -1, "received", 0);
-    while (chunk && (n = ctl_read_raw(c, chunk, CHUNK)) > 0) {
+    while (chunk && (n = rctl_read_raw(c, chunk, CHUNK)) > 0) {
         out_write(1, chunk, (size_t)n);
         progress_add(&meter, (uint64_t)n);
     }
@@ -270,20 +270,20 @@ static int stream_results(struct ctl *c, const char *unit_id, bool quiet)
     else
         progress_end(&meter);
     free(chunk);
-    ctl_close(c);
+    rctl_close(c);
     if (n < 0)
         return -1; /* cut off (a reset): an error, not short results (c->err says why) */
 
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     buf_printf(&line, "work status %s", unit_id);
-    struct pj *status = ctl_simple(c, cstr(&line));
+    struct pj *status = rctl_simple(c, cstr(&line));
     buf_free(&line);
     if (!status)
         return -1;
     int rc = 0;
     if (pj_equals_int(pj_get(status, "State"), 3)) {
         struct buf detail;
-        buf_init(&detail, CTL_LINE_MAX);
+        buf_init(&detail, RCTL_LINE_MAX);
         const struct pj *d = pj_get(status, "Detail");
         if (d)
             pj_str(d, &detail);
@@ -297,7 +297,7 @@ static int stream_results(struct ctl *c, const char *unit_id, bool quiet)
     return rc;
 }
 
-static int cmd_results(struct ctl *c, int argc, char **argv)
+static int cmd_results(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&results_cmd, argc, argv, &r);
@@ -353,12 +353,12 @@ static void params_free(struct param_list *ps)
 }
 
 /* dict(s.split("=", 1) for s in param), then CMDPARAMS joined into "params". */
-static int build_params(struct ctl *c, const struct cli_result *r, struct param_list *ps)
+static int build_params(struct rctl *c, const struct cli_result *r, struct param_list *ps)
 {
     for (size_t i = 0; i < r->nmulti; i++) {
         const char *eq = strchr(r->multi[i], '=');
         if (!eq) {
-            ctl_set_err(c, "dictionary update sequence element #%zu has length 1; 2 is required", i);
+            rctl_set_err(c, "dictionary update sequence element #%zu has length 1; 2 is required", i);
             return -1;
         }
         params_set(ps, r->multi[i], (size_t)(eq - r->multi[i]), eq + 1);
@@ -366,7 +366,7 @@ static int build_params(struct ctl *c, const struct cli_result *r, struct param_
     if (r->nrest == 0)
         return 0;
     struct buf all;
-    buf_init(&all, CTL_LINE_MAX);
+    buf_init(&all, RCTL_LINE_MAX);
     const char *existing = params_get(ps, "params");
     if (existing)
         buf_append_str(&all, existing);
@@ -381,16 +381,16 @@ static int build_params(struct ctl *c, const struct cli_result *r, struct param_
 }
 
 /* open(fname, "r").read(): text mode turns \r\n and \r into \n. */
-static int read_param_file(struct ctl *c, const char *fname, struct buf *out)
+static int read_param_file(struct rctl *c, const char *fname, struct buf *out)
 {
     if (access(fname, F_OK) != 0) {
-        ctl_set_err(c, "%s does not exist", fname);
+        rctl_set_err(c, "%s does not exist", fname);
         return -1;
     }
     FILE *f = fopen(fname, "rb");
     int ch, prev = 0, rc = 0;
     if (!f) {
-        ctl_set_err(c, "could not read from file %s", fname);
+        rctl_set_err(c, "could not read from file %s", fname);
         return -1;
     }
     while ((ch = fgetc(f)) != EOF && rc == 0) {
@@ -403,7 +403,7 @@ static int read_param_file(struct ctl *c, const char *fname, struct buf *out)
         prev = ch;
     }
     if (ferror(f) || rc < 0) {
-        ctl_set_err(c, "could not read from file %s", fname);
+        rctl_set_err(c, "could not read from file %s", fname);
         rc = -1;
     }
     fclose(f);
@@ -428,7 +428,7 @@ static bool reserved(const char *const *keys, size_t n, const char *k)
 }
 
 /* The JSON submit line, keys in upstream's insertion order. */
-static int submit_line(struct ctl *c, const struct cli_result *r, const struct param_list *ps, struct buf *b)
+static int submit_line(struct rctl *c, const struct cli_result *r, const struct param_list *ps, struct buf *b)
 {
     const char *node = r->value[S_NODE] && *r->value[S_NODE] ? r->value[S_NODE] : "localhost";
     const char *used[8];
@@ -447,11 +447,11 @@ static int submit_line(struct ctl *c, const struct cli_result *r, const struct p
     for (size_t i = 0; i < ps->count; i++) {
         const char *k = ps->items[i].key, *v = ps->items[i].value;
         if (reserved(used, nused, k)) {
-            ctl_set_err(c, "Duplicate or illegal parameter %s", k);
+            rctl_set_err(c, "Duplicate or illegal parameter %s", k);
             return -1;
         }
         if (!*v) {
-            ctl_set_err(c, "string index out of range");
+            rctl_set_err(c, "string index out of range");
             return -1;
         }
         if (v[0] == '@' && v[1] != '@') {
@@ -486,10 +486,10 @@ struct payload {
     bool newline;
 };
 
-static int send_payload(struct ctl *c, const struct payload *pl, bool quiet)
+static int send_payload(struct rctl *c, const struct payload *pl, bool quiet)
 {
     if (pl->fd < 0) {
-        if (ctl_write_str(c, pl->literal) < 0 || (pl->newline && ctl_write(c, "\n", 1) < 0))
+        if (rctl_write_str(c, pl->literal) < 0 || (pl->newline && rctl_write(c, "\n", 1) < 0))
             return -1;
         return 0;
     }
@@ -504,12 +504,12 @@ static int send_payload(struct ctl *c, const struct payload *pl, bool quiet)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            ctl_set_errno(c, errno, NULL);
+            rctl_set_errno(c, errno, NULL);
             rc = -1;
         }
         if (n <= 0)
             break;
-        rc = ctl_write(c, chunk, (size_t)n);
+        rc = rctl_write(c, chunk, (size_t)n);
         progress_add(&meter, (uint64_t)n);
     }
     if (rc == 0)
@@ -521,31 +521,31 @@ static int send_payload(struct ctl *c, const struct payload *pl, bool quiet)
 }
 
 /* submit_work(): returns the reply object or NULL with c->err set. */
-static struct pj *submit_work(struct ctl *c, const struct cli_result *r, const struct param_list *ps,
+static struct pj *submit_work(struct rctl *c, const struct cli_result *r, const struct param_list *ps,
                               const struct payload *pl)
 {
-    if (ctl_connect(c) < 0)
+    if (rctl_connect(c) < 0)
         return NULL;
     struct buf line;
-    buf_init(&line, CTL_LINE_MAX);
+    buf_init(&line, RCTL_LINE_MAX);
     struct pj *reply = NULL;
-    if (submit_line(c, r, ps, &line) < 0 || ctl_write(c, buf_head(&line), buf_size(&line)) < 0 ||
-        ctl_read_line(c, &line) < 0)
+    if (submit_line(c, r, ps, &line) < 0 || rctl_write(c, buf_head(&line), buf_size(&line)) < 0 ||
+        rctl_read_line(c, &line) < 0)
         goto out;
     const char *text = cstr(&line);
     if (!created_line(text)) {
         if (strncmp(text, "ERROR: ", 7) == 0)
-            ctl_set_err(c, "Failed to start work unit: %s", text + 7);
+            rctl_set_err(c, "Failed to start work unit: %s", text + 7);
         else
-            ctl_set_err(c, "Failed to start work unit");
+            rctl_set_err(c, "Failed to start work unit");
         goto out;
     }
-    if (send_payload(c, pl, r->value[S_QUIET] != NULL) < 0 || ctl_shutdown_write(c) < 0 || ctl_read_line(c, &line) < 0)
+    if (send_payload(c, pl, r->value[S_QUIET] != NULL) < 0 || rctl_shutdown_write(c) < 0 || rctl_read_line(c, &line) < 0)
         goto out;
-    ctl_close(c);
+    rctl_close(c);
     text = cstr(&line);
     if (strncmp(text, "ERROR:", 6) == 0)
-        ctl_set_err(c, "Remote error: %s", text);
+        rctl_set_err(c, "Remote error: %s", text);
     else
         reply = pj_parse(text, strlen(text), &c->err);
 out:
@@ -592,7 +592,7 @@ static int open_payload(const struct cli_result *r, struct payload *pl)
         if (fd >= 0)
             close(fd);
         struct buf msg;
-        buf_init(&msg, CTL_LINE_MAX);
+        buf_init(&msg, RCTL_LINE_MAX);
         buf_printf(&msg, "[Errno %d] %s: ", err, strerror(err));
         py_repr_str(path, strlen(path), &msg);
         print_error("Failed to load payload file: %s", cstr(&msg));
@@ -604,7 +604,7 @@ static int open_payload(const struct cli_result *r, struct payload *pl)
 }
 
 /* The try: part of upstream's submit; returns the exit status. */
-static int submit_and_report(struct ctl *c, const struct cli_result *r, const struct payload *pl,
+static int submit_and_report(struct rctl *c, const struct cli_result *r, const struct payload *pl,
                              struct buf *unitid)
 {
     struct param_list ps = { 0 };
@@ -615,7 +615,7 @@ static int submit_and_report(struct ctl *c, const struct cli_result *r, const st
     struct pj *result = pj_pop(work, "result");
     struct pj *uid = result ? pj_pop(work, "unitid") : NULL;
     if (!result || !uid) {
-        ctl_set_err(c, "'%s'", result ? "unitid" : "result");
+        rctl_set_err(c, "'%s'", result ? "unitid" : "result");
     } else {
         pj_str(uid, unitid);
         if (r->value[S_FOLLOW]) {
@@ -623,7 +623,7 @@ static int submit_and_report(struct ctl *c, const struct cli_result *r, const st
             rc = rc < 0 ? 101 : rc;
         } else {
             struct buf out;
-            buf_init(&out, CTL_LINE_MAX);
+            buf_init(&out, RCTL_LINE_MAX);
             buf_append_str(&out, "Result: ");
             pj_str(result, &out);
             buf_printf(&out, "\nUnit ID: %s\n", cstr(unitid));
@@ -636,13 +636,13 @@ static int submit_and_report(struct ctl *c, const struct cli_result *r, const st
     pj_free(uid);
 out:
     if (rc == 101)
-        print_error("%s", ctl_errstr(c));
+        print_error("%s", rctl_errstr(c));
     pj_free(work);
     params_free(&ps);
     return rc;
 }
 
-static int cmd_submit(struct ctl *c, int argc, char **argv)
+static int cmd_submit(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&submit_cmd, argc, argv, &r);
@@ -654,7 +654,7 @@ static int cmd_submit(struct ctl *c, int argc, char **argv)
     if (open_payload(&r, &pl))
         return 1;
     struct buf unitid;
-    buf_init(&unitid, CTL_LINE_MAX);
+    buf_init(&unitid, RCTL_LINE_MAX);
     int rc = submit_and_report(c, &r, &pl, &unitid);
     if (r.value[S_RM] && buf_size(&unitid) > 0) {
         const char *id = cstr(&unitid);
@@ -668,7 +668,7 @@ static int cmd_submit(struct ctl *c, int argc, char **argv)
 
 /* ---------------------------------------------------------------- cancel/release */
 
-static int cmd_cancel(struct ctl *c, int argc, char **argv)
+static int cmd_cancel(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&cancel_cmd, argc, argv, &r);
@@ -681,7 +681,7 @@ static int cmd_cancel(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_release(struct ctl *c, int argc, char **argv)
+static int cmd_release(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&release_cmd, argc, argv, &r);
@@ -696,7 +696,7 @@ static int cmd_release(struct ctl *c, int argc, char **argv)
         op_on_unit_ids(c, op, r.rest, r.nrest);
         return 0;
     }
-    struct pj *work = ctl_simple(c, "work list");
+    struct pj *work = rctl_simple(c, "work list");
     if (!work)
         fail_ctl(c, 1);
     size_t n = work->type == PJ_OBJECT ? work->count : 0;
@@ -709,7 +709,7 @@ static int cmd_release(struct ctl *c, int argc, char **argv)
 
 struct work_command {
     const char *name;
-    int (*run)(struct ctl *c, int argc, char **argv);
+    int (*run)(struct rctl *c, int argc, char **argv);
 };
 
 static const struct work_command work_commands[] = {
@@ -717,7 +717,7 @@ static const struct work_command work_commands[] = {
     { "results", cmd_results }, { "submit", cmd_submit },
 };
 
-int cmd_work(struct ctl *c, int argc, char **argv)
+int cmd_work(struct rctl *c, int argc, char **argv)
 {
     if (argc == 0) {
         cli_print_help(&work_group);
