@@ -52,6 +52,7 @@ finally:
         del sys.modules["conftest"]
 sys.path.insert(0, os.path.join(HERE, "k8s"))
 from harness import FakeKubeServer  # noqa: E402
+isolation_env = _load("isolation_env", os.path.join("runner", "isolation_env.py"))
 
 wait_for = _conftest.wait_for
 ARC, REAL_RUNNER, clean_env, normal = _flow.ARC, _flow.REAL_RUNNER, _flow.clean_env, _flow.normal
@@ -341,3 +342,63 @@ def test_ctrl_c_deletes_the_pod_and_releases_the_unit(control, tmp_path):
     wait_for(lambda: not kube.pods(), 20, "the pod deleted")
     assert d.cmd("work list") == {}
     assert kube.state()["counters"]["deletes"] >= 1
+
+
+@pytest.fixture(scope="module")
+def registry_ee():
+    """The EE image (Debian's ansible-core and ansible-runner, built by
+    runner/isolation_env.py) in a private registry with a password."""
+    if os.environ.get("RECEPTOR_ISOLATION_SKIP_SANITIZED") and os.environ.get("RECEPTOR_SANITIZED"):
+        pytest.skip("real-container tests: RECEPTOR_ISOLATION_SKIP_SANITIZED is set")
+    for tool in isolation_env.TOOLS:
+        if not shutil.which(tool, path=isolation_env.SBIN_PATH):
+            pytest.skip(f"{tool} is not installed (scripts/install-deps)")
+    if os.geteuid() != 0:
+        pytest.skip("building the EE (debootstrap, chroot) and root podman need root")
+    try:
+        with isolation_env.prepared_ee(lambda m: None) as e:
+            yield e
+    except RuntimeError as err:
+        if str(err).startswith("skip: "):
+            pytest.skip(str(err)[6:])
+        raise
+
+
+def test_container_group_pod_runs_the_ee_image_from_the_registry(registry_ee, tmp_path):
+    """The pod is a real container: the fake kubelet pulls the EE from the
+    private registry with podman and runs it; Debian's ansible-runner worker
+    inside the image runs the job. Results equal `ansible-runner run` of the
+    same playbook on the host; a wrong password is ErrImagePull with the
+    registry's answer."""
+    ee = registry_ee
+    kube = FakeKubeServer(tmp_path / "kube", env=clean_env())
+    f = _kube.awx_files(str(tmp_path))
+    d = _kube.Daemon(str(tmp_path), _kube.AWX_CONFIG.format(**f), f["sock"])
+    try:
+        kc = tmp_path / "kubeconfig"
+        kc.write_text(kube.kubeconfig(namespace="awx"))
+        podman = {"env": ee.node.env, "creds": f"{ee.registry.USER}:wrong-password", "tls_verify": False}
+        kube.faults(podman=podman)
+        pdd = make_pdd(tmp_path / "job")
+        argv = [ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "pm1", "--socket", d.sock,
+                "--container-group", "--kubeconfig", str(kc), "--namespace", "awx",
+                "--container-image", ee.remote]
+        r = subprocess.run(argv, capture_output=True, env=clean_env(), timeout=300)
+        assert r.returncode == 1, r.stderr.decode()
+        assert "ErrImagePull" in r.stderr.decode() or "ImagePullBackOff" in r.stderr.decode(), \
+            r.stderr.decode()
+        wait_for(lambda: d.cmd("work list") == {}, 30, "the unit released")
+        podman["creds"] = f"{ee.registry.USER}:{ee.registry.PASSWORD}"
+        kube.faults(podman=podman)
+        shutil.rmtree(pdd / "artifacts", ignore_errors=True)
+        r = subprocess.run(argv, capture_output=True, env=clean_env(), timeout=600)
+        assert r.returncode == 0, r.stderr.decode() + kube.logtext()
+        l, b = local_run(tmp_path, "pm1")
+        same_as_local(r, pdd / "artifacts" / "pm1", l, b)
+        assert "hello from the pod" in r.stdout.decode()
+        wait_for(lambda: not kube.pods(), 30, "the pod deleted on release")
+        wait_for(lambda: not ee.node("ps", "-a", "-q", check=False).stdout.strip(), 30,
+                 "no container left")
+    finally:
+        d.stop()
+        kube.stop()

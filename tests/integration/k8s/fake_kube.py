@@ -60,6 +60,14 @@ counters):
                        bytes that are no WebSocket frames
   image_path: DIR      DIR comes first in the containers' PATH (the image's PATH: the
                        tests put an `ansible-runner` there to choose which one the EE has)
+  podman: {"env": {...}, "creds": "user:password", "tls_verify": false}
+                       the kubelet runs containers with podman instead: it pulls the
+                       image from its registry (a pull error is ErrImagePull then
+                       ImagePullBackOff with podman's message), runs it with `podman run
+                       --rm -i` in WORKDIR /runner (the AWX EE's; a fresh directory per pod
+                       mounted there), the container's env
+                       as -e, stdout+stderr as the log; deleting the pod removes the
+                       container.  env: podman's own settings (CONTAINERS_CONF, ...)
 
 The EE image's /runner: a container's command and args run as given, on the
 host's filesystem, except that an argument naming /runner (or a path under it,
@@ -158,6 +166,7 @@ class Pod:
         self.ns = ns
         self.obj = obj
         self.proc = None
+        self.container = None     # podman mode: the container's name
         self.log = []            # (timestamp text, datetime, bytes of one line incl. newline)
         self.log_changed = asyncio.Event()
         self.terminated = False
@@ -337,6 +346,11 @@ class FakeKube:
         return web.json_response(pod.obj)
 
     def kill(self, pod):
+        if getattr(pod, "container", None) and self.faults.get("podman"):
+            # the podman client is not the container: remove the container itself
+            subprocess.Popen(["podman", "rm", "-f", "-t", "0", pod.container],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=self.podman_env(self.faults["podman"]))
         if pod.proc and pod.proc.returncode is None:
             try:
                 pod.proc.kill()
@@ -439,6 +453,9 @@ class FakeKube:
                 pod.set_status("Pending", {"waiting": {"reason": reason, "message": detail}})
                 await asyncio.sleep(0.2)
             return
+        if self.faults.get("podman"):
+            await self.kubelet_podman(pod, c, self.faults["podman"])
+            return
         argv = [self.in_image(pod, a) for a in
                 list(c.get("command") or []) + list(c.get("args") or [])]
         if not argv:
@@ -460,6 +477,11 @@ class FakeKube:
             pod.terminated = True
             pod.log_changed.set()
             return
+        await self.run_container(pod, c, started)
+
+    async def run_container(self, pod, c, started):
+        """The container is running as pod.proc: its output is the log, its
+        exit the pod's end."""
         pod.set_status("Running", {"running": {"startedAt": started}}, ready=True)
         if not c.get("stdin"):
             pod.stdin_open = False
@@ -480,6 +502,50 @@ class FakeKube:
         pod.set_status("Succeeded" if rc == 0 else "Failed",
                        {"terminated": {"exitCode": rc, "reason": "Completed" if rc == 0 else "Error",
                                        "startedAt": started, "finishedAt": now_rfc3339()}})
+
+    def podman_env(self, pm):
+        env = dict(os.environ)
+        env.update(pm.get("env") or {})
+        return env
+
+    async def kubelet_podman(self, pod, c, pm):
+        """The worker container as a real container from its image."""
+        env = self.podman_env(pm)
+        pull = ["podman", "pull", "-q", c.get("image", "")]
+        if pm.get("tls_verify") is False:
+            pull.insert(2, "--tls-verify=false")
+        if pm.get("creds"):
+            pull[2:2] = ["--creds", pm["creds"]]
+        proc = await asyncio.create_subprocess_exec(*pull, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE, env=env)
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            msg = err.decode(errors="replace").strip().splitlines()
+            msg = msg[-1] if msg else f"podman pull exited {proc.returncode}"
+            for i in range(100):
+                reason = "ErrImagePull" if i % 2 == 0 else "ImagePullBackOff"
+                detail = msg if reason == "ErrImagePull" else f'Back-off pulling image "{c["image"]}"'
+                pod.set_status("Pending", {"waiting": {"reason": reason, "message": detail}})
+                await asyncio.sleep(0.2)
+            return
+        pod.container = f"k8s_{pod.ns}_{pod.name}"
+        # the AWX EE's WORKDIR /runner, fresh for every pod (as an image gives it)
+        runner = os.path.join(self.dir, "pods", f"{pod.ns}_{pod.name}", "runner")
+        os.makedirs(runner, exist_ok=True)
+        # (podman gives containers TERM=xterm; a kubelet gives none without a tty)
+        argv = ["podman", "run", "--rm", "--name", pod.container, "-v", f"{runner}:/runner",
+                "-w", "/runner", "--unsetenv", "TERM"]
+        if c.get("stdin"):
+            argv.append("-i")
+        for e in c.get("env") or []:
+            argv += ["-e", f'{e["name"]}={e.get("value", "")}']
+        argv.append(c["image"])
+        argv += list(c.get("command") or []) + list(c.get("args") or [])
+        started = now_rfc3339()
+        pod.proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.PIPE if c.get("stdin") else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        await self.run_container(pod, c, started)
 
     def in_image(self, pod, arg):
         """The container's filesystem is the host's, except the EE image's

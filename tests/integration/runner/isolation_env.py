@@ -44,9 +44,12 @@ import base64
 import urllib.request
 
 # Bump RECIPE_VERSION whenever build_rootfs() changes what ends up in the image.
-RECIPE_VERSION = 1
-EE_PACKAGES = ["ansible-core"]
-PRUNE = ["usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info",
+RECIPE_VERSION = 2
+EE_PACKAGES = ["ansible-core", "python3-ansible-runner"]  # the worker of a container-group pod
+# (ansible_collections: python3-ansible-runner pulls in the `ansible` package, 250 MB of
+# collections the test playbooks never use)
+PRUNE = ["usr/lib/python3/dist-packages/ansible_collections",
+         "usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info",
          "var/lib/apt/lists", "var/cache/apt", "var/cache/debconf/templates.dat-old",
          "var/log"]
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -337,3 +340,54 @@ class Registry:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class EE:
+    """An EE image in a private registry, and a node's podman to pull it with."""
+
+
+TOOLS = ("podman", "docker-registry", "debootstrap", "htpasswd", "openssl", "runc")
+
+
+@contextlib.contextmanager
+def prepared_ee(report=print):
+    """Builds (or takes from the cache) the EE, imports it into a builder
+    podman, finds ulimits this machine lets a container have, starts the
+    registry and pushes the EE there.  Yields an EE (remote, registry, node,
+    base, auth) or raises RuntimeError("skip: ...") when this machine cannot
+    run containers; everything is removed on exit."""
+    t0 = time.monotonic()
+    tar = ee_tarball(report)
+    key = recipe_key()
+    base = pathlib.Path(tempfile.mkdtemp(prefix="receptor-c-iso-"))
+    builder = Podman(base / "builder")
+    node = None
+    registry = None
+    try:
+        local = f"localhost/receptor-c-ee:{key}"
+        builder("import", "-q", str(tar), local)
+        ulimits, msg = builder.probe(local)
+        if not ulimits:
+            report(f"isolation: podman cannot run containers here: {msg}")
+            raise RuntimeError(f"skip: podman cannot run a container on this machine: {msg}")
+        report(f"isolation: podman runs containers with ulimits nofile={ulimits[0]} "
+               f"nproc={ulimits[1]}")
+        node = Podman(base / "node", ulimits)
+        registry = Registry(base / "registry")
+        remote = f"{registry.host}/receptor-c-ee:{key}"
+        builder("tag", local, remote)
+        builder("push", "-q", "--tls-verify=false", "--creds",
+                f"{registry.USER}:{registry.PASSWORD}", remote)
+        report(f"isolation: EE ready in the registry in {time.monotonic() - t0:.1f} s: {remote}")
+        e = EE()
+        e.remote, e.registry, e.node, e.base = remote, registry, node, base
+        e.auth = {"host": registry.host, "username": registry.USER,
+                  "password": registry.PASSWORD, "verify_ssl": False}
+        yield e
+    finally:
+        if registry:
+            registry.stop()
+        builder.destroy()
+        if node:
+            node.destroy()
+        shutil.rmtree(base, ignore_errors=True)

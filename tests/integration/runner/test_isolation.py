@@ -320,10 +320,6 @@ def test_run_without_engine(arc, vectors, tmp_path):
 
 # ---- real containers ----------------------------------------------------------
 
-class EE:
-    pass
-
-
 def _report(config, msg):
     """A line in the test log even under -q and output capture (timings for CI)."""
     tr = config.pluginmanager.get_plugin("terminalreporter")
@@ -339,47 +335,19 @@ def _report(config, msg):
 def ee(request):
     if os.environ.get("RECEPTOR_ISOLATION_SKIP_SANITIZED") and os.environ.get("RECEPTOR_SANITIZED"):
         pytest.skip("real-container isolation tests: RECEPTOR_ISOLATION_SKIP_SANITIZED is set")
-    for tool in ("podman", "docker-registry", "debootstrap", "htpasswd", "openssl", "runc"):
+    for tool in isolation_env.TOOLS:
         if not shutil.which(tool, path=isolation_env.SBIN_PATH):
             pytest.skip(f"{tool} is not installed (scripts/install-deps)")
     if os.geteuid() != 0:
         pytest.skip("building the EE (debootstrap, chroot) and root podman need root")
     report = lambda m: _report(request.config, m)  # noqa: E731
-    t0 = time.monotonic()
-    tar = isolation_env.ee_tarball(report)
-    key = isolation_env.recipe_key()
-    base = pathlib.Path(tempfile.mkdtemp(prefix="receptor-c-iso-"))
-    builder = isolation_env.Podman(base / "builder")
-    node = None
-    registry = None
     try:
-        local = f"localhost/receptor-c-ee:{key}"
-        builder("import", "-q", str(tar), local)
-        ulimits, msg = builder.probe(local)
-        if not ulimits:
-            report(f"isolation: podman cannot run containers here: {msg}")
-            pytest.skip(f"podman cannot run a container on this machine: {msg}")
-        report(f"isolation: podman runs containers with ulimits nofile={ulimits[0]} "
-               f"nproc={ulimits[1]}")
-        node = isolation_env.Podman(base / "node", ulimits)
-        registry = isolation_env.Registry(base / "registry")
-        remote = f"{registry.host}/receptor-c-ee:{key}"
-        builder("tag", local, remote)
-        builder("push", "-q", "--tls-verify=false", "--creds",
-                f"{registry.USER}:{registry.PASSWORD}", remote)
-        report(f"isolation: EE ready in the registry in {time.monotonic() - t0:.1f} s: {remote}")
-        e = EE()
-        e.remote, e.registry, e.node, e.base = remote, registry, node, base
-        e.auth = {"host": registry.host, "username": registry.USER,
-                  "password": registry.PASSWORD, "verify_ssl": False}
-        yield e
-    finally:
-        if registry:
-            registry.stop()
-        builder.destroy()
-        if node:
-            node.destroy()
-        shutil.rmtree(base, ignore_errors=True)
+        with isolation_env.prepared_ee(report) as e:
+            yield e
+    except RuntimeError as err:
+        if str(err).startswith("skip: "):
+            pytest.skip(str(err)[6:])
+        raise
 
 
 @pytest.fixture
