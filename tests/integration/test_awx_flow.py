@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -563,38 +562,11 @@ def ee():
     spec.loader.exec_module(isolation_env)
     if SANITIZED:
         pytest.skip("the EE test runs in the non-sanitized pass (container time dominates)")
-    for tool in ("podman", "docker-registry", "debootstrap", "htpasswd", "openssl", "runc"):
-        if not shutil.which(tool, path=isolation_env.SBIN_PATH):
-            pytest.skip(f"{tool} is not installed (scripts/install-deps)")
-    if os.geteuid() != 0:
-        pytest.skip("building the EE and root podman need root")
-    tar = isolation_env.ee_tarball(lambda m: None)
-    key = isolation_env.recipe_key()
-    base = pathlib.Path(tempfile.mkdtemp(prefix="receptor-c-awx-ee-"))
-    builder = isolation_env.Podman(base / "builder")
-    node = registry = None
     try:
-        local = f"localhost/receptor-c-ee:{key}"
-        builder("import", "-q", str(tar), local)
-        ulimits, msg = builder.probe(local)
-        if not ulimits:
-            pytest.skip(f"podman cannot run a container on this machine: {msg}")
-        node = isolation_env.Podman(base / "node", ulimits)
-        registry = isolation_env.Registry(base / "registry")
-        remote = f"{registry.host}/receptor-c-ee:{key}"
-        builder("tag", local, remote)
-        builder("push", "-q", "--tls-verify=false", "--creds",
-                f"{registry.USER}:{registry.PASSWORD}", remote)
-        yield {"image": remote, "node": node, "registry": registry,
-               "auth": {"host": registry.host, "username": registry.USER,
-                        "password": registry.PASSWORD, "verify_ssl": False}}
-    finally:
-        if registry:
-            registry.stop()
-        builder.destroy()
-        if node:
-            node.destroy()
-        shutil.rmtree(base, ignore_errors=True)
+        with isolation_env.prepared_ee(lambda m: None) as e:
+            yield {"image": e.remote, "node": e.node, "registry": e.registry, "auth": e.auth}
+    except isolation_env.CannotRunContainers as why:
+        pytest.skip(str(why))
 
 
 def test_ee_on_the_execution_node(mesh, tmp_path, ee):

@@ -349,13 +349,30 @@ class EE:
 TOOLS = ("podman", "docker-registry", "debootstrap", "htpasswd", "openssl", "runc")
 
 
+class CannotRunContainers(Exception):
+    """This machine cannot run the EE (a reason to skip, not a failure)."""
+
+
+def missing_requirement():
+    """Why the EE cannot be built and run here, or None."""
+    for tool in TOOLS:
+        if not shutil.which(tool, path=SBIN_PATH):
+            return f"{tool} is not installed (scripts/install-deps)"
+    if os.geteuid() != 0:
+        return "building the EE (debootstrap, chroot) and root podman need root"
+    return None
+
+
 @contextlib.contextmanager
 def prepared_ee(report=print):
     """Builds (or takes from the cache) the EE, imports it into a builder
     podman, finds ulimits this machine lets a container have, starts the
     registry and pushes the EE there.  Yields an EE (remote, registry, node,
-    base, auth) or raises RuntimeError("skip: ...") when this machine cannot
-    run containers; everything is removed on exit."""
+    base, auth); raises CannotRunContainers when this machine cannot run
+    containers.  Everything is removed on exit."""
+    why = missing_requirement()
+    if why:
+        raise CannotRunContainers(why)
     t0 = time.monotonic()
     tar = ee_tarball(report)
     key = recipe_key()
@@ -369,7 +386,7 @@ def prepared_ee(report=print):
         ulimits, msg = builder.probe(local)
         if not ulimits:
             report(f"isolation: podman cannot run containers here: {msg}")
-            raise RuntimeError(f"skip: podman cannot run a container on this machine: {msg}")
+            raise CannotRunContainers(f"podman cannot run a container on this machine: {msg}")
         report(f"isolation: podman runs containers with ulimits nofile={ulimits[0]} "
                f"nproc={ulimits[1]}")
         node = Podman(base / "node", ulimits)
