@@ -280,9 +280,11 @@ static void check_passwords(struct run_state *rs, int master, const char *text, 
         return;
     for (size_t i = 0; i < j->npw; i++) {
         if (regexec(&j->pw[i].re, w, 0, NULL, 0) == 0) {
+            buf_reset(&rs->pwwin);
+            if (!j->pw[i].reply)
+                return; /* null: matched, nothing sent (2.3.1's None) */
             rio_write_all(master, j->pw[i].reply, strlen(j->pw[i].reply));
             rio_write_all(master, "\n", 1);
-            buf_reset(&rs->pwwin);
             rs->last_activity = util_mono_ns();
             return;
         }

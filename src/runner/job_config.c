@@ -158,27 +158,58 @@ static void load_settings(struct job *j)
     merge_mapping(j->settings, envfile_load_mapping(j->pdd, "env/settings"));
 }
 
-static int load_passwords(struct job *j)
+/* 2.3.1: a non-empty kwargs mapping is updated from env/passwords, an empty
+ * or missing one is replaced by it, any other truthy value is kept (and
+ * then answers nothing).  The patterns are compiled in one go: if one is not
+ * a regex, no prompt is answered.  A null value matches but sends nothing. */
+static json_t *passwords_merged(struct job *j)
 {
     json_t *pw = json_object_get(j->kw, "passwords");
+    if (json_truthy(pw) && !json_is_object(pw))
+        return NULL;
     json_t *all = json_is_object(pw) ? json_deep_copy(pw) : json_object();
     merge_mapping(all, envfile_load_mapping(j->pdd, "env/passwords"));
+    return all;
+}
+
+static void passwords_free(struct job *j)
+{
+    for (size_t i = 0; i < j->npw; i++) {
+        regfree(&j->pw[i].re);
+        free(j->pw[i].reply);
+    }
+    free(j->pw);
+    j->pw = NULL;
+    j->npw = 0;
+}
+
+static int load_passwords(struct job *j)
+{
+    json_t *all = passwords_merged(j);
+    if (!all)
+        return 0;
     j->pw = calloc(json_object_size(all) + 1, sizeof *j->pw);
     const char *k;
     json_t *v;
+    bool bad = false;
     json_object_foreach(all, k, v) {
         struct buf re;
         buf_init(&re, strlen(k) * 16 + 16);
-        envfile_python_regex(k, &re);
         const char *pat;
-        if (buf_cstr(&re, &pat) == 0 &&
+        if (envfile_python_regex(k, &re) == 0 && buf_cstr(&re, &pat) == 0 &&
             regcomp(&j->pw[j->npw].re, pat, REG_EXTENDED | REG_NEWLINE) == 0) {
-            j->pw[j->npw].reply = envfile_pystr(v);
+            j->pw[j->npw].reply = json_is_null(v) ? NULL : envfile_pystr(v);
             j->npw++;
+        } else {
+            bad = true;
         }
         buf_free(&re);
+        if (bad)
+            break;
     }
     json_decref(all);
+    if (bad)
+        passwords_free(j);
     return 0;
 }
 
@@ -634,11 +665,7 @@ void job_free(struct job *j)
     for (size_t i = 0; i < j->argc; i++)
         free(j->argv[i]);
     free(j->argv);
-    for (size_t i = 0; i < j->npw; i++) {
-        regfree(&j->pw[i].re);
-        free(j->pw[i].reply);
-    }
-    free(j->pw);
+    passwords_free(j);
     if (j->registry_dir) {
         zipdir_rmtree(j->registry_dir);
         free(j->registry_dir);
