@@ -212,3 +212,11 @@ def test_null_answer_is_not_sent(arc, real_runner, have_ansible, tmp_path):
     src = make_pdd(tmp_path, PROMPTS, "Enter the secret word: null\nType the colour: teal\n",
                    settings={"job_timeout": 3})
     assert_same(all_ways(arc, real_runner, tmp_path, src, mixed=False), "timeout", [])
+
+
+def test_kwargs_passwords_not_a_mapping_answers_nothing(arc, real_runner, have_ansible, tmp_path):
+    """A truthy non-mapping kwargs `passwords` is kept over env/passwords
+    by 2.3.1 and then answers no prompt."""
+    src = make_pdd(tmp_path, PROMPTS, ANSWERS, settings={"job_timeout": 3})
+    res = all_ways(arc, real_runner, tmp_path, src, mixed=False, kwargs={"passwords": "x"})
+    assert_same(res, "timeout", [])
