@@ -808,6 +808,9 @@ void workceptor_free(struct workceptor *wc)
             struct unit *u = wc->buckets[b];
             remote_stop(u);
             kube_stop(u);
+            /* watchers (a `work results` stream and its timer) are told the
+             * unit is gone, so they let go of it before it is freed */
+            unit_notify(u, 1);
             while (u->watchers)
                 unit_watch_remove(u->watchers);
             u->refs = 0;
