@@ -80,11 +80,20 @@ def test_receptorctl_connect(mesh):
     c.serve_control_on_mesh()
     c.stop()
     c.start()
-    wait_for(lambda: "c" in a.routes(), 20, "c back")
+    # "c" in a's routing table alone may still be the c that just stopped
+    # (a hears of its departure a moment later, and of the new c's link to b
+    # after b's next update).  Only the new c advertises control on the
+    # mesh, and a route seen in the same status as that advert is the new
+    # c's: a replaced the old c's links when it heard the new epoch.
+    def new_c_routed():
+        st = a.status()
+        return "c" in st["RoutingTable"] and any(
+            ad["NodeID"] == "c" and ad["Service"] == "control" for ad in st["Advertisements"])
+    wait_for(new_c_routed, 20, "the restarted c routed with its control advert")
     r = subprocess.run([RECEPTORCTL, "--socket", a.sock, "connect", "c", "control"],
                        input=b"status\n", capture_output=True, timeout=30)
     out = r.stdout.decode()
-    assert "Receptor Control, node c" in out
+    assert "Receptor Control, node c" in out, r.stderr.decode()
     assert '"NodeID":"c"' in out
 
 
