@@ -139,7 +139,12 @@ void command_check_runner(struct unit *u)
 {
     if (u->runner_pid <= 0 || u->runner_is_child)
         return;
-    if (kill(u->runner_pid, 0) < 0 && errno == ESRCH)
+    /* an adopted runner is our child only when we are its reaper (PID 1
+     * in a container, a subreaper): reap it, or it stays a zombie that
+     * kill(0) finds alive */
+    int status;
+    if (waitpid(u->runner_pid, &status, WNOHANG) == u->runner_pid ||
+        (kill(u->runner_pid, 0) < 0 && errno == ESRCH))
         runner_gone(u, "not running");
 }
 

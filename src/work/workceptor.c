@@ -147,13 +147,19 @@ static void on_poll(uv_timer_t *t)
 }
 
 /* While someone watches an unfinished unit, follow its files: inotify for
- * promptness, a 1 s poll for what inotify cannot see. */
+ * promptness, a 1 s poll for what inotify cannot see.  A runner this
+ * daemon did not fork (adopted at a restart) sends no SIGCHLD: it is
+ * polled until it is seen gone, even after it wrote its final state (it
+ * writes that just before it exits, and a cancel is answered only when it
+ * has exited). */
 void unit_arm_poll(struct unit *u)
 {
     if (u->freeing || u->check_pending)
         return;
-    int active = !unit_state_complete(u->st.state) && (u->watchers || u->runner_pid > 0);
-    if (active && !u->fs_active) {
+    int follow = !unit_state_complete(u->st.state) && (u->watchers || u->runner_pid > 0);
+    int adopted = u->runner_pid > 0 && !u->runner_is_child;
+    int active = follow || adopted;
+    if (follow && !u->fs_active) {
         if (!u->fs_inited) {
             uv_fs_event_init(u->wc->loop, &u->fsev);
             u->fsev.data = u;
@@ -162,7 +168,7 @@ void unit_arm_poll(struct unit *u)
         }
         if (uv_fs_event_start(&u->fsev, on_fs_event, u->dir, 0) == 0)
             u->fs_active = 1;
-    } else if (!active && u->fs_active) {
+    } else if (!follow && u->fs_active) {
         uv_fs_event_stop(&u->fsev);
         u->fs_active = 0;
     }

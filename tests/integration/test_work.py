@@ -609,3 +609,87 @@ def test_no_growth_over_many_units(mesh):
     assert fds1 <= fds0 + 2, (fds0, fds1)
     assert rss1 <= rss0 + 4096, (rss0, rss1)
     assert a.cmd("work list") == {}
+
+
+def test_daemon_stopped_while_clients_follow_results(mesh):
+    """SIGTERM while clients follow `work results` of running units: the
+    daemon frees its units at shutdown, and a results stream (and its
+    fallback timer) must let go of its unit first.  Once a stream's timer
+    fired on a freed unit (heap-use-after-free, seen under ASan); the mesh
+    fixture fails the test on any sanitizer report in the log."""
+    a = work_node(mesh, "a", extra=[echo_type("slow", "sh",
+                                              params="-c 'echo started; exec sleep 60'")])
+    a.start()
+    units = [submit_raw(a, "work submit a slow")[0] for _ in range(3)]
+    followers = []
+    for unit in units:
+        wait_for(lambda: status(a, unit)["State"] == 1, 20, "running")
+        for _ in range(3):
+            c = a.ctl()
+            assert c.line(f"work results {unit}").startswith("Streaming results")
+            followers.append(c)
+    for c in followers:
+        assert c.f.readline() == b"started\n"
+    # some streams wait on their slow timer, others on the unit's watcher
+    time.sleep(1.2)
+    assert a.stop() == 0
+    for c in followers:
+        assert c.f.read() == b""   # the stream ends, nothing half-sent
+        c.close()
+    assert "AddressSanitizer" not in a.logtext()
+    # the jobs outlive the daemon by design: the restarted daemon finds
+    # them still running, and cancelling them ends them
+    a.start()
+    for unit in units:
+        assert status(a, unit)["State"] == 1
+        assert a.cmd(f"work cancel {unit}") == {"cancelled": unit}
+
+
+def results_now(node, unit):
+    """What the unit's stdout holds so far (work results waits for the end)."""
+    with open(os.path.join(node.mesh.dir, node.name, "data", node.name, unit, "stdout")) as f:
+        return f.read()
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_cancel_ends_what_the_command_started(mesh):
+    """A cancelled command's children are ended with it: the shell below
+    exits at SIGINT while its background sleep (SIGINT ignored, as in any
+    non-interactive shell) would run on; the runner kills the command's
+    process group.  Upstream leaves the sleep running."""
+    a = work_node(mesh, "a", extra=[echo_type("bg", "sh", params="-c 'sleep 600 & echo $!; wait'")])
+    a.start()
+    unit, _ = submit_raw(a, "work submit a bg")
+    wait_for(lambda: results_now(a, unit).strip().isdigit(), 20, "the sleep's pid")
+    sleep_pid = int(results_now(a, unit))
+    assert not gone(sleep_pid)
+    assert a.cmd(f"work cancel {unit}") == {"cancelled": unit}
+    assert status(a, unit)["State"] == 4
+    wait_for(lambda: gone(sleep_pid), 10, "the sleep ended")
+
+
+def test_cancel_after_a_daemon_restart(mesh):
+    """A job that outlived a daemon restart is cancelled by the new daemon,
+    which did not fork its runner (no SIGCHLD): the cancel is answered once
+    the runner has exited.  It once waited forever: the runner writes its
+    final state just before exiting, and the daemon stopped watching the
+    runner when it saw that state."""
+    a = work_node(mesh, "a", extra=[echo_type("bg", "sh", params="-c 'sleep 600 & echo $!; wait'")])
+    a.start()
+    unit, _ = submit_raw(a, "work submit a bg")
+    wait_for(lambda: results_now(a, unit).strip().isdigit(), 20, "the sleep's pid")
+    sleep_pid = int(results_now(a, unit))
+    assert a.stop() == 0
+    a.start()
+    assert status(a, unit)["State"] == 1
+    assert a.cmd(f"work cancel {unit}") == {"cancelled": unit}
+    st = status(a, unit)
+    assert st["State"] == 4 and st["Detail"] == "Canceled" and st["ExtraData"] is None
+    wait_for(lambda: gone(sleep_pid), 10, "the sleep ended")
