@@ -3,8 +3,10 @@
  * unit's stdin file and stdout+stderr into its stdout file, and keeps the
  * status file current (spec 10.1): Running "Running: PID n" with StdoutSize
  * every 250 ms, then Succeeded "exit status 0" or Failed "exit status n" /
- * "signal: name".  SIGINT or SIGTERM: the command gets SIGINT, SIGKILL 10 s
- * later, and the unit is written Failed "Killed".
+ * "signal: name".  SIGINT or SIGTERM: the command gets SIGINT (as upstream),
+ * and 10 s later, or as soon as it has exited, its whole process group gets
+ * SIGKILL (upstream kills the command alone and leaves its children
+ * running); the unit is written Failed "Killed".
  *
  * The daemon starts runners with fork() (cmd_runner_launch), not by executing
  * itself again: that saves a dynamic link of the whole daemon per unit.
@@ -143,7 +145,10 @@ static int spawn_command(char **argv, int in, int out, pid_t *pid)
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* a process group of its own: a cancel that has to kill ends the
+     * command's children too, not only the command */
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     int rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -164,12 +169,14 @@ static void supervise(const char *dir, const char *out, pid_t child, int sfd)
             next_tick = now + TICK_MS;
         }
         if (killing && now >= kill_at) {
-            kill(child, SIGKILL);
+            kill(-child, SIGKILL); /* the command and what it started */
             kill_at = now + 60000;
         }
         int status;
         pid_t w = waitpid(child, &status, WNOHANG);
         if (w == child) {
+            if (killing)
+                kill(-child, SIGKILL); /* cancelled: nothing it started lives on */
             if (killing)
                 set_status(dir, out, UNIT_FAILED, "Killed");
             else if (WIFSIGNALED(status)) {
