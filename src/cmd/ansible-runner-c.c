@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmd/pull_secret.h"
 #include "core/buf.h"
 #include "core/util.h"
 #include "runner/event.h"
@@ -137,6 +138,11 @@ static const char help_submit[] =
     "                            (Go duration, e.g. 30s, 5m; remote work only)\n"
     "      --container-auth-data JSON|@FILE   registry credentials for the EE pull:\n"
     "                            {\"host\":..,\"username\":..,\"password\":..,\"verify_ssl\":..}\n"
+    "                            (give @FILE: a command line is visible to every user);\n"
+    "                            with --container-group, AWX's image pull secret\n"
+    "                            automation-ID-image-pull-secret-N is created (or replaced)\n"
+    "                            through the Kubernetes API, with the kubeconfig or the\n"
+    "                            in-cluster service account, and the pod pulls with it\n"
     "      --container-group     run the job in a Kubernetes pod, as AWX's container groups:\n"
     "                            AWX's default pod spec (container `worker`, the EE of\n"
     "                            --container-image, `ansible-runner worker\n"
@@ -821,6 +827,44 @@ static int int_arg(const char *v, const char *opt, int *out)
     return 0;
 }
 
+static int cmd_submit_run(struct cli *c, struct submit_opts *so_in);
+
+/* AWX's image pull secret (cmd/pull_secret.c), called by submit once the
+ * pod's namespace is known. */
+static int submit_ensure_pull_secret(void *arg, const char *ns, char *name, size_t namelen,
+                                     char *err, size_t errlen)
+{
+    return pull_secret_ensure(arg, ns, name, namelen, err, errlen);
+}
+
+/* With --container-group, the EE's registry credential (container_auth_data)
+ * becomes AWX's image pull secret instead of travelling to the worker.
+ * 0, 1 when there is none, or 2 (a usage error, said on stderr). */
+static int pull_secret_from_auth(json_t *auth, const struct submit_opts *so, struct pull_secret *ps)
+{
+    if (!auth || json_is_null(auth))
+        return 1;
+    const char *host = json_string_value(json_object_get(auth, "host"));
+    const char *user = json_string_value(json_object_get(auth, "username"));
+    const char *pass = json_string_value(json_object_get(auth, "password"));
+    if (!json_is_object(auth) || !host || !*host || !user || !pass) {
+        fprintf(stderr, "ansible-runner-c submit: --container-auth-data: a container group's "
+                        "registry credential needs string host, username and password\n");
+        return 2;
+    }
+    if (so->pull_secret) {
+        fprintf(stderr, "ansible-runner-c submit: --image-pull-secret and --container-auth-data "
+                        "both name the pod's pull credentials: give one\n");
+        return 2;
+    }
+    ps->kubeconfig = so->kubeconfig;
+    ps->install_id = so->install_id;
+    ps->host = host;
+    ps->username = user;
+    ps->password = pass;
+    return 0;
+}
+
 /* submit: transmit | work submit | work results | process | work release. */
 static int cmd_submit(struct cli *c, int argc, char **argv, int start)
 {
@@ -931,6 +975,30 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
         return 2;
     }
     finish_run_kwargs(c);
+    struct pull_secret ps;
+    memset(&ps, 0, sizeof ps);
+    /* held: submit drops container_auth_data from the kwargs of a container group */
+    json_t *auth = json_incref(json_object_get(c->kw, "container_auth_data"));
+    if (so.container_group) {
+        int pr = pull_secret_from_auth(auth, &so, &ps);
+        if (pr == 2) {
+            json_decref(auth);
+            return 2;
+        }
+        if (pr == 0) {
+            so.ensure_pull_secret = submit_ensure_pull_secret;
+            so.pull_secret_arg = &ps;
+        }
+    }
+    int rc = cmd_submit_run(c, &so);
+    json_decref(auth);
+    return rc;
+}
+
+/* The part of submit after the options: the job's files, kwargs, the run. */
+static int cmd_submit_run(struct cli *c, struct submit_opts *so_in)
+{
+    struct submit_opts so = *so_in;
     /* As AWX: isolation means podman unless said otherwise (a 2.3.1 worker
      * given a null executable fails with "...executable: None"). */
     if (json_is_true(json_object_get(c->kw, "process_isolation")) &&

@@ -35,7 +35,10 @@
  * kubernetes-runtime-auth with the kubeconfig as secret_kube_config; the pod
  * is AWX's default (submit_pod_spec) as secret_kube_pod, with
  * pod_pending_timeout 5m; the kwargs say process isolation off (the pod is
- * the isolation) and the whole directory travels, as for remote work. */
+ * the isolation) and the whole directory travels, as for remote work.  With
+ * registry credentials the main's ensure_pull_secret makes AWX's image pull
+ * secret first (cmd/pull_secret.c) and the pod names it; when it cannot,
+ * nothing is submitted. */
 #include "runner/submit.h"
 #include "runner/envfile.h"
 
@@ -584,6 +587,39 @@ static char *read_small_file(const char *path, char *err, size_t errlen)
     return buf;
 }
 
+/* AWX's image pull secret (registry credentials given): made sure of in the
+ * namespace the pod goes to (the override may name one) and named in the
+ * pod's imagePullSecrets, replacing any other, as AWX does.  *pod is
+ * rebuilt; 0, or -1 with err. */
+static int pod_pull_secret(const struct submit_opts *o, struct submit_pod *sp, char **pod,
+                           char *name, size_t namelen, char *err, size_t errlen)
+{
+    json_t *j = json_loads(*pod, 0, NULL);
+    const char *ns = json_string_value(json_object_get(json_object_get(j, "metadata"), "namespace"));
+    char nsbuf[256];
+    if (!ns || !*ns || strlen(ns) >= sizeof nsbuf) {
+        snprintf(err, errlen, "the pod's metadata.namespace must be a namespace name");
+        json_decref(j);
+        return -1;
+    }
+    snprintf(nsbuf, sizeof nsbuf, "%s", ns);
+    json_decref(j);
+    char why[1024];
+    if (o->ensure_pull_secret(o->pull_secret_arg, nsbuf, name, namelen, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    if (!o->quiet)
+        fprintf(stderr, PFX "image pull secret %s in namespace %s\n", name, nsbuf);
+    sp->pull_secret = name;
+    char *again = submit_pod_spec(sp, err, errlen);
+    if (!again)
+        return -1;
+    free(*pod);
+    *pod = again;
+    return 0;
+}
+
 /* AWX's container-group submission: the job runs in the EE image with
  * process isolation off (the pod is the isolation), the pod spec and the
  * kubeconfig travel as receptor's secret runtime params. */
@@ -609,6 +645,12 @@ static json_t *container_group_params(const struct submit_opts *o, const char **
         }
     }
     char *pod = submit_pod_spec(&sp, err, errlen);
+    char secret[256];
+    if (pod && o->ensure_pull_secret && pod_pull_secret(o, &sp, &pod, secret, sizeof secret, err,
+                                                        errlen) < 0) {
+        free(pod);
+        pod = NULL;
+    }
     json_decref(sp.override);
     if (!pod)
         return NULL;

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct transmit_files;
 
@@ -44,6 +45,15 @@ struct submit_opts {
     const char *pod_pending_timeout; /* NULL: "5m", as AWX sends */
     const char *pod_spec_override;   /* file (YAML or JSON) merged into the default pod */
     const char *install_id;          /* the pods' ansible-awx label */
+    /* Registry credentials (AWX's EE credential): before anything is
+     * submitted, called with the pod's namespace to make sure AWX's image
+     * pull secret exists there; it writes the secret's name, which the pod's
+     * imagePullSecrets then holds.  0, or -1 with why in err: nothing is
+     * submitted.  (The Kubernetes client is src/work's, out of this
+     * library's reach: the main supplies the call.)  NULL: none. */
+    int (*ensure_pull_secret)(void *arg, const char *namespace, char *name, size_t namelen,
+                              char *err, size_t errlen);
+    void *pull_secret_arg;
 };
 
 /* What a container-group pod is built from. */

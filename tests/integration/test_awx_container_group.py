@@ -9,6 +9,12 @@ kubeconfig as secret_kube_config, the pod as secret_kube_pod) or a
 kubernetes-incluster-auth unit, follows the results into process and
 releases the unit, which deletes the pod.
 
+Registry credentials (--container-auth-data, AWX's EE credential) become
+AWX's image pull secret: a kubernetes.io/dockerconfigjson Secret created (or
+replaced) through the Kubernetes API before the work is submitted, named in
+the pod's imagePullSecrets; the fake kubelet pulls with what that secret
+holds.
+
 The cluster is k8s/fake_kube.py: its kubelet runs the pod's worker
 container as a local process with the container's args as given, on the
 host's filesystem except the image's /runner, a fresh directory per pod (see
@@ -16,6 +22,7 @@ its header).  Inside the "pod" runs Debian's real `ansible-runner worker`, or
 our `ansible-runner-c worker` when the image's PATH puts it first.  The
 processed artifacts, events and live output are compared with Debian's
 `ansible-runner run` of the same playbook."""
+import base64
 import importlib.util
 import json
 import os
@@ -158,12 +165,15 @@ def test_runtime_auth_container_group_with_real_ansible_runner_in_the_pod(contro
 def test_incluster_container_group_with_our_worker_in_the_pod(tmp_path):
     """The control node runs in the cluster (a mount namespace over the
     service-account directory, as test_kubernetes does), so no kubeconfig
-    travels; the EE's `ansible-runner` is our ansible-runner-c."""
+    travels; the EE's `ansible-runner` is our ansible-runner-c.  The EE is
+    in a private registry: submit, in the same pod, makes the image pull
+    secret with the pod's service account."""
     kube = FakeKubeServer(tmp_path / "kube", env=clean_env())
     bin_dir = tmp_path / "image-bin"
     bin_dir.mkdir()
     os.symlink(ARC, bin_dir / "ansible-runner")
-    kube.faults(image_path=str(bin_dir))
+    kube.faults(image_path=str(bin_dir),
+                registry={"host": REGISTRY, "username": "puller", "password": "pw"})
     wrap, kube_env = kube.incluster_wrap(tmp_path / "sa")
     env = dict(clean_env(), **kube_env)
     f = _kube.awx_files(str(tmp_path))
@@ -171,15 +181,19 @@ def test_incluster_container_group_with_our_worker_in_the_pod(tmp_path):
     try:
         pdd = make_pdd(tmp_path / "job")
         # an ident that is no DNS label: the pod's name is made one
-        r = subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "Job_2.B",
-                            "--socket", d.sock, "--container-group", "--keep-unit"],
-                           capture_output=True, env=clean_env(), timeout=300)
+        r = subprocess.run(wrap + [ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "Job_2.B",
+                                   "--socket", d.sock, "--container-group", "--keep-unit",
+                                   "--container-image", REGISTRY + "/ee:1",
+                                   "--container-auth-data", f"@{auth_file(tmp_path, 'pw')}"],
+                           capture_output=True, env=env, timeout=300)
         err = r.stderr.decode()
         assert r.returncode == 0, err + kube.logtext()
         assert "kubernetes-incluster-auth" in err, err
         assert kube.state()["counters"]["creates"] == 1
         (name,) = kube.pods("default")
         assert re.fullmatch(r"default/automation-job-job-2-b-[a-z0-9]{5}", name), name
+        (secret,) = kube.secrets("default")
+        assert kube.pods()[name]["spec"]["imagePullSecrets"] == [{"name": secret.split("/")[1]}]
         (unit,) = d.cmd("work list")
         assert d.cmd(f"work release {unit}")
         wait_for(lambda: not kube.pods(), 20, "the pod deleted on release")
@@ -344,6 +358,147 @@ def test_ctrl_c_deletes_the_pod_and_releases_the_unit(control, tmp_path):
     assert kube.state()["counters"]["deletes"] >= 1
 
 
+REGISTRY = "registry.test:5000"
+
+
+def auth_file(tmp_path, password, host="https://" + REGISTRY + "/ee"):
+    """AWX's registry credential inputs in a 0600 file (@FILE: a password on
+    a command line is visible to every user)."""
+    f = tmp_path / "registry-auth.json"
+    f.write_text(json.dumps({"host": host, "username": "puller", "password": password,
+                             "verify_ssl": False}))
+    f.chmod(0o600)
+    return f
+
+
+def awx_dockerconfig(host, user, password):
+    """The .dockerconfigjson text AWX's PodManager.create_secret makes."""
+    tok = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {host: {"auth": tok}}}, indent=4)
+
+
+def submit_cg(d, kc, pdd, *extra, ident="ps1", timeout=300):
+    return subprocess.run([ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", ident,
+                           "--socket", d.sock, "--container-group", "--kubeconfig", str(kc),
+                           "--namespace", "awx", "--container-image", REGISTRY + "/ee:1", *extra],
+                          capture_output=True, env=clean_env(), timeout=timeout)
+
+
+def test_registry_credential_becomes_awx_image_pull_secret(control, tmp_path):
+    """As AWX with an EE credential: the secret automation-<install id
+    [:5]>-image-pull-secret-<credential> of type kubernetes.io/dockerconfigjson
+    holds {"auths": {host[:port]: {"auth": base64(user:password)}}}, the pod
+    names it in imagePullSecrets and the kubelet pulls the private image
+    with it.  A second job with the same credential uses it as it is; the
+    secret stays after the job (AWX does not delete it either)."""
+    d, kube = control
+    kube.faults(registry={"host": REGISTRY, "username": "puller", "password": "pw-1"})
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(kube.kubeconfig(namespace="awx"))
+    auth = auth_file(tmp_path, "pw-1")
+    pdd = make_pdd(tmp_path / "job")
+    r = submit_cg(d, kc, pdd, "--container-auth-data", f"@{auth}", "--awx-install-id",
+                  "5f0e7c2a-1111-2222-3333-444455556666", "--keep-unit")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err + kube.logtext()
+    secrets = kube.secrets("awx")
+    assert len(secrets) == 1, kube.secrets()
+    (key, sec), = secrets.items()
+    name = sec["metadata"]["name"]
+    assert re.fullmatch(r"automation-5f0e7-image-pull-secret-[0-9a-f]{8}", name), name
+    assert key == "awx/" + name
+    assert f"image pull secret {name} in namespace awx" in err, err
+    assert sec["type"] == "kubernetes.io/dockerconfigjson"
+    assert list(sec["data"]) == [".dockerconfigjson"]
+    assert base64.b64decode(sec["data"][".dockerconfigjson"]).decode() == \
+        awx_dockerconfig(REGISTRY, "puller", "pw-1")
+    (pod,) = kube.pods("awx").values()
+    assert pod["spec"]["imagePullSecrets"] == [{"name": name}]
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    assert "hello from the pod" in r.stdout.decode()
+    # the password went to the cluster's secret only: not to the worker, not into the unit
+    (unit,) = d.cmd("work list").keys()
+    assert "pw-1" not in json.dumps(d.cmd(f"work status {unit}"))
+    assert d.cmd(f"work release {unit}")
+    wait_for(lambda: not kube.pods(), 20, "the pod deleted on release")
+    # the same credential again: the secret is used as it is, and it stays
+    shutil.rmtree(pdd / "artifacts", ignore_errors=True)
+    r = submit_cg(d, kc, pdd, "--container-auth-data", f"@{auth}", "--awx-install-id",
+                  "5f0e7c2a-1111-2222-3333-444455556666", ident="ps2")
+    assert r.returncode == 0, r.stderr.decode() + kube.logtext()
+    c = kube.state()["counters"]
+    assert (c["secret_creates"], c["secret_replaces"], c["secret_deletes"]) == (1, 0, 0), c
+    assert list(kube.secrets("awx")) == [key]
+
+
+def test_wrong_registry_password_fails_the_unit_then_the_secret_is_replaced(control, tmp_path):
+    """A wrong password makes a secret the kubelet cannot pull with: the unit
+    fails with the kubelet's reason (ErrImagePull/ImagePullBackOff) in
+    Receptor's detail.
+    With the password corrected the secret is replaced (same name, new data)
+    and the job runs."""
+    d, kube = control
+    kube.faults(registry={"host": REGISTRY, "username": "puller", "password": "right"})
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(kube.kubeconfig(namespace="awx"))
+    pdd = make_pdd(tmp_path / "job")
+    r = submit_cg(d, kc, pdd, "--container-auth-data", f"@{auth_file(tmp_path, 'wrong')}",
+                  "--pod-pending-timeout", "3s", timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    detail = err.split("Receptor detail:", 1)[-1]
+    assert "ErrImagePull" in detail or "ImagePullBackOff" in detail, err
+    wait_for(lambda: d.cmd("work list") == {}, 20, "the unit released")
+    wait_for(lambda: not kube.pods(), 20, "the pod deleted")
+    (sec,) = kube.secrets("awx").values()
+    shutil.rmtree(pdd / "artifacts", ignore_errors=True)
+    r = submit_cg(d, kc, pdd, "--container-auth-data", f"@{auth_file(tmp_path, 'right')}")
+    assert r.returncode == 0, r.stderr.decode() + kube.logtext()
+    (new,) = kube.secrets("awx").values()
+    assert new["metadata"]["name"] == sec["metadata"]["name"]
+    assert new["metadata"]["uid"] == sec["metadata"]["uid"]  # replaced, not made anew
+    assert base64.b64decode(new["data"][".dockerconfigjson"]).decode() == \
+        awx_dockerconfig(REGISTRY, "puller", "right")
+    assert kube.state()["counters"]["secret_replaces"] == 1
+
+
+def test_pull_secret_that_cannot_be_made_submits_nothing(control, tmp_path):
+    """The cluster credential may not manage secrets (403), is refused (401),
+    or the API server cannot be reached: a clear error naming it, exit 1,
+    no work unit, no pod."""
+    d, kube = control
+    pdd = make_pdd(tmp_path / "job")
+    auth = auth_file(tmp_path, "pw")
+    kube.add_token("pods-only", "system:serviceaccount:awx:jobs", ["awx"],
+                   resources=["pods", "pods/log", "pods/attach"])
+    closed = _conftest.free_port()
+    cases = (
+        (kube.kubeconfig(namespace="awx", token="pods-only"),
+         ["403 Forbidden", 'cannot get resource "secrets"',
+          "needs get, create and update rights on secrets in namespace awx"]),
+        (kube.kubeconfig(namespace="awx", token="no-such-token"),
+         ["401 Unauthorized", "refused the credentials of the kubeconfig's user"]),
+        (kube.kubeconfig(namespace="awx").replace(kube.url, f"https://127.0.0.1:{closed}"),
+         [f"cannot reach the Kubernetes API at https://127.0.0.1:{closed}"]),
+    )
+    for text, words in cases:
+        kc = tmp_path / "kubeconfig"
+        kc.write_text(text)
+        r = submit_cg(d, kc, pdd, "--container-auth-data", f"@{auth}", timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert "container group: the image pull secret automation-ansib-image-pull-secret-" in err, err
+        for w in words:
+            assert w in err, (w, err)
+        assert "work unit" not in err, err
+        assert d.cmd("work list") == {}
+        assert not kube.pods() and not kube.secrets()
+    # a credential named twice is a usage error
+    r = submit_cg(d, tmp_path / "kubeconfig", pdd, "--container-auth-data", f"@{auth}",
+                  "--image-pull-secret", "ee-pull")
+    assert r.returncode == 2 and "give one" in r.stderr.decode(), r.stderr.decode()
+
+
 @pytest.fixture(scope="module")
 def registry_ee():
     """The EE image (Debian's ansible-core and ansible-runner, built by
@@ -359,10 +514,12 @@ def registry_ee():
 
 def test_container_group_pod_runs_the_ee_image_from_the_registry(registry_ee, tmp_path):
     """The pod is a real container: the fake kubelet pulls the EE from the
-    private registry with podman and runs it; Debian's ansible-runner worker
-    inside the image runs the job. Results equal `ansible-runner run` of the
-    same playbook on the host; a wrong password is ErrImagePull with the
-    registry's answer."""
+    private registry with podman, with the credentials of the image pull
+    secret submit made from --container-auth-data (the node has no login of
+    its own), and runs it; Debian's ansible-runner worker inside the image
+    runs the job. Results equal `ansible-runner run` of the same playbook on
+    the host; a wrong password is ErrImagePull with the registry's answer,
+    and the corrected credential replaces the secret."""
     ee = registry_ee
     kube = FakeKubeServer(tmp_path / "kube", env=clean_env())
     f = _kube.awx_files(str(tmp_path))
@@ -370,22 +527,26 @@ def test_container_group_pod_runs_the_ee_image_from_the_registry(registry_ee, tm
     try:
         kc = tmp_path / "kubeconfig"
         kc.write_text(kube.kubeconfig(namespace="awx"))
-        podman = {"env": ee.node.env, "creds": f"{ee.registry.USER}:wrong-password", "tls_verify": False}
-        kube.faults(podman=podman)
+        kube.faults(podman={"env": ee.node.env, "tls_verify": False})
+        auth = tmp_path / "ee-auth.json"
+        auth.write_text(json.dumps(dict(ee.auth, password="wrong-password")))
+        auth.chmod(0o600)
         pdd = make_pdd(tmp_path / "job")
         argv = [ARC, "submit", str(pdd), "-p", "cg.yml", "--ident", "pm1", "--socket", d.sock,
                 "--container-group", "--kubeconfig", str(kc), "--namespace", "awx",
-                "--container-image", ee.remote]
+                "--container-image", ee.remote, "--container-auth-data", f"@{auth}"]
         r = subprocess.run(argv, capture_output=True, env=clean_env(), timeout=300)
         assert r.returncode == 1, r.stderr.decode()
         assert "ErrImagePull" in r.stderr.decode() or "ImagePullBackOff" in r.stderr.decode(), \
             r.stderr.decode()
         wait_for(lambda: d.cmd("work list") == {}, 30, "the unit released")
-        podman["creds"] = f"{ee.registry.USER}:{ee.registry.PASSWORD}"
-        kube.faults(podman=podman)
+        (sec,) = kube.secrets("awx").values()
+        assert sec["type"] == "kubernetes.io/dockerconfigjson"
+        auth.write_text(json.dumps(ee.auth))
         shutil.rmtree(pdd / "artifacts", ignore_errors=True)
         r = subprocess.run(argv, capture_output=True, env=clean_env(), timeout=600)
         assert r.returncode == 0, r.stderr.decode() + kube.logtext()
+        assert kube.state()["counters"]["secret_replaces"] == 1
         l, b = local_run(tmp_path, "pm1")
         same_as_local(r, pdd / "artifacts" / "pm1", l, b)
         assert "hello from the pod" in r.stdout.decode()

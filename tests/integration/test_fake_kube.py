@@ -206,3 +206,90 @@ def test_client_certificate_user(kube):
     text = kube.kubeconfig(namespace="awx")
     assert base64.b64encode(open(kube.ca, "rb").read()).decode() in text
     assert time.time()
+
+
+def dockerconfig_secret(name, auths, ns="default"):
+    text = json.dumps({"auths": auths}).encode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": base64.b64encode(text).decode()}}
+
+
+def test_secrets_create_get_replace_delete_as_the_api(kube):
+    p = "/api/v1/namespaces/default/secrets"
+    s = dockerconfig_secret("pull", {"reg.test:5000": {"auth": base64.b64encode(b"u:p").decode()}})
+    st, data = request(kube, "POST", p, s)
+    assert st == 201, data
+    made = json.loads(data)
+    assert made["type"] == "kubernetes.io/dockerconfigjson" and made["metadata"]["uid"]
+    st, data = request(kube, "POST", p, s)
+    assert st == 409
+    assert json.loads(data) == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                "status": "Failure", "message": 'secrets "pull" already exists',
+                                "reason": "AlreadyExists", "code": 409,
+                                "details": {"name": "pull", "kind": "secrets"}}
+    st, data = request(kube, "GET", p + "/pull")
+    assert st == 200 and json.loads(data)["data"] == s["data"]
+    s2 = dockerconfig_secret("pull", {"reg.test:5000": {"username": "u", "password": "q"}})
+    st, data = request(kube, "PUT", p + "/pull", s2)
+    assert st == 200 and json.loads(data)["metadata"]["uid"] == made["metadata"]["uid"], data
+    st, data = request(kube, "PUT", p + "/other", s2)
+    assert st == 400  # the name in the body is not the URL's
+    st, data = request(kube, "PUT", p + "/pull", dict(s2, type="Opaque"))
+    assert st == 422 and b"field is immutable" in data
+    # the API server's checks: a DNS-1123 name, base64 data, a docker config that is JSON
+    st, data = request(kube, "POST", p, dockerconfig_secret("Bad_Name", {}))
+    assert st == 422 and json.loads(data)["reason"] == "Invalid"
+    bad = dockerconfig_secret("x", {})
+    bad["data"][".dockerconfigjson"] = base64.b64encode(b"{not json").decode()
+    st, data = request(kube, "POST", p, bad)
+    assert st == 422 and b"data[.dockerconfigjson]" in data
+    bad["data"][".dockerconfigjson"] = "%%%"
+    st, data = request(kube, "POST", p, bad)
+    assert st == 400
+    st, data = request(kube, "DELETE", p + "/pull")
+    assert st == 200 and json.loads(data)["status"] == "Success"
+    st, data = request(kube, "GET", p + "/pull")
+    assert st == 404 and json.loads(data)["message"] == 'secrets "pull" not found'
+    # a service account whose role has no rules for secrets
+    kube.add_token("pods-only", "system:serviceaccount:default:jobs", ["default"], ["pods"])
+    st, data = request(kube, "POST", p, s, token="pods-only")
+    assert st == 403 and json.loads(data)["message"].startswith(
+        'secrets is forbidden: User "system:serviceaccount:default:jobs" cannot create resource '
+        '"secrets"')
+    st, data = request(kube, "POST", "/api/v1/namespaces/default/pods", pod_spec(["true"]),
+                       token="pods-only")
+    assert st == 201
+
+
+def test_kubelet_pulls_with_the_pods_image_pull_secrets(kube):
+    """A private registry's image pulls only with matching credentials from
+    the pod's imagePullSecrets; a missing secret or other credentials give
+    ErrImagePull."""
+    kube.faults(registry={"host": "reg.test:5000", "username": "u", "password": "p"})
+    p = "/api/v1/namespaces/default/secrets"
+    tok = base64.b64encode(b"u:p").decode()
+    for name, auths in (("right", {"https://reg.test:5000/v1/": {"auth": tok}}),
+                        ("plain", {"reg.test:5000/team": {"username": "u", "password": "p"}}),
+                        ("wrong", {"reg.test:5000": {"auth": base64.b64encode(b"u:x").decode()}}),
+                        ("elsewhere", {"other.test": {"auth": tok}})):
+        st, data = request(kube, "POST", p, dockerconfig_secret(name, auths))
+        assert st == 201, data
+
+    def run(secrets):
+        spec = pod_spec(["true"], image="reg.test:5000/team/ee:1")
+        spec["spec"]["imagePullSecrets"] = [{"name": n} for n in secrets]
+        return create(kube, spec)
+
+    good = [run(["right"]), run(["missing", "plain"]), run(["wrong", "right"])]
+    bad = [run([]), run(["wrong"]), run(["elsewhere", "missing"])]
+    for name in good:
+        wait_for(lambda: phase(kube, name) == "Succeeded", 20, f"{name} ran")
+
+    def waiting(name):
+        st = kube.pods()[f"default/{name}"]["status"].get("containerStatuses") or [{}]
+        return st[0].get("state", {}).get("waiting", {}).get("reason")
+    for name in bad:
+        wait_for(lambda: waiting(name) in ("ErrImagePull", "ImagePullBackOff"), 20,
+                 f"{name} cannot pull")
+        assert phase(kube, name) == "Pending"

@@ -40,6 +40,19 @@ each part models:
   client offers no v5, `v4.channel.k8s.io` (stdin ends when the connection
   closes).  With stdinOnce the container's stdin closes when the first
   attach ends, as the kubelet does.
+* Secrets (core/v1): create (POST; 409 AlreadyExists with the API's Status
+  body), get, replace (PUT; 404 when missing, type immutable) and delete,
+  with the API server's checks: a DNS-1123 subdomain name, data values that
+  are base64, stringData merged into data, and for type
+  kubernetes.io/dockerconfigjson a data[.dockerconfigjson] that is JSON.
+  Bearer tokens may be limited to some resources (a service account whose
+  role has no rules for secrets gets 403 on them).
+* Image pulls with imagePullSecrets: the kubelet looks up each secret the
+  pod names in its namespace (a missing one is skipped, as the kubelet only
+  warns), decodes .dockerconfigjson and uses the `auths` entries that match
+  the image's registry (host[:port], then a path prefix; `auth` is
+  base64 user:password, or `username`/`password`), as the kubelet's keyring
+  does; without a match it pulls anonymously.
 * GET /version: a 1.29 server (upstream decides log reconnect support from
   it).
 
@@ -60,10 +73,17 @@ counters):
                        bytes that are no WebSocket frames
   image_path: DIR      DIR comes first in the containers' PATH (the image's PATH: the
                        tests put an `ansible-runner` there to choose which one the EE has)
-  podman: {"env": {...}, "creds": "user:password", "tls_verify": false}
+  registry: {"host": "h:port", "username": u, "password": p}
+                       a private registry (without podman): an image from host
+                       pulls only with these credentials from the pod's
+                       imagePullSecrets, else ErrImagePull (401 Unauthorized)
+  podman: {"env": {...}, "tls_verify": false}
                        the kubelet runs containers with podman instead: it pulls the
-                       image from its registry (a pull error is ErrImagePull then
-                       ImagePullBackOff with podman's message), runs it with `podman run
+                       image from its registry with the credentials of the pod's
+                       imagePullSecrets (none: anonymously; an auth file of its own,
+                       so no login of the host's is used; a pull error is
+                       ErrImagePull then ImagePullBackOff with podman's message),
+                       runs it with `podman run
                        --rm -i` in WORKDIR /runner (the AWX EE's; a fresh directory per pod
                        mounted there), the container's env
                        as -e, stdout+stderr as the log; deleting the pod removes the
@@ -81,6 +101,8 @@ listening, DIR/ports.json {"api": port, "admin": port}.
 """
 import argparse
 import asyncio
+import base64
+import binascii
 import datetime
 import json
 import os
@@ -160,6 +182,111 @@ def api_error(code, reason, message, details=None):
     return web.json_response(status_body(code, reason, message, details), status=code)
 
 
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def secret_checked(obj, ns, url_name=None):
+    """The Secret the API server would store from a request body, or the
+    error response it gives (the apiserver's decoding and validation)."""
+    if not isinstance(obj, dict) or obj.get("kind", "Secret") != "Secret":
+        return None, api_error(400, "BadRequest", "the object provided is unrecognized "
+                               "(the kind is not Secret)")
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        return None, api_error(400, "BadRequest", "the object provided is unrecognized or invalid")
+    if meta.get("namespace", ns) != ns:
+        return None, api_error(400, "BadRequest", "the namespace of the provided object does not "
+                               "match the namespace sent on the request")
+    name = meta.get("name") or ""
+    if url_name is not None and name != url_name:
+        return None, api_error(400, "BadRequest", f"the name of the object ({name}) does not "
+                               f"match the name on the URL ({url_name})")
+    if not name:
+        return None, api_error(422, "Invalid", 'Secret "" is invalid: metadata.name: Required '
+                               "value: name or generateName is required")
+    if len(name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(name):
+        return None, api_error(422, "Invalid", f'Secret "{name}" is invalid: metadata.name: '
+                               f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
+                               "consist of lower case alphanumeric characters, '-' or '.', and "
+                               "must start and end with an alphanumeric character",
+                               {"name": name, "kind": "Secret"})
+    data = obj.get("data") or {}
+    if not isinstance(data, dict):
+        return None, api_error(400, "BadRequest", 'Secret in version "v1" cannot be handled as '
+                               "a Secret: data must be a mapping")
+    for k, v in data.items():
+        try:
+            base64.b64decode(v if isinstance(v, str) else "!", validate=True)
+        except (binascii.Error, ValueError):
+            return None, api_error(400, "BadRequest", 'Secret in version "v1" cannot be handled '
+                                   f"as a Secret: illegal base64 data in data[{k}]")
+    for k, v in (obj.pop("stringData", None) or {}).items():
+        data[k] = base64.b64encode(str(v).encode()).decode()
+    obj["data"] = data
+    obj["type"] = obj.get("type") or "Opaque"
+    if obj["type"] == "kubernetes.io/dockerconfigjson":
+        raw = data.get(".dockerconfigjson")
+        why = "Required value" if raw is None else None
+        if raw is not None:
+            try:
+                json.loads(base64.b64decode(raw))
+            except ValueError as e:
+                why = f'Invalid value: "<secret contents redacted>": {e}'
+        if why:
+            return None, api_error(422, "Invalid", f'Secret "{name}" is invalid: '
+                                   f"data[.dockerconfigjson]: {why}",
+                                   {"name": name, "kind": "Secret"})
+    obj.update({"kind": "Secret", "apiVersion": "v1"})
+    return obj, None
+
+
+def image_registry(image):
+    """(registry host[:port], repository path) of an image reference, as the
+    kubelet's keyring splits it (no registry part: docker.io)."""
+    ref = image.split("@", 1)[0]
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = "docker.io", ref
+    last = path.rsplit("/", 1)
+    if ":" in last[-1]:
+        path = path[: path.rfind(":")]
+    return host, path
+
+
+def dockerconfig_credentials(text, image):
+    """The (username, password) pairs of a .dockerconfigjson that apply to
+    image: the `auths` keys are URLs or host[:port][/path]; a key matches
+    when its host is the image's registry and its path a prefix of the
+    image's repository (index.docker.io and docker.io are the same)."""
+    try:
+        auths = json.loads(text).get("auths") or {}
+    except (ValueError, AttributeError):
+        return []
+    host, path = image_registry(image)
+    alias = {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}
+    out = []
+    for key, entry in auths.items() if isinstance(auths, dict) else ():
+        k = re.sub(r"^[a-z]+://", "", key).rstrip("/")
+        khost, _, kpath = k.partition("/")
+        if alias.get(khost, khost) != alias.get(host, host):
+            continue
+        if kpath and kpath not in ("v1", "v2") and not (path == kpath or path.startswith(kpath + "/")):
+            continue
+        if not isinstance(entry, dict):
+            continue
+        user, pw = entry.get("username"), entry.get("password")
+        if entry.get("auth"):
+            try:
+                user, _, pw = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (binascii.Error, ValueError):
+                continue
+        if user is not None and pw is not None:
+            out.append((user, pw))
+    return out
+
+
 class Pod:
     def __init__(self, server, ns, obj):
         self.server = server
@@ -210,12 +337,15 @@ class FakeKube:
         self.dir = d
         self.rv = 1000
         self.pods = {}            # (ns, name) -> Pod
+        self.secrets = {}         # (ns, name) -> Secret object
         self.history = []         # (rv, type, ns, name, object copy)
         self.watchers = set()
         self.faults = {}
         self.counters = {"log_requests": 0, "watch_requests": 0, "attach_requests": 0,
-                         "creates": 0, "deletes": 0, "unauthorized": 0, "forbidden": 0}
-        self.tokens = {}          # token -> (user, namespaces)
+                         "creates": 0, "deletes": 0, "unauthorized": 0, "forbidden": 0,
+                         "secret_creates": 0, "secret_replaces": 0, "secret_deletes": 0,
+                         "secret_gets": 0}
+        self.tokens = {}          # token -> (user, namespaces[, resources or None: all])
         self.users = {}           # client-cert CN -> namespaces
 
     # ---- bookkeeping
@@ -255,8 +385,9 @@ class FakeKube:
         return api_error(401, "Unauthorized", "Unauthorized")
 
     def authorize(self, who, verb, ns, resource="pods"):
-        user, namespaces = who
-        if ns in namespaces:
+        user, namespaces = who[0], who[1]
+        resources = who[2] if len(who) > 2 else None
+        if ns in namespaces and (resources is None or resource in resources):
             return None
         self.counters["forbidden"] += 1
         return api_error(403, "Forbidden",
@@ -344,6 +475,113 @@ class FakeKube:
         del self.pods[(pod.ns, pod.name)]
         self.event("DELETED", pod)
         return web.json_response(pod.obj)
+
+    # ---- secrets
+    def secret_response(self, obj, status=200):
+        return web.json_response(obj, status=status)
+
+    async def secret_body(self, request):
+        try:
+            return json.loads(await request.read()), None
+        except ValueError:
+            return None, api_error(400, "BadRequest", 'Secret in version "v1" cannot be handled '
+                                   "as a Secret: the body is not JSON")
+
+    def secret_not_found(self, name):
+        return api_error(404, "NotFound", f'secrets "{name}" not found',
+                         {"name": name, "kind": "secrets"})
+
+    async def create_secret(self, request):
+        deny = self.guard(request, "create", "secrets")
+        if deny is not None:
+            return deny
+        ns = request.match_info["ns"]
+        obj, err = await self.secret_body(request)
+        if err is None:
+            obj, err = secret_checked(obj, ns)
+        if err is not None:
+            return err
+        name = obj["metadata"]["name"]
+        if (ns, name) in self.secrets:
+            return api_error(409, "AlreadyExists", f'secrets "{name}" already exists',
+                             {"name": name, "kind": "secrets"})
+        obj["metadata"].update({"namespace": ns, "uid": "%032x" % random.getrandbits(128),
+                                "creationTimestamp": now_rfc3339(),
+                                "resourceVersion": self.next_rv()})
+        self.secrets[(ns, name)] = obj
+        self.counters["secret_creates"] += 1
+        return self.secret_response(obj, 201)
+
+    async def get_secret(self, request):
+        deny = self.guard(request, "get", "secrets")
+        if deny is not None:
+            return deny
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        self.counters["secret_gets"] += 1
+        obj = self.secrets.get((ns, name))
+        return self.secret_response(obj) if obj is not None else self.secret_not_found(name)
+
+    async def replace_secret(self, request):
+        deny = self.guard(request, "update", "secrets")
+        if deny is not None:
+            return deny
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        obj, err = await self.secret_body(request)
+        if err is None:
+            obj, err = secret_checked(obj, ns, url_name=name)
+        if err is not None:
+            return err
+        old = self.secrets.get((ns, name))
+        if old is None:
+            return self.secret_not_found(name)
+        rv = obj["metadata"].get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            return api_error(409, "Conflict", f'Operation cannot be fulfilled on secrets "{name}": '
+                             "the object has been modified; please apply your changes to the "
+                             "latest version and try again", {"name": name, "kind": "secrets"})
+        if obj["type"] != old["type"]:
+            return api_error(422, "Invalid", f'Secret "{name}" is invalid: type: Invalid value: '
+                             f'"{obj["type"]}": field is immutable', {"name": name, "kind": "Secret"})
+        for k in ("uid", "creationTimestamp"):
+            obj["metadata"][k] = old["metadata"][k]
+        obj["metadata"].update({"namespace": ns, "resourceVersion": self.next_rv()})
+        self.secrets[(ns, name)] = obj
+        self.counters["secret_replaces"] += 1
+        return self.secret_response(obj)
+
+    async def delete_secret(self, request):
+        deny = self.guard(request, "delete", "secrets")
+        if deny is not None:
+            return deny
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        obj = self.secrets.pop((ns, name), None)
+        if obj is None:
+            return self.secret_not_found(name)
+        self.counters["secret_deletes"] += 1
+        return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                  "status": "Success", "details": {
+                                      "name": name, "kind": "secrets",
+                                      "uid": obj["metadata"]["uid"]}})
+
+    def pull_credentials(self, pod, image):
+        """What the kubelet pulls image with: the matching credentials of
+        the pod's imagePullSecrets, in order (a secret that does not exist
+        or is not a docker config is skipped)."""
+        creds = []
+        for ref in pod.obj["spec"].get("imagePullSecrets") or []:
+            sec = self.secrets.get((pod.ns, (ref or {}).get("name")))
+            if not sec or sec.get("type") not in ("kubernetes.io/dockerconfigjson",
+                                                  "kubernetes.io/dockercfg"):
+                continue
+            data = sec.get("data") or {}
+            if ".dockerconfigjson" in data:
+                text = base64.b64decode(data[".dockerconfigjson"])
+            elif ".dockercfg" in data:  # the old format: the auths mapping alone
+                text = b'{"auths": ' + base64.b64decode(data[".dockercfg"]) + b"}"
+            else:
+                continue
+            creds += [c for c in dockerconfig_credentials(text, image) if c not in creds]
+        return creds
 
     def kill(self, pod):
         if getattr(pod, "container", None) and self.faults.get("podman"):
@@ -444,15 +682,18 @@ class FakeKube:
         pod.set_status("Pending", {"waiting": {"reason": "ContainerCreating"}})
         await asyncio.sleep(0.05)
         if c.get("image", "").startswith("bad/"):
-            msg = (f'rpc error: code = Unknown desc = failed to pull and unpack image '
-                   f'"{c["image"]}": not found')
-            for i in range(100):
-                reason = "ErrImagePull" if i % 2 == 0 else "ImagePullBackOff"
-                detail = msg if reason == "ErrImagePull" else \
-                    f'Back-off pulling image "{c["image"]}"'
-                pod.set_status("Pending", {"waiting": {"reason": reason, "message": detail}})
-                await asyncio.sleep(0.2)
+            await self.pull_failed(pod, c, f'rpc error: code = Unknown desc = failed to pull and '
+                                   f'unpack image "{c["image"]}": not found')
             return
+        reg = self.faults.get("registry")
+        if reg and not self.faults.get("podman") and image_registry(c.get("image", ""))[0] == reg["host"]:
+            if (reg["username"], reg["password"]) not in self.pull_credentials(pod, c["image"]):
+                await self.pull_failed(pod, c, f'rpc error: code = Unknown desc = failed to pull and '
+                                       f'unpack image "{c["image"]}": failed to resolve reference '
+                                       f'"{c["image"]}": pull access denied, repository does not '
+                                       "exist or may require authorization: authorization failed: "
+                                       "401 Unauthorized")
+                return
         if self.faults.get("podman"):
             await self.kubelet_podman(pod, c, self.faults["podman"])
             return
@@ -478,6 +719,15 @@ class FakeKube:
             pod.log_changed.set()
             return
         await self.run_container(pod, c, started)
+
+    async def pull_failed(self, pod, c, msg):
+        """The kubelet's answer to a pull that failed: ErrImagePull with the
+        runtime's message, then ImagePullBackOff, again and again."""
+        for i in range(100):
+            reason = "ErrImagePull" if i % 2 == 0 else "ImagePullBackOff"
+            detail = msg if reason == "ErrImagePull" else f'Back-off pulling image "{c["image"]}"'
+            pod.set_status("Pending", {"waiting": {"reason": reason, "message": detail}})
+            await asyncio.sleep(0.2)
 
     async def run_container(self, pod, c, started):
         """The container is running as pod.proc: its output is the log, its
@@ -511,26 +761,33 @@ class FakeKube:
     async def kubelet_podman(self, pod, c, pm):
         """The worker container as a real container from its image."""
         env = self.podman_env(pm)
-        pull = ["podman", "pull", "-q", c.get("image", "")]
+        poddir = os.path.join(self.dir, "pods", f"{pod.ns}_{pod.name}")
+        os.makedirs(poddir, exist_ok=True)
+        # the node has no login of its own: only the pod's secrets count
+        authfile = os.path.join(poddir, "auth.json")
+        with open(authfile, "w") as f:
+            f.write('{"auths": {}}')
+        pull = ["podman", "pull", "-q", "--authfile", authfile]
         if pm.get("tls_verify") is False:
-            pull.insert(2, "--tls-verify=false")
-        if pm.get("creds"):
-            pull[2:2] = ["--creds", pm["creds"]]
-        proc = await asyncio.create_subprocess_exec(*pull, stdout=subprocess.PIPE,
-                                                    stderr=subprocess.PIPE, env=env)
-        _, err = await proc.communicate()
+            pull.append("--tls-verify=false")
+        # as the kubelet: each matching credential in turn, else anonymously
+        attempts = [["--creds", f"{u}:{p}"] for u, p in
+                    self.pull_credentials(pod, c.get("image", ""))] or [[]]
+        for creds in attempts:
+            proc = await asyncio.create_subprocess_exec(*pull, *creds, c.get("image", ""),
+                                                        stdout=subprocess.PIPE,
+                                                        stderr=subprocess.PIPE, env=env)
+            _, err = await proc.communicate()
+            if proc.returncode == 0:
+                break
         if proc.returncode != 0:
             msg = err.decode(errors="replace").strip().splitlines()
-            msg = msg[-1] if msg else f"podman pull exited {proc.returncode}"
-            for i in range(100):
-                reason = "ErrImagePull" if i % 2 == 0 else "ImagePullBackOff"
-                detail = msg if reason == "ErrImagePull" else f'Back-off pulling image "{c["image"]}"'
-                pod.set_status("Pending", {"waiting": {"reason": reason, "message": detail}})
-                await asyncio.sleep(0.2)
+            await self.pull_failed(pod, c, msg[-1] if msg else
+                                   f"podman pull exited {proc.returncode}")
             return
         pod.container = f"k8s_{pod.ns}_{pod.name}"
         # the AWX EE's WORKDIR /runner, fresh for every pod (as an image gives it)
-        runner = os.path.join(self.dir, "pods", f"{pod.ns}_{pod.name}", "runner")
+        runner = os.path.join(poddir, "runner")
         os.makedirs(runner, exist_ok=True)
         # (podman gives containers TERM=xterm; a kubelet gives none without a tty)
         argv = ["podman", "run", "--rm", "--name", pod.container, "-v", f"{runner}:/runner",
@@ -685,11 +942,13 @@ class FakeKube:
 
     async def admin_state(self, request):
         pods = {f"{ns}/{name}": p.obj for (ns, name), p in self.pods.items()}
-        return web.json_response({"pods": pods, "counters": self.counters, "rv": self.rv})
+        secrets = {f"{ns}/{name}": o for (ns, name), o in self.secrets.items()}
+        return web.json_response({"pods": pods, "secrets": secrets, "counters": self.counters,
+                                  "rv": self.rv})
 
     async def admin_token(self, request):
         body = json.loads(await request.read())
-        self.tokens[body["token"]] = (body["user"], body["namespaces"])
+        self.tokens[body["token"]] = (body["user"], body["namespaces"], body.get("resources"))
         return web.json_response({})
 
     async def admin_user(self, request):
@@ -714,6 +973,11 @@ async def main_async(d):
     api.router.add_get(p + "/{name}/log", fk.pod_log)
     api.router.add_get(p + "/{name}/attach", fk.pod_attach)
     api.router.add_post(p + "/{name}/attach", fk.pod_attach)
+    sp = "/api/v1/namespaces/{ns}/secrets"
+    api.router.add_post(sp, fk.create_secret)
+    api.router.add_get(sp + "/{name}", fk.get_secret)
+    api.router.add_put(sp + "/{name}", fk.replace_secret)
+    api.router.add_delete(sp + "/{name}", fk.delete_secret)
     api.router.add_get("/version", fk.version)
     api.router.add_route("*", "/{tail:.*}", fk.not_found)
     admin = web.Application()

@@ -57,8 +57,15 @@ class FakeKubeServer:
     def pods(self, ns=None):
         return {k: v for k, v in self.state()["pods"].items() if ns is None or k.startswith(ns + "/")}
 
-    def add_token(self, token, user, namespaces):
-        self._admin("/token", {"token": token, "user": user, "namespaces": list(namespaces)})
+    def secrets(self, ns=None):
+        return {k: v for k, v in self.state()["secrets"].items()
+                if ns is None or k.startswith(ns + "/")}
+
+    def add_token(self, token, user, namespaces, resources=None):
+        """A bearer token for user in namespaces; resources: the only
+        resources it may use (e.g. ["pods", "pods/log"]), None: all."""
+        self._admin("/token", {"token": token, "user": user, "namespaces": list(namespaces),
+                               "resources": None if resources is None else list(resources)})
 
     def add_cert_user(self, user, namespaces):
         """A client certificate (crt, key paths) for user, trusted by the server."""
