@@ -24,6 +24,7 @@ static void test_registry_key_as_awx(void **state)
         { "localhost:5000", "localhost:5000" },
         { "127.0.0.1:5000/ee", "127.0.0.1:5000" },
         { "//reg.test", "reg.test" },
+        { "https://[::1]:5000/ee", "[::1]:5000" }, /* AWX: "::1:5000" (docs/compat.md) */
     };
     char out[256];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
