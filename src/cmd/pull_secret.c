@@ -8,6 +8,7 @@
 #include "cmd/pull_secret.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,26 +24,19 @@
 
 /* ---- the secret's content ------------------------------------------------------- */
 
+/* Standard padded base64 by GnuTLS, as a NUL-terminated malloc'd string. */
 static char *b64_encode(const unsigned char *in, size_t n)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1);
-    if (!out)
+    gnutls_datum_t d = { (unsigned char *)in, (unsigned)n }, out = { NULL, 0 };
+    if (n > UINT32_MAX / 2 || gnutls_base64_encode2(&d, &out) < 0)
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    char *s = malloc(out.size + 1);
+    if (s) {
+        memcpy(s, out.data, out.size);
+        s[out.size] = 0;
     }
-    out[o] = 0;
-    return out;
+    gnutls_free(out.data);
+    return s;
 }
 
 int pull_secret_registry(const char *host, char *out, size_t cap)
