@@ -169,6 +169,7 @@ static const struct stream_tls *stream_tls_for(struct daemon *d, const char *nam
         return NULL;
     d->stls[d->nstls].cfg = cfg;
     d->stls[d->nstls].st.setup = tlsconf_stream_setup;
+    d->stls[d->nstls].st.failed = tlsconf_stream_failed;
     d->stls[d->nstls].st.arg = cfg;
     return &d->stls[d->nstls++].st;
 }

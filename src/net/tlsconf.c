@@ -991,3 +991,8 @@ int tlsconf_stream_setup(void *arg, gnutls_session_t session, int is_server, con
 {
     return tlsconf_session_setup(arg, session, is_server, NULL, peer_node, TLSCONF_QUIC, err, errlen);
 }
+
+void tlsconf_stream_failed(void *arg, int reason)
+{
+    tls_config_count_failure(arg, (enum tls_fail_reason)reason);
+}

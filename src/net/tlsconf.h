@@ -142,6 +142,9 @@ int tlsconf_session_setup(struct tls_config *cfg, gnutls_session_t session, int 
 /* struct stream_tls's setup hook: arg is a struct tls_config *. */
 int tlsconf_stream_setup(void *arg, gnutls_session_t session, int is_server, const char *peer_node,
                          char *err, size_t errlen);
+/* The stream_tls failure hook: counts a QUIC handshake failure (reason an
+ * enum tls_fail_reason) against the config given as arg. */
+void tlsconf_stream_failed(void *arg, int reason);
 /* Why our verification refused the peer, or NULL. */
 const char *tlsconf_session_error(gnutls_session_t session);
 

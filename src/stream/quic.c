@@ -108,6 +108,8 @@ struct qconn {
     struct node_observer *observer;    /* the remote node restarting */
     int64_t created_s;                 /* wall clock, Unix seconds */
     const char *fail_reason;           /* set when the connection failed */
+    struct stream_tls policy;          /* the TLS policy's hooks, or all NULL */
+    int tls_fail;                      /* 1 + enum tls_fail_reason: the handshake failed */
     char fail_buf[160];
     int closing;                       /* no more I/O; free when refs drop */
     int close_notified;                /* the application got on_close */
@@ -244,6 +246,8 @@ static void qconn_fail(struct qconn *c, const char *why)
         snprintf(c->fail_buf, sizeof c->fail_buf, "%s", why);
         c->fail_reason = c->fail_buf;
     }
+    if (c->tls_fail && !c->handshake_done && c->policy.failed)
+        c->policy.failed(c->policy.arg, c->tls_fail - 1);
     c->refs++;
     if (c->dial_cb) {
         stream_dial_cb cb = c->dial_cb;
@@ -690,12 +694,36 @@ static void on_timer(uv_timer_t *t)
     }
     int rv = ngtcp2_conn_handle_expiry(c->conn, now_ts());
     if (rv != 0) {
+        if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT)
+            c->tls_fail = 1 + TLS_FAIL_TIMEOUT;
         qconn_fail(c, rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT ? "handshake timed out"
                       : rv == NGTCP2_ERR_IDLE_CLOSE     ? "connection idle timeout"
                                                         : ngtcp2_strerror(rv));
         return;
     }
     qconn_after_io(c);
+}
+
+/* The metrics' reason for a TLS alert we raised in a QUIC handshake. */
+static enum tls_fail_reason classify_alert(uint8_t alert)
+{
+    switch (alert) {
+    case GNUTLS_A_CERTIFICATE_REQUIRED:
+        return TLS_FAIL_NO_CERTIFICATE;
+    case GNUTLS_A_HANDSHAKE_FAILURE:
+    case GNUTLS_A_PROTOCOL_VERSION:
+    case GNUTLS_A_INSUFFICIENT_SECURITY:
+    case GNUTLS_A_NO_APPLICATION_PROTOCOL:
+        return TLS_FAIL_NO_COMMON;
+    case GNUTLS_A_BAD_CERTIFICATE:
+    case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
+    case GNUTLS_A_CERTIFICATE_EXPIRED:
+    case GNUTLS_A_CERTIFICATE_UNKNOWN:
+    case GNUTLS_A_UNKNOWN_CA:
+        return TLS_FAIL_VERIFY;
+    default:
+        return TLS_FAIL_OTHER;
+    }
 }
 
 static void describe_close(struct qconn *c, int rv)
@@ -705,9 +733,12 @@ static void describe_close(struct qconn *c, int rv)
     const char *ours = c->tls ? tlsconf_session_error(c->tls) : NULL;
     if (ours) {
         snprintf(c->fail_buf, sizeof c->fail_buf, "TLS handshake failed: %s", ours);
+        c->tls_fail = 1 + TLS_FAIL_VERIFY;
     } else if (rv == NGTCP2_ERR_CRYPTO || ngtcp2_conn_get_tls_error(c->conn)) {
-        const char *e = gnutls_alert_get_name((gnutls_alert_description_t)ngtcp2_conn_get_tls_alert(c->conn));
+        uint8_t alert = ngtcp2_conn_get_tls_alert(c->conn);
+        const char *e = gnutls_alert_get_name((gnutls_alert_description_t)alert);
         snprintf(c->fail_buf, sizeof c->fail_buf, "TLS handshake failed%s%s", e ? ": " : "", e ? e : "");
+        c->tls_fail = 1 + classify_alert(alert);
     } else if (ccerr.reasonlen) {
         snprintf(c->fail_buf, sizeof c->fail_buf, "connection closed by peer: %.*s (code %llu)",
                  (int)ccerr.reasonlen, (const char *)ccerr.reason, (unsigned long long)ccerr.error_code);
@@ -717,6 +748,9 @@ static void describe_close(struct qconn *c, int rv)
     } else {
         snprintf(c->fail_buf, sizeof c->fail_buf, "%s", ngtcp2_strerror(rv));
     }
+    if (!c->tls_fail && ccerr.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+        ccerr.error_code >= NGTCP2_CRYPTO_ERROR && ccerr.error_code <= (NGTCP2_CRYPTO_ERROR | 0xff))
+        c->tls_fail = 1 + TLS_FAIL_REMOTE_ALERT; /* the peer's TLS refused us */
     if (!c->fail_reason)
         c->fail_reason = c->fail_buf;
 }
@@ -818,6 +852,7 @@ static int qconn_setup_tls(struct qconn *c, const struct stream_tls *tls,
         return -1;
     }
     if (tls && tls->setup) {
+        c->policy = *tls;
         if (tls->setup(tls->arg, c->tls, c->is_server, c->remote_node, err, errlen) < 0)
             return -1;
     } else if (gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, creds) < 0) {

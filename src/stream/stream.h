@@ -30,6 +30,9 @@ struct stream_tls {
      * dialing node), or NULL.  0 or -1 with err. */
     int (*setup)(void *arg, gnutls_session_t session, int is_server, const char *peer_node,
                  char *err, size_t errlen);
+    /* Optional: a handshake under this policy failed, for the metrics;
+     * reason is an enum tls_fail_reason (net/tlsconf.h). */
+    void (*failed)(void *arg, int reason);
     void *arg;
 };
 

@@ -316,3 +316,38 @@ def test_tls_handshake_failures_are_counted_by_reason(mesh, tmp_path):
     got = wait_for(lambda: sum(failures().values()) >= 2 and failures(), 30, "two failures counted")
     assert got['receptor_tls_handshake_failures_total{config="srv",role="server",reason="no_certificate"}'] == 1, got
     assert sum(got.values()) == 2, got
+
+
+def test_quic_tls_failures_over_the_mesh_are_counted(mesh, tmp_path):
+    """A mesh service behind a tls-server (QUIC over the mesh, not TCP): a
+    dialer whose certificate names another node is refused, and the
+    refusing node counts it under its config, as for TCP links."""
+    from test_tls import PKI
+    pki = PKI(tmp_path)
+    pki.ca("ca")
+    pki.cert("a", "ca", ["a"])
+    pki.cert("x", "ca", ["x"])
+    port = free_port()
+    a = mesh.node("a", extra=[
+        {"tls-server": {"name": "srv", "cert": pki.path("a.crt"), "key": pki.path("a.key"),
+                        "requireclientcert": True, "clientcas": pki.path("ca.crt")}},
+        metrics_item(port)])
+    for item in a.config:
+        if "control-service" in item:
+            item["control-service"].update(service="control", tls="srv")
+    b = mesh.node("b", peers=["a"], extra=[
+        {"tls-client": {"name": "cli", "cert": pki.path("x.crt"), "key": pki.path("x.key"),
+                        "rootcas": pki.path("ca.crt"), "skipreceptornamescheck": True}}])
+    a.start()
+    b.start()
+    wait_for(lambda: "a" in b.routes() and "b" in a.routes(), 20, "routes")
+    b.wait_advert("a")
+    ctl = b.ctl()
+    ctl.line("connect a control cli")   # refused now or at the first byte: either way
+    ctl.close()
+
+    def failures():
+        s = samples(get(port)[2])
+        return {k: v for k, v in s.items() if k.startswith("receptor_tls_handshake_failures_total")}
+    got = wait_for(failures, 30, "the refusal counted")
+    assert got == {'receptor_tls_handshake_failures_total{config="srv",role="server",reason="verify"}': 1}, got

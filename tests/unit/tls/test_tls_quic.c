@@ -201,12 +201,35 @@ static void on_dial(void *arg, struct bstream *bs, const char *err)
     }
 }
 
+struct failure_query {
+    const char *config, *reason;
+    int is_server;
+    uint64_t count;
+};
+
+static void on_failure(void *arg, const char *config, int is_server, const char *reason, uint64_t count)
+{
+    struct failure_query *q = arg;
+    if (!strcmp(config, q->config) && is_server == q->is_server && !strcmp(reason, q->reason))
+        q->count += count;
+}
+
+/* The metrics' count of handshake failures of one config for one reason. */
+static uint64_t failures(const char *config, int is_server, const char *reason)
+{
+    struct failure_query q = { config, reason, is_server, 0 };
+    tlsconf_foreach_failure(w.tls, on_failure, &q);
+    return q.count;
+}
+
 static void attempt(struct attempt *a, const char *service, const char *srv, const char *cli)
 {
     char err[256];
     memset(a, 0, sizeof *a);
-    struct stream_tls st = { tlsconf_stream_setup, srv ? tlsconf_find(w.tls, srv, 1) : NULL };
-    struct stream_tls ct = { tlsconf_stream_setup, cli ? tlsconf_find(w.tls, cli, 0) : NULL };
+    struct stream_tls st = { tlsconf_stream_setup, tlsconf_stream_failed,
+                             srv ? tlsconf_find(w.tls, srv, 1) : NULL };
+    struct stream_tls ct = { tlsconf_stream_setup, tlsconf_stream_failed,
+                             cli ? tlsconf_find(w.tls, cli, 0) : NULL };
     struct stream_listener *l = stream_listen(w.a, service, 0, NULL, srv ? &st : NULL, on_accept, a, err,
                                               sizeof err);
     assert_non_null(l);
@@ -285,18 +308,25 @@ static void test_server_node_id_mismatch(void **state)
 {
     (void)state;
     struct attempt a;
+    uint64_t before = failures("cli", 0, "verify");
     attempt(&a, "tlsC", "srvC", "cli");
     assert_true(a.err[0] != 0);
     assert_false(a.accepted);
     print_message("dial error: %s\n", a.err);
+    /* counted for the metrics, as a TLS-over-TCP failure is */
+    assert_int_equal(failures("cli", 0, "verify"), before + 1);
 }
 
 static void test_client_node_id_mismatch(void **state)
 {
     (void)state;
     struct attempt a;
+    uint64_t srv_before = failures("srv", 1, "verify");
     attempt(&a, "tlsD", "srv", "cliC");
     assert_false(a.accepted);
+    /* the server refused the client's certificate and counts it (a TLS 1.3
+     * client has finished its side of the handshake by then) */
+    assert_int_equal(failures("srv", 1, "verify"), srv_before + 1);
 }
 
 static void test_secure_dialer_refuses_insecure_listener(void **state)
