@@ -61,15 +61,22 @@ static void on_route_timer(uv_timer_t *t)
     n->routes = routes;
 }
 
+/* base_ms while the mesh is small, base_ms x (known nodes / MESH_SMALL)
+ * beyond, at most max_ms: the debounce delays of floods and recomputes. */
+static uint64_t scaled_delay_ms(struct node *n, uint64_t base_ms, uint64_t max_ms)
+{
+    size_t known = json_object_size(n->known_info);
+    uint64_t ms = known <= MESH_SMALL ? base_ms : base_ms * known / MESH_SMALL;
+    return ms < max_ms ? ms : max_ms;
+}
+
 void node_schedule_flood(struct node *n)
 {
     n->own_dirty = 1;
     /* 100 ms as upstream; longer in a large mesh, where each flood crosses
      * every link and a hop's links come up by the hundred */
-    size_t known = json_object_size(n->known_info);
-    uint64_t ms = known <= MESH_SMALL ? 100 : 100 * known / MESH_SMALL;
     if (!n->freeing)
-        timer_start_once(&n->flood_timer, on_flood_timer, ms < FLOOD_DELAY_MAX_MS ? ms : FLOOD_DELAY_MAX_MS);
+        timer_start_once(&n->flood_timer, on_flood_timer, scaled_delay_ms(n, 100, FLOOD_DELAY_MAX_MS));
 }
 
 /* Upstream recomputes 100 ms after a change; a node that already routes
@@ -81,10 +88,8 @@ void node_schedule_routes(struct node *n)
     /* a large mesh converging changes its topology many times a second:
      * recompute at most every 10 ms x N/50 (up to 500 ms); anything that
      * reads the table meanwhile brings it up to date first (node_routes) */
-    size_t known = json_object_size(n->known_info);
-    uint64_t ms = known <= MESH_SMALL ? 10 : 10 * known / MESH_SMALL;
     if (!n->freeing)
-        timer_start_once(&n->route_timer, on_route_timer, ms < 500 ? ms : 500);
+        timer_start_once(&n->route_timer, on_route_timer, scaled_delay_ms(n, 10, 500));
 }
 
 /* The routing table as of now: a recompute still waiting on its debounce
