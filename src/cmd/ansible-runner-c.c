@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ struct cli {
     json_t *kw;          /* the 30 CLI keys in order */
     json_t *vols, *opts, *hide, *show, *ro;
     const char *role, *role_vars, *hosts;
+    bool debug;            /* run: --debug */
+    const char *logfile;   /* run: --logfile */
+    const char *job_kind;  /* -p, -m or -r as first given: argparse's exclusive group */
     bool role_skip_facts;
     int verbosity;
     /* worker */
@@ -94,6 +98,9 @@ static const char help_job_options[] =
     "  -b, --binary PATH          the ansible-playbook to run\n"
     "      --artifact-dir D, --project-dir D, --rotate-artifacts N\n"
     "  -j, --json, -q, --quiet, --omit-event-data, --only-failed-event-data, --omit-env-files\n"
+    "      --debug, --logfile F   run: the job's env and command on stdout (and in F)\n"
+    "  -p, -m and -r exclude each other.  Every option and env/ setting of 2.3.1's run\n"
+    "  either works as there or is refused: see the table in docs/runner.md.\n"
     "process isolation (the job runs in a container on the node that runs the worker):\n"
     "      --process-isolation                   enable (submit: podman unless told otherwise)\n"
     "      --process-isolation-executable X      podman or docker\n"
@@ -101,7 +108,7 @@ static const char help_job_options[] =
     "      --container-option OPT                an engine option (repeatable)\n"
     "      --container-volume-mount SRC:DST[:Z]  a mount (repeatable)\n"
     "      --process-isolation-path/-hide-paths/-show-paths/-ro-paths P\n"
-    "      --directory-isolation-path P\n";
+    "      --directory-isolation-base-path P     refused (bwrap only; 2.3.1 deletes P)\n";
 
 static const char help_submit[] =
     "usage: ansible-runner-c submit DIR -p PLAYBOOK --socket SOCKET [--node NODE] [options]\n"
@@ -288,7 +295,52 @@ static void push(json_t **arr, const char *v)
     json_array_append_new(*arr, json_string(v));
 }
 
-/* Options shared by run and transmit; returns 1 when consumed, -1 on error. */
+/* int(text) as Python reads it: optional blanks, a sign, digits with
+ * single underscores between them.  0 or -1. */
+static int py_int(const char *text, long long *out)
+{
+    const char *p = text;
+    while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+        p++;
+    bool neg = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    long long v = 0;
+    bool digit = false, over = false;
+    for (; *p; p++) {
+        if (*p == '_' && digit && p[1] >= '0' && p[1] <= '9')
+            continue;
+        if (*p < '0' || *p > '9')
+            break;
+        digit = true;
+        if (v > (LLONG_MAX - (*p - '0')) / 10)
+            over = true;
+        else
+            v = v * 10 + (*p - '0');
+    }
+    while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+        p++;
+    if (!digit || *p)
+        return -1;
+    *out = over ? (neg ? LLONG_MIN : LLONG_MAX) : (neg ? -v : v);
+    return 0;
+}
+
+/* -p, -m and -r are one mutually exclusive group in 2.3.1's parser: a
+ * second, different one is refused as argparse refuses it (exit 2). */
+static int job_kind_seen(struct cli *c, const char *names)
+{
+    if (c->job_kind && strcmp(c->job_kind, names) != 0) {
+        fprintf(stderr, "ansible-runner-c %s: error: argument %s: not allowed with argument %s\n",
+                c->command, names, c->job_kind);
+        return -2;
+    }
+    c->job_kind = names;
+    return 1;
+}
+
+/* Options shared by run and transmit; returns 1 when consumed, 0 when not
+ * ours, -1 when a value is missing, -2 when refused (message printed). */
 static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
 {
     static const char *const str_opts[][2] = {
@@ -309,6 +361,10 @@ static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
             return -1;
         if (r) {
             set_str(c->kw, str_opts[k][1], v);
+            if (!strcmp(str_opts[k][1], "playbook"))
+                return job_kind_seen(c, "-p/--playbook");
+            if (!strcmp(str_opts[k][1], "module"))
+                return job_kind_seen(c, "-m/--module");
             return 1;
         }
     }
@@ -322,7 +378,13 @@ static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
     if ((r = opt_val(argc, argv, i, "--rotate-artifacts", &v))) {
         if (r < 0)
             return -1;
-        json_object_set_new(c->kw, "rotate_artifacts", json_integer(atoll(v)));
+        long long n;
+        if (py_int(v, &n) < 0) {
+            fprintf(stderr, "ansible-runner-c %s: error: argument --rotate-artifacts: invalid int "
+                            "value: '%s'\n", c->command, v);
+            return -2;
+        }
+        json_object_set_new(c->kw, "rotate_artifacts", json_integer(n));
         return 1;
     }
     if ((r = opt_val(argc, argv, i, "--roles-path", &v))) {
@@ -346,7 +408,7 @@ static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
     if ((r = opt_val(argc, argv, i, "--hosts", &v)))
         return r < 0 ? -1 : (c->hosts = v, 1);
     if ((r = opt_val(argc, argv, i, "--role", &v)) || (r = opt_val(argc, argv, i, "-r", &v)))
-        return r < 0 ? -1 : (c->role = v, 1);
+        return r < 0 ? -1 : (c->role = v, job_kind_seen(c, "-r/--role"));
     if ((r = opt_val(argc, argv, i, "--role-vars", &v)))
         return r < 0 ? -1 : (c->role_vars = v, 1);
     const char *a = argv[*i];
@@ -370,9 +432,9 @@ static int parse_run_option(struct cli *c, int argc, char **argv, int *i)
         return 1;
     }
     if (!strcmp(a, "--debug"))
-        return 1;
+        return c->debug = true, 1;
     if ((r = opt_val(argc, argv, i, "--logfile", &v)))
-        return r < 0 ? -1 : 1;
+        return r < 0 ? -1 : (c->logfile = v, 1);
     return 0;
 }
 
@@ -561,19 +623,27 @@ static void role_gen_remove(struct role_gen *gen)
     free(gen->playbook);
 }
 
+/* --inventory X: X as given, else <pdd>/inventory/X, else <pdd>/X; a
+ * missing X is refused (2.3.1 would write the text X over inventory/hosts
+ * and use that).  run gives ansible-playbook the path it found, absolute,
+ * since the job runs in the project dir (2.3.1: <pdd>/inventory/hosts, the
+ * file it has just overwritten); transmit sends X as given, as 2.3.1. */
 static int check_inventory(struct cli *c, const char *pdd)
 {
     const char *inv = json_string_value(json_object_get(c->kw, "inventory"));
     if (!inv)
         return 0;
+    bool run = !strcmp(c->command, "run");
     char p[4200];
     struct stat st;
-    snprintf(p, sizeof p, "%s/inventory/%s", pdd, inv);
-    if (stat(inv, &st) == 0 || stat(p, &st) == 0)
+    if (stat(inv, &st) == 0)
         return 0;
+    snprintf(p, sizeof p, "%s/inventory/%s", pdd, inv);
+    if (stat(p, &st) == 0)
+        return run ? (set_str(c->kw, "inventory", p), 0) : 0;
     snprintf(p, sizeof p, "%s/%s", pdd, inv);
     if (stat(p, &st) == 0)
-        return 0;
+        return run ? (set_str(c->kw, "inventory", p), 0) : 0;
     fprintf(stderr, "ansible-runner-c: --inventory %s: no such file (neither as given nor under "
                     "%s/inventory/); refusing to send it\n", inv, pdd);
     return -1;
@@ -624,7 +694,13 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
                             "(isolation options belong to run, or to the worker's kwargs)\n", argv[i]);
             return 2;
         }
+        if (!strcmp(argv[i], "--version")) { /* argparse's version action, as 2.3.1's run */
+            printf("2.3.1\n");
+            return 0;
+        }
         int r = parse_run_option(c, argc, argv, &i);
+        if (r == -2)
+            return 2;
         if (r < 0) {
             fprintf(stderr, "ansible-runner-c: option %s needs a value\n", argv[i]);
             return 2;
@@ -679,7 +755,7 @@ static int cmd_transmit_or_run(struct cli *c, int argc, char **argv, int start)
         bool quiet = json_is_true(json_object_get(c->kw, "quiet"));
         json_t *kw = c->kw;
         c->kw = NULL;
-        struct run_opts o = { pdd, kw, quiet };
+        struct run_opts o = { pdd, kw, quiet, c->debug, c->logfile };
         rc = run_local(&o, err, sizeof err);
         if (rc < 0) {
             rc = 1;
@@ -950,6 +1026,8 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
         } else if (!strcmp(argv[i], "--keep-unit")) {
             so.keep_unit = true;
         } else if ((r = parse_run_option(c, argc, argv, &i))) {
+            if (r == -2)
+                return 2;
             if (r < 0)
                 goto needval;
         } else if (argv[i][0] != '-' && !c->pdd) {

@@ -13,6 +13,7 @@ int evfilter_init(struct evfilter *f, evfilter_emit_fn emit, evfilter_stdout_fn 
 {
     memset(f, 0, sizeof *f);
     buf_init(&f->buffer, EVFILTER_LIMIT);
+    buf_init(&f->json_line, EVFILTER_LIMIT);
     f->emit = emit;
     f->out = out;
     f->ctx = ctx;
@@ -22,11 +23,22 @@ int evfilter_init(struct evfilter *f, evfilter_emit_fn emit, evfilter_stdout_fn 
 void evfilter_free(struct evfilter *f)
 {
     buf_free(&f->buffer);
+    buf_free(&f->json_line);
     if (f->current) {
         event_free(f->current);
         free(f->current);
         f->current = NULL;
     }
+}
+
+void evfilter_set_json(struct evfilter *f, int on) { f->output_json = on; }
+
+void evfilter_json_line(struct evfilter *f, const char *line, size_t n)
+{
+    if (!f->output_json)
+        return;
+    buf_reset(&f->json_line);
+    buf_append(&f->json_line, line, n);
 }
 
 static int is_b64(char c)
@@ -146,18 +158,21 @@ static void emit_chunk(struct evfilter *f, struct event *ev, int verbose, const 
     event_set_int(ev, "start_line", f->line);
     event_set_int(ev, "end_line", f->line + lines);
     f->line += lines;
+    buf_reset(&f->json_line);
     if (f->emit)
         f->emit(f->ctx, ev);
 }
 
 /* _emit_event(text, next): returns the emitted event's stdout text (for the
- * artifact file) in last_stdout, if any. */
+ * artifact file) in last_stdout, if any; in JSON mode the event's line. */
 static void emit_text(struct evfilter *f, const char *text, size_t n, struct event *next,
                       struct buf *last_stdout)
 {
     if (f->current) {
         emit_chunk(f, f->current, 0, text, n);
-        if (last_stdout) {
+        if (last_stdout && f->output_json) {
+            buf_append(last_stdout, buf_head(&f->json_line), buf_size(&f->json_line));
+        } else if (last_stdout) {
             const char *v = event_get(f->current, "stdout");
             if (v)
                 pyjson_unquote(v, strlen(v), last_stdout);
@@ -172,7 +187,9 @@ static void emit_text(struct evfilter *f, const char *text, size_t n, struct eve
             emit_chunk(f, &ev, 1, text + off, l);
             off += l;
         }
-        if (last_stdout) {
+        if (last_stdout && f->output_json) {
+            buf_append(last_stdout, buf_head(&f->json_line), buf_size(&f->json_line));
+        } else if (last_stdout) {
             const char *v = event_get(&ev, "stdout");
             if (v)
                 pyjson_unquote(v, strlen(v), last_stdout);

@@ -10,7 +10,13 @@
  * and end_line are computed here; merging the plugin's partial file is the
  * caller's business (the emit callback).  The buffer holds at most one
  * event's worth of text; input is expected to be valid UTF-8 (the job
- * reader repairs it first, as pexpect's errors='replace' decoding does). */
+ * reader repairs it first, as pexpect's errors='replace' decoding does).
+ *
+ * JSON mode (ansible-runner's `-j`, kwargs json_mode): what goes to the
+ * stdout artifact and the screen for a callback event is the whole event as
+ * its callback made it, not its stdout text.  The emit callback writes that
+ * line into json_line (evfilter_json_line); verbose text outside any event
+ * is still passed through as text, as upstream does. */
 #ifndef RUNNER_EVFILTER_H
 #define RUNNER_EVFILTER_H
 
@@ -34,6 +40,8 @@ struct evfilter {
     long long counter;
     long long line;
     struct event *current; /* payload of the last begin marker, or NULL */
+    int output_json;       /* JSON mode: see above */
+    struct buf json_line;  /* the last emitted event's line, in JSON mode */
     evfilter_emit_fn emit;
     evfilter_stdout_fn out;
     void *ctx;
@@ -41,6 +49,10 @@ struct evfilter {
 
 int evfilter_init(struct evfilter *f, evfilter_emit_fn emit, evfilter_stdout_fn out, void *ctx);
 void evfilter_free(struct evfilter *f);
+/* JSON mode on (see above). */
+void evfilter_set_json(struct evfilter *f, int on);
+/* In JSON mode, called by the emit callback with the event's final line. */
+void evfilter_json_line(struct evfilter *f, const char *line, size_t n);
 /* Feeds one chunk of text.  0 or -1 (buffer limit). */
 int evfilter_write(struct evfilter *f, const char *data, size_t n);
 /* End of output: emits whatever is left. */

@@ -211,6 +211,7 @@ static void on_event(void *ctx, struct event *ev)
     struct buf line;
     buf_init(&line, JOB_LINE_LIMIT);
     if (event_dump(&e, &line) == 0) {
+        evfilter_json_line(&rs->filter, (const char *)buf_head(&line), buf_size(&line));
         bool write = true;
         if (j->hooks.event)
             write = j->hooks.event(j->hooks.ctx, (const char *)buf_head(&line), buf_size(&line));
@@ -596,6 +597,7 @@ int job_run(struct job *j)
         rotate_artifacts(j);
     open_output_files(&rs);
     evfilter_init(&rs.filter, on_event, on_stdout, &rs);
+    evfilter_set_json(&rs.filter, j->json_mode);
     if (j->containerized && container_write_env_list(j) < 0)
         job_write_failed(j, "env.list", errno);
     if (j->ssh_key)

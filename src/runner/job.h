@@ -65,6 +65,8 @@ struct job {
     size_t npw;
     double job_timeout, idle_timeout;
     bool suppress_output_file;
+    bool suppress_ansible_output; /* env/settings, else the kwargs' quiet */
+    bool json_mode;      /* -j: whole events, not their text, on screen and in stdout */
     bool print_output;   /* echo event stdout to our stdout (run, not quiet) */
     bool containerized;
     char *engine;

@@ -66,6 +66,12 @@ static bool json_truthy(const json_t *v)
     return true;
 }
 
+/* Set at all: 2.3.1 tests these with `is not None`. */
+static bool json_is_set(const json_t *v)
+{
+    return v && !json_is_null(v);
+}
+
 /* settings value, else kwarg value */
 static const json_t *setting(const struct job *j, const char *key)
 {
@@ -81,6 +87,36 @@ static double json_number(const json_t *v)
         return json_real_value(v);
     if (json_is_string(v))
         return strtod(json_string_value(v), NULL);
+    return json_is_true(v) ? 1 : 0; /* Python: True == 1 */
+}
+
+static const char *py_type_name(const json_t *v)
+{
+    return json_is_string(v) ? "str" : json_is_array(v) ? "list" : json_is_object(v) ? "dict"
+           : json_is_null(v) ? "NoneType" : "a number";
+}
+
+/* env/settings values 2.3.1 uses as numbers or paths.  2.3.1 crashes on
+ * other types (a TypeError once the job runs, or on os.path.join); taking
+ * them as "no timeout" or the default would ignore them silently, so they
+ * are refused before anything starts.  A timeout may be null (none). */
+static int settings_check_types(const struct job *j, char *err, size_t errlen)
+{
+    static const char *const numbers[] = { "job_timeout", "idle_timeout", "pexpect_timeout" };
+    for (size_t i = 0; i < ARRAY_SIZE(numbers); i++) {
+        const json_t *v = json_object_get(j->settings, numbers[i]);
+        if (v && !json_is_null(v) && !json_is_number(v) && !json_is_boolean(v)) {
+            snprintf(err, errlen, "ansible_runner.exceptions.ConfigurationError: env/settings "
+                     "%s must be a number, not %s", numbers[i], py_type_name(v));
+            return -1;
+        }
+    }
+    const json_t *fc = json_object_get(j->settings, "fact_cache");
+    if (fc && !json_is_string(fc)) {
+        snprintf(err, errlen, "ansible_runner.exceptions.ConfigurationError: env/settings "
+                 "fact_cache must be a string, not %s", py_type_name(fc));
+        return -1;
+    }
     return 0;
 }
 
@@ -247,13 +283,35 @@ const char *job_callback_dir(void)
     return RUNNER_CALLBACK_BUILD_DIR;
 }
 
+/* The jsonfile fact cache directory: env/settings' fact_cache when there
+ * is no fact_cache_type beside it or that type is jsonfile, else the
+ * kwargs' fact_cache, else "fact_cache"; taken relative to the artifact
+ * dir as os.path.join() does (an absolute name stays as it is). */
+static char *fact_cache_path(const struct job *j)
+{
+    const json_t *sfc = json_object_get(j->settings, "fact_cache");
+    const json_t *sft = json_object_get(j->settings, "fact_cache_type");
+    const char *name = NULL;
+    if (json_is_string(sfc) &&
+        (!sft || (json_is_string(sft) && !strcmp(json_string_value(sft), "jsonfile"))))
+        name = json_string_value(sfc);
+    const json_t *kfc = json_object_get(j->kw, "fact_cache");
+    if (!name && json_is_string(kfc) && json_string_length(kfc) > 0)
+        name = json_string_value(kfc);
+    if (!name)
+        name = "fact_cache";
+    return name[0] == '/' ? strdup(name) : job_asprintf("%s/%s", j->artifact_dir, name);
+}
+
 static void build_env(struct job *j, bool is_adhoc)
 {
     j->env = json_object();
     const char *art = j->artifact_dir;
     char *cart = j->containerized ? job_asprintf("/runner/artifacts/%s", j->ident) : NULL;
-    const char *fct = json_string_value(setting(j, "fact_cache_type"));
-    bool jsonfile = !json_object_get(j->kw, "fact_cache_type") || (fct && !strcmp(fct, "jsonfile"));
+    /* only the kwarg (default jsonfile) says whether there is a jsonfile
+     * cache; env/settings' fact_cache_type only qualifies its fact_cache */
+    const json_t *kft = json_object_get(j->kw, "fact_cache_type");
+    bool jsonfile = !kft || (json_is_string(kft) && !strcmp(json_string_value(kft), "jsonfile"));
     if (j->containerized) {
         if (!strcmp(j->engine, "podman"))
             env_set(j->env, "ANSIBLE_UNSAFE_WRITES", "1");
@@ -319,11 +377,7 @@ static void build_env(struct job *j, bool is_adhoc)
     if (jsonfile) {
         env_set(j->env, "ANSIBLE_CACHE_PLUGIN", "jsonfile");
         if (!j->containerized) {
-            const json_t *fcn = json_object_get(j->settings, "fact_cache");
-            if (!fcn)
-                fcn = json_object_get(j->kw, "fact_cache");
-            char *fc = job_asprintf("%s/%s", art, json_is_string(fcn) ? json_string_value(fcn)
-                                                                 : "fact_cache");
+            char *fc = fact_cache_path(j);
             env_set(j->env, "ANSIBLE_CACHE_PLUGIN_CONNECTION", fc);
             free(fc);
         }
@@ -598,9 +652,22 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
     load_settings(j);
     load_passwords(j);
     const json_t *to = json_object_get(kw, "timeout");
+    if (settings_check_types(j, err, errlen) < 0)
+        return -1;
     j->job_timeout = json_truthy(to) ? json_number(to) : json_number(json_object_get(j->settings, "job_timeout"));
     j->idle_timeout = json_number(json_object_get(j->settings, "idle_timeout"));
     j->suppress_output_file = json_truthy(json_object_get(j->settings, "suppress_output_file"));
+    j->json_mode = json_truthy(json_object_get(kw, "json_mode"));
+    const json_t *sao = json_object_get(j->settings, "suppress_ansible_output");
+    j->suppress_ansible_output = json_truthy(sao ? sao : json_object_get(kw, "quiet"));
+    if (json_is_set(setting(j, "directory_isolation_base_path"))) {
+        snprintf(err, errlen,
+                 "ansible_runner.exceptions.ConfigurationError: directory_isolation_base_path "
+                 "is not supported by ansible-runner-c: it belongs to the bwrap sandbox, which "
+                 "is not implemented (2.3.1 would run the job in that directory and then delete "
+                 "it)");
+        return -1;
+    }
     const json_t *pi = setting(j, "process_isolation");
     const json_t *pie = setting(j, "process_isolation_executable");
     j->engine = strdup(json_is_string(pie) ? json_string_value(pie) : "podman");

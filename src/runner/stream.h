@@ -97,6 +97,8 @@ struct run_opts {
     const char *pdd;
     json_t *kwargs;         /* taken over */
     bool quiet;
+    bool debug;             /* --debug: the job's env and command on stdout */
+    const char *logfile;    /* --logfile: created; the debug lines, timestamped */
 };
 int run_local(const struct run_opts *o, char *err, size_t errlen);
 
