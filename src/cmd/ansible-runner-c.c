@@ -1053,6 +1053,12 @@ static int cmd_submit(struct cli *c, int argc, char **argv, int start)
         return 2;
     }
     finish_run_kwargs(c);
+    if (!json_is_null(json_object_get(c->kw, "directory_isolation_base_path"))) {
+        /* a worker (ours, or 2.3.1 deleting the directory) would refuse it */
+        fprintf(stderr, "ansible-runner-c submit: --directory-isolation-base-path is not "
+                        "supported: it belongs to the bwrap sandbox, which is not implemented\n");
+        return 2;
+    }
     struct pull_secret ps;
     memset(&ps, 0, sizeof ps);
     /* held: submit drops container_auth_data from the kwargs of a container group */

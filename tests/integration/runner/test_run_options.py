@@ -291,3 +291,17 @@ def test_worker_json_mode_writes_events_to_the_stdout_artifact(real_runner, arc,
         views.append(stdout_view((out / "artifacts" / IDENT / "stdout").read_text(), out))
     assert views[1] == views[0]
     assert all(v[0] == "event" for v in views[1])
+
+
+def test_submit_refuses_directory_isolation_base_path(arc, vectors, tmp_path):
+    """submit sends run options to a worker; this one is refused before that
+    (a 2.3.1 worker would run the job in the directory and delete it)."""
+    base = tmp_path / "ours"
+    base.mkdir()
+    argv = prepare(base, vectors, ["--directory-isolation-base-path", "{D}/dib"], {})
+    argv[0] = "submit"
+    p = subprocess.run([arc, *argv, "--socket", str(tmp_path / "no.sock")], env=clean_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert "--directory-isolation-base-path is not supported" in p.stderr, p.stderr
+    assert (base / "dib" / "keep").read_text() == "mine\n"
