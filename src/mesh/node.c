@@ -52,7 +52,9 @@ static void on_route_timer(uv_timer_t *t)
     if (!routes)
         return;
     n->counters.route_recomputations++;
-    if (!json_equal(routes, n->routes)) {
+    /* comparing and printing a large table costs more than computing it:
+     * only when the line is logged */
+    if (log_get_level() >= LOG_DEBUG && !json_equal(routes, n->routes)) {
         char *s = json_dumps(routes, JSON_COMPACT | JSON_SORT_KEYS);
         log_debug("Updated routing table: %s", s ? s : "?");
         free(s);

@@ -1,6 +1,10 @@
-/* routing.c - see routing.h.  O(V^2) Dijkstra: V is bounded (a mesh has at
- * most a few thousand nodes) and the computation runs only after topology
- * changes, debounced by the node. */
+/* routing.c - see routing.h.  Dijkstra with a binary heap over arrays: the
+ * node names are sorted once (self first), a peer's index is found through
+ * a jansson object (name -> index), and the heap is ordered by (distance, index), so nodes are
+ * settled in exactly the order of the plain O(V^2) scan (lowest distance,
+ * then lowest index) and equal-cost ties resolve as they always did.  A
+ * 1000-node mesh recomputes in a fraction of a millisecond; every node of
+ * a converging large mesh recomputes several times a second. */
 #include "mesh/routing.h"
 
 #include <float.h>
@@ -12,6 +16,71 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+struct heap_item {
+    double d;
+    int v;
+};
+
+struct heap {
+    struct heap_item *a;
+    size_t n, cap;
+};
+
+static int item_before(struct heap_item x, struct heap_item y)
+{
+    return x.d < y.d || (x.d == y.d && x.v < y.v);
+}
+
+static int heap_push(struct heap *h, double d, int v)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        struct heap_item *a = realloc(h->a, cap * sizeof *a);
+        if (!a)
+            return -1;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    h->a[i] = (struct heap_item){ d, v };
+    while (i > 0 && item_before(h->a[i], h->a[(i - 1) / 2])) {
+        struct heap_item t = h->a[i];
+        h->a[i] = h->a[(i - 1) / 2];
+        h->a[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+    return 0;
+}
+
+static struct heap_item heap_pop(struct heap *h)
+{
+    struct heap_item top = h->a[0];
+    h->a[0] = h->a[--h->n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && item_before(h->a[l], h->a[m]))
+            m = l;
+        if (r < h->n && item_before(h->a[r], h->a[m]))
+            m = r;
+        if (m == i)
+            break;
+        struct heap_item t = h->a[i];
+        h->a[i] = h->a[m];
+        h->a[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* Walks back from d to the first hop after self; -1 if the chain is broken. */
+static int first_hop(const int *prev, size_t n, size_t d)
+{
+    size_t hop = d, guard = 0;
+    while (prev[hop] > 0 && guard++ < n)
+        hop = (size_t)prev[hop];
+    return prev[hop] == 0 ? (int)hop : -1;
+}
+
 json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
 {
     size_t n = json_object_size(costs) + 1;
@@ -19,13 +88,12 @@ json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
     double *dist = malloc(n * sizeof *dist);
     int *prev = malloc(n * sizeof *prev);
     char *done = calloc(n, 1);
-    json_t *index = json_object();
+    struct heap h = { NULL, 0, 0 };
+    json_t *index = json_object(); /* name -> its index */
     json_t *table = json_object();
-    if (!names || !dist || !prev || !done || !index || !table) {
-        json_decref(table);
-        table = NULL;
-        goto out;
-    }
+    json_t *pc = path_costs ? json_object() : NULL;
+    if (!names || !dist || !prev || !done || !index || !table || (path_costs && !pc))
+        goto fail;
     size_t v = 0;
     names[v++] = self;
     const char *k;
@@ -41,49 +109,54 @@ json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
         prev[i] = -1;
     }
     dist[0] = 0;
-    for (;;) {
-        int u = -1;
-        for (size_t i = 0; i < n; i++)
-            if (!done[i] && dist[i] < DBL_MAX && (u < 0 || dist[i] < dist[u]))
-                u = (int)i;
-        if (u < 0)
-            break;
+    if (heap_push(&h, 0, 0) < 0)
+        goto fail;
+    while (h.n > 0) {
+        struct heap_item it = heap_pop(&h);
+        int u = it.v;
+        if (done[u] || it.d != dist[u])
+            continue; /* settled already, or a superseded distance */
         done[u] = 1;
         row = json_object_get(costs, names[u]);
         json_t *c;
         json_object_foreach(row, k, c) {
-            json_t *idx = json_object_get(index, k);
-            if (!idx || !json_is_number(c))
+            json_t *idx = json_is_number(c) ? json_object_get(index, k) : NULL;
+            if (!idx)
                 continue;
             int w = (int)json_integer_value(idx);
             double nd = dist[u] + json_number_value(c);
-            if (nd < dist[w] ||
-                (nd == dist[w] && prev[w] >= 0 && strcmp(names[u], names[prev[w]]) < 0 && !done[w])) {
+            if (nd < dist[w]) {
                 dist[w] = nd;
                 prev[w] = u;
+                if (heap_push(&h, nd, w) < 0)
+                    goto fail;
+            } else if (nd == dist[w] && prev[w] >= 0 && !done[w] &&
+                       strcmp(names[u], names[prev[w]]) < 0) {
+                prev[w] = u; /* equal cost: the smaller predecessor */
             }
         }
     }
-    if (path_costs)
-        *path_costs = json_object();
     for (size_t d = 1; d < n; d++) {
-        if (prev[d] < 0)
-            continue;
-        size_t hop = d;
-        size_t guard = 0;
-        while (prev[hop] != 0 && prev[hop] >= 0 && guard++ < n)
-            hop = (size_t)prev[hop];
-        if (prev[hop] != 0)
+        int hop = prev[d] < 0 ? -1 : first_hop(prev, n, d);
+        if (hop < 0)
             continue;
         json_object_set_new(table, names[d], json_string(names[hop]));
-        if (path_costs)
-            json_object_set_new(*path_costs, names[d], json_real(dist[d]));
+        if (pc)
+            json_object_set_new(pc, names[d], json_real(dist[d]));
     }
+    goto out;
+fail:
+    json_decref(table);
+    json_decref(pc);
+    table = pc = NULL;
 out:
+    if (path_costs)
+        *path_costs = pc;
+    json_decref(index);
+    free(h.a);
     free(names);
     free(dist);
     free(prev);
     free(done);
-    json_decref(index);
     return table;
 }
