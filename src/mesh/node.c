@@ -87,11 +87,18 @@ void node_schedule_flood(struct node *n)
  * updates within 10 ms still coalesce. */
 void node_schedule_routes(struct node *n)
 {
-    /* a large mesh converging changes its topology many times a second:
-     * recompute at most every 10 ms x N/50 (up to 500 ms); anything that
-     * reads the table meanwhile brings it up to date first (node_routes) */
+    /* a large mesh converging changes its topology many times a second,
+     * and a recompute costs ~N log N: at most every 10 ms x (N/50)^2, up to
+     * 5 s (1000 nodes: 4 s).  Nothing waits for it: whatever reads the
+     * table (forwarding, dials, status, metrics) brings it up to date first
+     * (node_routes), so the timer only bounds how stale an unread table
+     * gets and when "Updated routing table" is logged. */
+    uint64_t ms = scaled_delay_ms(n, 10, 5000);
+    size_t known = json_object_size(n->known_info);
+    if (known > MESH_SMALL)
+        ms = ms * known / MESH_SMALL;
     if (!n->freeing)
-        timer_start_once(&n->route_timer, on_route_timer, scaled_delay_ms(n, 10, 500));
+        timer_start_once(&n->route_timer, on_route_timer, ms < 5000 ? ms : 5000);
 }
 
 /* The routing table as of now: a recompute still waiting on its debounce
