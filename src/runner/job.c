@@ -268,6 +268,8 @@ static void utf8_repair(struct run_state *rs, const char *data, size_t n, struct
     buf_consume(&rs->utf8, i);
 }
 
+#define PEXPECT_DELAY_BEFORE_SEND_NS 50000000L
+
 static void check_passwords(struct run_state *rs, int master, const char *text, size_t n)
 {
     struct job *j = rs->j;
@@ -284,6 +286,13 @@ static void check_passwords(struct run_state *rs, int master, const char *text, 
             buf_reset(&rs->pwwin);
             if (!j->pw[i].reply)
                 return; /* null: matched, nothing sent (2.3.1's None) */
+            /* pexpect waits delaybeforesend (50 ms) before every send: a
+             * program that shows its prompt and then flushes the
+             * terminal's input before reading (ansible's pause does)
+             * would lose an answer typed at once */
+            struct timespec delay = { 0, PEXPECT_DELAY_BEFORE_SEND_NS };
+            while (nanosleep(&delay, &delay) < 0 && errno == EINTR)
+                ;
             rio_write_all(master, j->pw[i].reply, strlen(j->pw[i].reply));
             rio_write_all(master, "\n", 1);
             rs->last_activity = util_mono_ns();

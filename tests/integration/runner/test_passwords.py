@@ -220,3 +220,41 @@ def test_kwargs_passwords_not_a_mapping_answers_nothing(arc, real_runner, have_a
     src = make_pdd(tmp_path, PROMPTS, ANSWERS, settings={"job_timeout": 3})
     res = all_ways(arc, real_runner, tmp_path, src, mixed=False, kwargs={"passwords": "x"})
     assert_same(res, "timeout", [])
+
+
+FLUSHING_CHILD = """#!/usr/bin/python3
+# Does what ansible's pause action does: the prompt is shown, then the
+# terminal is set up and its input flushed (termios.tcflush TCIFLUSH), and
+# only then is the answer read.  An answer typed before the flush is lost.
+import sys, termios, time
+sys.stdout.write("Type the colour: ")
+sys.stdout.flush()
+time.sleep(0.02)
+termios.tcflush(sys.stdin, termios.TCIFLUSH)
+print("got " + sys.stdin.readline().strip())
+"""
+
+
+def test_answer_survives_the_flush_after_the_prompt(arc, real_runner, tmp_path):
+    """pexpect waits 50 ms (delaybeforesend) before every answer, so a
+    prompt followed by a flush of the terminal's input, as ansible's
+    `pause` does, still gets its answer.  Ours answered within microseconds,
+    and the flush threw the answer away: the job then hung until its
+    timeout (seen once under load with the real `pause` task)."""
+    fake = tmp_path / "fake-playbook"
+    fake.write_text(FLUSHING_CHILD)
+    fake.chmod(0o755)
+    outs = {}
+    for name, tool in (("real", real_runner), ("ours", arc)):
+        d = tmp_path / name
+        (d / "project").mkdir(parents=True)
+        (d / "project" / "play.yml").write_text(PLAIN)
+        (d / "env").mkdir()
+        (d / "env" / "passwords").write_text(yaml_map({r"Type the colour:\s*?$": "teal"}))
+        (d / "env" / "settings").write_text(json.dumps({"job_timeout": 10}))
+        r = run([tool, "run", str(d), "-p", "play.yml", "--binary", str(fake), "--ident", "j1"])
+        art = d / "artifacts" / "j1"
+        outs[name] = (r.returncode, (art / "status").read_text(),
+                      "got teal" in (art / "stdout").read_text())
+    assert outs["real"] == (0, "successful", True), outs
+    assert outs["ours"] == outs["real"], outs
