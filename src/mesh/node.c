@@ -93,10 +93,8 @@ void node_schedule_routes(struct node *n)
      * table (forwarding, dials, status, metrics) brings it up to date first
      * (node_routes), so the timer only bounds how stale an unread table
      * gets and when "Updated routing table" is logged. */
-    uint64_t ms = scaled_delay_ms(n, 10, 5000);
     size_t known = json_object_size(n->known_info);
-    if (known > MESH_SMALL)
-        ms = ms * known / MESH_SMALL;
+    uint64_t ms = known <= MESH_SMALL ? 10 : 10 * known * known / (MESH_SMALL * MESH_SMALL);
     if (!n->freeing)
         timer_start_once(&n->route_timer, on_route_timer, ms < 5000 ? ms : 5000);
 }
