@@ -21,7 +21,8 @@ struct buf {
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }
-static inline uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
+/* An empty buffer that never held anything has no storage: NULL, never NULL + 0. */
+static inline uint8_t *buf_head(const struct buf *b) { return b->data ? b->data + b->off : b->data; }
 static inline size_t buf_room(const struct buf *b) { return b->limit - buf_size(b); }
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
