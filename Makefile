@@ -69,7 +69,11 @@ fuzz-short: $(FUZZ)/build.ninja
 	for t in $$(find $(FUZZ)/tests/fuzz -type f -executable -name 'fuzz_*'); do \
 	  echo "fuzz: $$t"; mkdir -p $(FUZZ)/corpus/$$(basename $$t); \
 	  seeds=tests/fuzz/corpus/$$(basename $$t); [ -d $$seeds ] || seeds=; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus/$$(basename $$t) $$seeds 2>&1 | tail -1 || exit 1; \
+	  log=$(FUZZ)/corpus/$$(basename $$t).log; \
+	  if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	      -artifact_prefix=$(FUZZ)/ $(FUZZ)/corpus/$$(basename $$t) $$seeds >$$log 2>&1; then \
+	    tail -40 $$log; echo "fuzz: $$t FAILED (input saved under $(FUZZ)/)"; exit 1; fi; \
+	  tail -1 $$log; \
 	done
 
 check: deps release check-fast check-long check-asan fuzz-short
