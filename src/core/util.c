@@ -103,9 +103,13 @@ int util_parse_rfc3339(const char *s, int64_t *ns)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
+        /* exactly [+-]HH:MM, as Go's RFC 3339 parser wants */
         int sign = *p == '-' ? -1 : 1;
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+        for (int i = 1; i <= 5; i++)
+            if (i == 3 ? p[i] != ':' : !(p[i] >= '0' && p[i] <= '9'))
+                return -1;
+        int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
+        if (hh > 23 || mm > 59)
             return -1;
         off = sign * (hh * 3600L + mm * 60L);
         p += 6;
@@ -114,8 +118,12 @@ int util_parse_rfc3339(const char *s, int64_t *ns)
     }
     if (*p)
         return -1;
-    time_t t = timegm(&tm);
-    *ns = ((int64_t)t - off) * 1000000000 + frac;
+    /* Nanoseconds since 1970 in an int64 reach the years 1677 to 2262; a
+     * time outside that is refused, not wrapped. */
+    int64_t secs = (int64_t)timegm(&tm) - off, whole;
+    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &whole) ||
+        __builtin_add_overflow(whole, (int64_t)frac, ns))
+        return -1;
     return 0;
 }
 

@@ -18,7 +18,8 @@ int64_t util_mono_ns(void);
 /* RFC 3339 with nanoseconds in UTC, as Go prints time.Time: "...T08:44:11.972760925Z"
  * (trailing zeros of the fraction dropped, as Go's RFC3339Nano). */
 void util_format_rfc3339(int64_t ns, char *out, size_t len);
-/* Parses RFC 3339 (fraction and offset optional); 0 on success. */
+/* Parses RFC 3339 (fraction and offset optional); 0 on success, -1 when
+ * malformed or outside the int64 nanosecond range (years 1677-2262). */
 int util_parse_rfc3339(const char *s, int64_t *ns);
 /* A safe path component: non-empty, no '/', not "." or "..", no NUL, <= max. */
 int util_safe_component(const char *s, size_t max);

@@ -113,6 +113,19 @@ static void test_rfc3339(void **state)
     assert_int_equal(util_parse_rfc3339("2026-11-25T04:44:11.97276092-04:00", &ns2), 0);
     assert_true(ns2 == ns - 5);
     assert_int_equal(util_parse_rfc3339("garbage", &ns2), -1);
+    /* a short offset ends the string early: it is refused without reading past it */
+    assert_int_equal(util_parse_rfc3339("2026-11-25T08:44:10.310477-8:4", &ns2), -1);
+    assert_int_equal(util_parse_rfc3339("2026-11-25T08:44:10-08:4", &ns2), -1);
+    assert_int_equal(util_parse_rfc3339("2026-11-25T08:44:10+24:00", &ns2), -1);
+    /* the int64 nanosecond range ends at 2262-04-11T23:47:16.854775807Z;
+     * a mesh advert from beyond it is refused, not wrapped (was UB) */
+    assert_int_equal(util_parse_rfc3339("2262-04-11T23:47:16.854775807Z", &ns2), 0);
+    assert_true(ns2 == INT64_MAX);
+    assert_int_equal(util_parse_rfc3339("2262-04-11T23:47:16.854775808Z", &ns2), -1);
+    assert_int_equal(util_parse_rfc3339("4052-11-25T08:44:11.310470668Z", &ns2), -1);
+    assert_int_equal(util_parse_rfc3339("1677-09-21T00:12:44Z", &ns2), 0);
+    assert_true(ns2 == -9223372036000000000LL);
+    assert_int_equal(util_parse_rfc3339("1600-01-01T00:00:00Z", &ns2), -1);
     util_format_rfc3339(0, out, sizeof out);
     assert_string_equal(out, "1970-01-01T00:00:00Z");
 }
