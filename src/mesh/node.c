@@ -367,12 +367,15 @@ static int seen_before_decoding(struct conn *c, const uint8_t *json, size_t len)
 static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
 {
     c->node->counters.route_updates_received++;
-    if (!conn_allow_control_message(c)) {
-        c->node->counters.route_updates_dropped[NODE_DROP_RATE_LIMIT]++;
-        return;
-    }
+    /* a copy already seen costs no more than reading it: only updates that
+     * need decoding count against the link's limit (in a large mesh most
+     * of what a link carries is copies of floods that came another way) */
     if (seen_before_decoding(c, json, len)) {
         c->node->counters.route_updates_dropped[NODE_DROP_DUPLICATE]++;
+        return;
+    }
+    if (!conn_allow_control_message(c)) {
+        c->node->counters.route_updates_dropped[NODE_DROP_RATE_LIMIT]++;
         return;
     }
     struct msg_route r;
