@@ -15,12 +15,16 @@ hops and a sample of execution nodes.  For each size it prints:
               convergence (cores)
   per hop     bytes in and out per second (its socket reads and writes, from
               /proc/<pid>/io), over the same window
+  messages    routing messages per node (hops, sampled execution nodes; from
+              their metrics endpoints): received, sent and dropped by reason,
+              during convergence and per second in the steady window
   flaps       routing-table changes seen on the controller over the window
   ping        the controller pinging sampled execution nodes
 
 usage: large_mesh_bench.py [sizes...]   (default: 100 250 500 1000)
   LARGE_MESH_STEADY=seconds of the steady window (default 60)
   LARGE_MESH_TIMEOUT=seconds to wait for convergence (default 300)
+  LARGE_MESH_KEEP=1 keeps the nodes' directories and logs (printed path)
 """
 import json
 import os
@@ -77,6 +81,7 @@ class LargeMesh:
         rnd = random.Random(n)
         self.sampled = rnd.sample(self.execs, min(sample, len(self.execs)))
         self.ports = dict(zip(["controller"] + self.hops, free_ports(1 + hops)))
+        self.metrics = dict(zip(self.hops + self.sampled, free_ports(hops + len(self.sampled))))
         self.procs = {}
         self.socks = {}
 
@@ -95,6 +100,8 @@ class LargeMesh:
             sock = f"{self.dir}/{name}.sock"
             self.socks[name] = sock
             items.append(f"- control-service:\n    service: control\n    filename: {sock}")
+        if name in self.metrics:
+            items.append(f"- metrics:\n    port: {self.metrics[name]}")
         if name in self.sampled:
             items.append("- work-command:\n    worktype: echo\n    command: cat")
         return "---\n" + "\n".join(items) + "\n"
@@ -125,6 +132,21 @@ class LargeMesh:
             return None, time.monotonic() - t0
         return st, time.monotonic() - t0
 
+    def log_summary(self):
+        """Warnings and errors of all nodes, counted by message (node names
+        and numbers folded), most frequent first."""
+        import re
+        counts = {}
+        for name in self.names:
+            try:
+                with open(f"{self.dir}/{name}.log", errors="replace") as f:
+                    for line in f:
+                        key = re.sub(r"\d+", "N", line.split(" ", 3)[-1].strip())[:110]
+                        counts[key] = counts.get(key, 0) + 1
+            except OSError:
+                pass
+        return sorted(counts.items(), key=lambda kv: -kv[1])
+
     def stop(self):
         for p in self.procs.values():
             p.terminate()
@@ -134,7 +156,46 @@ class LargeMesh:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("LARGE_MESH_KEEP"):
+            print(f"  kept:       {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def routing_counters(m, name):
+    """receptor_routing_updates_* of one node: {"received": n, "sent": n,
+    "dropped/<reason>": n}; {} when its endpoint does not answer."""
+    import urllib.request
+    out = {}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{m.metrics[name]}/metrics", timeout=20) as r:
+            text = r.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if not line.startswith("receptor_routing_updates_"):
+            continue
+        key, value = line.rsplit(" ", 1)
+        key = key[len("receptor_routing_updates_"):].replace("_total", "")
+        key = key.replace('{reason="', "/").replace('"}', "")
+        out[key] = float(value)
+    return out
+
+
+def role_counters(m, names):
+    """Mean routing counters over the nodes that answered."""
+    got = [c for c in (routing_counters(m, n) for n in names) if c]
+    keys = sorted({k for c in got for k in c})
+    return {k: sum(c.get(k, 0) for c in got) / len(got) for k in keys} if got else {}
+
+
+def print_counters(label, counters, per=1.0):
+    if not counters:
+        print(f"  messages:   {label}: no answer")
+        return
+    unit = "/s" if per != 1.0 else ""
+    parts = [f"{k} {v / per:.0f}{unit}" for k, v in counters.items() if v]
+    print(f"  messages:   {label}: " + ", ".join(parts))
 
 
 def remote_unit(m, target, payload=b"through the hops\n", timeout=120):
@@ -192,6 +253,7 @@ def role_of(m, name):
 
 def steady(m, seconds):
     pids = {name: p.pid for name, p in m.procs.items()}
+    msg0 = {role: role_counters(m, names) for role, names in (("hop", m.hops), ("exec", m.sampled))}
     cpu0 = {name: cpu_s(pid) for name, pid in pids.items()}
     io0 = {h: io_bytes(pids[h]) for h in m.hops}
     routes = json.dumps(m.cmd("controller", "status")["RoutingTable"], sort_keys=True)
@@ -212,7 +274,11 @@ def steady(m, seconds):
         cpu.setdefault(role_of(m, name), []).append((cpu_s(pid) - cpu0[name]) / dt)
     io = [((io_bytes(pids[h])[0] - io0[h][0]) / dt, (io_bytes(pids[h])[1] - io0[h][1]) / dt)
           for h in m.hops]
-    return cpu, io, flaps, slowest
+    msgs = {}
+    for role, names in (("hop", m.hops), ("exec", m.sampled)):
+        now = role_counters(m, names)
+        msgs[role] = {k: (v - msg0[role].get(k, 0)) / dt for k, v in now.items()}
+    return cpu, io, flaps, slowest, msgs
 
 
 def pss(m):
@@ -252,11 +318,13 @@ def run(n, steady_s, timeout):
             routed, took = work[0]
             print(f"  work:       a remote unit through a hop, submitted when the controller routed "
                   f"{routed} of {m.n - 1} nodes: " + (f"results in {took:.2f} s" if took else "FAILED"))
+        for role, names in (("hop", m.hops), ("exec", m.sampled)):
+            print_counters(f"per {role} while converging", role_counters(m, names))
         mem = pss(m)
         for role in ("controller", "hop", "exec"):
             v = mem.get(role, [0])
             print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB")
-        cpu, io, flaps, slow = steady(m, steady_s)
+        cpu, io, flaps, slow, msgs = steady(m, steady_s)
         total = sum(sum(v) for v in cpu.values())
         for role in ("controller", "hop", "exec"):
             v = cpu.get(role, [0])
@@ -265,10 +333,15 @@ def run(n, steady_s, timeout):
         rin = sum(r for r, _ in io) / len(io)
         wout = sum(w for _, w in io) / len(io)
         print(f"  per hop:    {rin / 1024:.1f} KiB/s in, {wout / 1024:.1f} KiB/s out (mean)")
+        for role in ("hop", "exec"):
+            print("  messages:   per %s, steady: " % role +
+                  ", ".join(f"{k} {v:.1f}/s" for k, v in msgs[role].items() if v))
         print(f"  flaps:      {flaps} routing-table changes on the controller; slowest status {slow * 1000:.0f} ms")
         ok, times = pings(m)
         med = sorted(times)[len(times) // 2] if times else 0
         print(f"  ping:       {ok}/{len(m.sampled)} sampled nodes answer, median {med:.2f} ms")
+        for msg, count in m.log_summary()[:6]:
+            print(f"  log:        {count:6d} x {msg}")
         sys.stdout.flush()
     finally:
         m.stop()
