@@ -165,16 +165,21 @@ int util_mkdir_p(const char *path, mode_t parent_mode, mode_t leaf_mode)
     return rc;
 }
 
+char *util_path_join(const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir)
+        return strdup(path);
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, path);
+    return out;
+}
+
 char *util_abspath(const char *path)
 {
     char cwd[PATH_MAX];
-    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
-        return strdup(path);
-    size_t n = strlen(cwd) + strlen(path) + 2;
-    char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s/%s", cwd, path);
-    return out;
+    return util_path_join(getcwd(cwd, sizeof cwd), path);
 }
 
 pid_t util_spawn_quiet(const char *const argv[])

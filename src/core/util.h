@@ -30,6 +30,9 @@ char *util_xstrdup(const char *s);
  * already did, even as a file); -1 with errno otherwise, naming the first
  * ancestor that could not be made if one failed. */
 int util_mkdir_p(const char *path, mode_t parent_mode, mode_t leaf_mode);
+/* "dir/path", or path itself when it is absolute or dir is NULL (no
+ * normalisation).  Malloc'ed; NULL when out of memory. */
+char *util_path_join(const char *dir, const char *path);
 /* path joined to the working directory unless it is absolute (no
  * normalisation); path itself if the working directory is unknown.
  * Malloc'ed; NULL when out of memory. */
