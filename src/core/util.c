@@ -182,6 +182,23 @@ char *util_abspath(const char *path)
     return util_path_join(getcwd(cwd, sizeof cwd), path);
 }
 
+char *util_vasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    return s;
+}
+
+char *util_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = util_vasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 pid_t util_spawn_quiet(const char *const argv[])
 {
     pid_t pid = fork();

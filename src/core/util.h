@@ -2,6 +2,7 @@
 #ifndef CORE_UTIL_H
 #define CORE_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,6 +38,10 @@ char *util_path_join(const char *dir, const char *path);
  * normalisation); path itself if the working directory is unknown.
  * Malloc'ed; NULL when out of memory. */
 char *util_abspath(const char *path);
+/* The formatted string, malloc'ed; NULL when out of memory or the format
+ * fails (asprintf with the error folded into the result). */
+char *util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *util_vasprintf(const char *fmt, va_list ap);
 /* fork + exec of argv[0] (searched in PATH) with stdin, stdout and stderr
  * on /dev/null and SIGINT/SIGTERM at their defaults: the child's pid, or -1
  * if fork failed (a child that cannot exec exits 127). */
