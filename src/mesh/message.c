@@ -205,11 +205,6 @@ int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char 
     return decode_object(json, n, out, sizeof *out, route_fields, route_free, err, errlen);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int msg_route_encode(const struct msg_route *r, struct buf *out)
 {
     int rc = buf_append(out, "\x01", 1);
@@ -219,25 +214,21 @@ int msg_route_encode(const struct msg_route *r, struct buf *out)
     rc |= gojson_string(r->update_id, strlen(r->update_id), out);
     rc |= buf_printf(out, ",\"UpdateEpoch\":%" PRIu64 ",\"UpdateSequence\":%" PRIu64
                      ",\"Connections\":{", r->epoch, r->sequence);
-    size_t n = json_object_size(r->connections);
-    const char **keys = n ? malloc(n * sizeof *keys) : NULL;
-    if (n && !keys)
+    /* a Go map: sorted keys */
+    json_t *conns = r->connections ? gojson_sorted(r->connections) : NULL;
+    if (r->connections && !conns)
         return -ENOMEM;
-    size_t i = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(r->connections, k, v)
-        keys[i++] = k;
-    if (n)
-        qsort(keys, n, sizeof *keys, cmp_str);
-    for (i = 0; i < n; i++) {
-        if (i)
-            rc |= buf_append_str(out, ",");
-        rc |= gojson_string(keys[i], strlen(keys[i]), out);
+    const char *sep = "";
+    json_object_foreach(conns, k, v) {
+        rc |= buf_append_str(out, sep);
+        sep = ",";
+        rc |= gojson_string(k, strlen(k), out);
         rc |= buf_append_str(out, ":");
-        rc |= gojson_float(json_number_value(json_object_get(r->connections, keys[i])), out);
+        rc |= gojson_float(json_number_value(v), out);
     }
-    free(keys);
+    json_decref(conns);
     rc |= buf_append_str(out, "},\"ForwardingNode\":");
     rc |= gojson_string(r->forwarding_node, strlen(r->forwarding_node), out);
     rc |= buf_printf(out, ",\"SuspectedDuplicate\":%" PRIu64 "}", r->suspected_dup);
@@ -333,19 +324,11 @@ int msg_ad_encode(const struct msg_ad *a, struct buf *out, int with_type, int wi
     /* Tags is a Go map: sorted keys.  Rebuild it sorted, then dump in
      * insertion order so the struct order of the outer object is kept. */
     if (a->tags) {
-        size_t n = json_object_size(a->tags);
-        const char **keys = malloc((n ? n : 1) * sizeof *keys);
-        size_t i = 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach(a->tags, k, v)
-            keys[i++] = k;
-        if (n)
-            qsort(keys, n, sizeof *keys, cmp_str);
-        json_t *sorted = json_object();
-        for (i = 0; i < n; i++)
-            json_object_set(sorted, keys[i], json_object_get(a->tags, keys[i]));
-        free(keys);
+        json_t *sorted = gojson_sorted(a->tags);
+        if (!sorted) {
+            json_decref(o);
+            return -ENOMEM;
+        }
         json_object_set_new(o, "Tags", sorted);
     }
     if (with_cancel)
