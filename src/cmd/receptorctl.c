@@ -127,6 +127,14 @@ void fail_ctl(struct rctl *c, int code)
     exit(code);
 }
 
+struct pj *rctl_simple_or_fail(struct rctl *c, const char *cmd)
+{
+    struct pj *res = rctl_simple(c, cmd);
+    if (!res)
+        fail_ctl(c, 1);
+    return res;
+}
+
 /* Python's KeyError text for a missing key. */
 static _Noreturn void fail_key(const char *key)
 {
@@ -419,9 +427,7 @@ static int cmd_status(struct rctl *c, int argc, char **argv)
         cli_usage_error("Invalid value for '--graph': '%s' is not one of 'dot', 'svg', 'png', 'pdf'.", graph);
     if (graph && r.value[ST_JSON])
         cli_usage_error("--json and --graph cannot be used together.");
-    struct pj *st = rctl_simple(c, "status");
-    if (!st)
-        fail_ctl(c, 1);
+    struct pj *st = rctl_simple_or_fail(c, "status");
     if (graph) {
         struct buf err;
         buf_init(&err, 1 << 16);
@@ -501,9 +507,7 @@ static int cmd_ping(struct rctl *c, int argc, char **argv)
     buf_cstr(&cmd, &cmdtext);
     bool failed = false;
     for (long i = 0; i < r.ival[0]; i++) {
-        struct pj *res = rctl_simple(c, cmdtext);
-        if (!res)
-            fail_ctl(c, 1);
+        struct pj *res = rctl_simple_or_fail(c, cmdtext);
         buf_reset(&line);
         if (pj_truthy(pj_get(res, "Success"))) {
             buf_append_str(&line, "Reply from ");
@@ -588,9 +592,7 @@ static int cmd_traceroute(struct rctl *c, int argc, char **argv)
     buf_printf(&cmd, "traceroute %s", r.arg[0]);
     const char *cmdtext;
     buf_cstr(&cmd, &cmdtext);
-    struct pj *res = rctl_simple(c, cmdtext);
-    if (!res)
-        fail_ctl(c, 1);
+    struct pj *res = rctl_simple_or_fail(c, cmdtext);
     size_t n = res->type == PJ_OBJECT ? res->count : 0;
     size_t *order = calloc(n + 1, sizeof *order);
     long *hops = calloc(n + 1, sizeof *hops);
@@ -626,9 +628,7 @@ static int cmd_reload(struct rctl *c, int argc, char **argv)
 {
     struct cli_result r;
     cli_parse_command(&reload_cmd, argc, argv, &r);
-    struct pj *res = rctl_simple(c, "reload");
-    if (!res)
-        fail_ctl(c, 1);
+    struct pj *res = rctl_simple_or_fail(c, "reload");
     if (pj_truthy(pj_get(res, "Success"))) {
         out_str("Reload successful\n");
         pj_free(res);
@@ -747,9 +747,7 @@ static int cmd_version(struct rctl *c, int argc, char **argv)
     struct cli_result r;
     cli_parse_command(&version_cmd, argc, argv, &r);
     c->skip_version_check = true; /* this command does the check itself */
-    struct pj *res = rctl_simple(c, "{\"command\":\"status\",\"requested_fields\":[\"Version\"]}");
-    if (!res)
-        fail_ctl(c, 1);
+    struct pj *res = rctl_simple_or_fail(c, "{\"command\":\"status\",\"requested_fields\":[\"Version\"]}");
     struct buf theirs;
     buf_init(&theirs, RCTL_LINE_MAX);
     put_str(&theirs, need(res, "Version"));

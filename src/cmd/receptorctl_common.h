@@ -103,6 +103,8 @@ void print_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void print_json(const struct pj *v);
 /* Prints "ERROR: <c->err>" and exits with code. */
 _Noreturn void fail_ctl(struct rctl *c, int code);
+/* rctl_simple's reply; when there is none, fail_ctl(c, 1). */
+struct pj *rctl_simple_or_fail(struct rctl *c, const char *cmd);
 
 /* ------------------------------------------------------------ command line */
 

@@ -210,9 +210,7 @@ static int cmd_list(struct rctl *c, int argc, char **argv)
     buf_append_str(&cmd, "work list");
     if (*r.value[L_UNIT])
         buf_printf(&cmd, " %s", r.value[L_UNIT]);
-    struct pj *work = rctl_simple(c, cstr(&cmd));
-    if (!work)
-        fail_ctl(c, 1);
+    struct pj *work = rctl_simple_or_fail(c, cstr(&cmd));
     if (r.value[L_QUIET]) {
         struct buf out;
         buf_init(&out, (size_t)1 << 30);
@@ -696,9 +694,7 @@ static int cmd_release(struct rctl *c, int argc, char **argv)
         op_on_unit_ids(c, op, r.rest, r.nrest);
         return 0;
     }
-    struct pj *work = rctl_simple(c, "work list");
-    if (!work)
-        fail_ctl(c, 1);
+    struct pj *work = rctl_simple_or_fail(c, "work list");
     size_t n = work->type == PJ_OBJECT ? work->count : 0;
     op_on_unit_ids(c, op, (const char *const *)work->keys, n);
     pj_free(work);

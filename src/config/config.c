@@ -23,6 +23,7 @@
 #include "config/config_priv.h"
 #include "core/godur.h"
 #include "core/gojson.h"
+#include "core/util.h"
 
 /* Upstream's defaultMaxConnectionIdleTime: 2 x 10 s routing interval + 1 s. */
 #define CONFIG_MIN_IDLE_TIMEOUT_NS (21LL * 1000000000LL)
@@ -38,23 +39,6 @@ int config_fail(char *err, size_t errlen, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
-}
-
-char *config_printf_alloc(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
 }
 
 static void str_lower(char *s)
@@ -659,7 +643,7 @@ char *config_item_canonical(const struct config_item *item)
     char *opts = gojson_dumps(item->opts, GOJSON_SORT_KEYS);
     if (!opts)
         return NULL;
-    char *s = config_printf_alloc("%s %s", item->def->name, opts);
+    char *s = util_asprintf("%s %s", item->def->name, opts);
     free(opts);
     return s;
 }

@@ -15,8 +15,6 @@
 
 /* Writes a message into err (if any) and returns -1. */
 int config_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* malloc'ed formatted string, NULL on failure. */
-char *config_printf_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Appends an item with no options; returns its index or CONFIG_NO_ITEM with a
  * message (too many entries, out of memory). */

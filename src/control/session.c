@@ -181,11 +181,7 @@ void control_take_over(struct control_session *s, uint8_t **rest, size_t *restle
     if (*pp)
         *pp = s->next;
     s->bs->data = NULL;
-    s->bs->on_read = NULL;
-    s->bs->on_eof = NULL;
-    s->bs->on_drain = NULL;
-    s->bs->on_error = NULL;
-    s->bs->on_close = NULL;
+    bstream_clear_callbacks(s->bs);
     control_lines_free(&s->in);
     free(s);
 }

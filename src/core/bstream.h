@@ -52,4 +52,14 @@ static inline void bstream_read_stop(struct bstream *s) { s->ops->read_stop(s); 
 static inline void bstream_shutdown(struct bstream *s) { s->ops->shutdown(s); }
 static inline void bstream_close(struct bstream *s) { s->ops->close(s); }
 
+/* No callback of s runs any more (its owner is letting go of it). */
+static inline void bstream_clear_callbacks(struct bstream *s)
+{
+    s->on_read = NULL;
+    s->on_eof = NULL;
+    s->on_error = NULL;
+    s->on_drain = NULL;
+    s->on_close = NULL;
+}
+
 #endif

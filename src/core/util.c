@@ -165,16 +165,38 @@ int util_mkdir_p(const char *path, mode_t parent_mode, mode_t leaf_mode)
     return rc;
 }
 
+char *util_path_join(const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir)
+        return strdup(path);
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, path);
+    return out;
+}
+
 char *util_abspath(const char *path)
 {
     char cwd[PATH_MAX];
-    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
-        return strdup(path);
-    size_t n = strlen(cwd) + strlen(path) + 2;
-    char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s/%s", cwd, path);
-    return out;
+    return util_path_join(getcwd(cwd, sizeof cwd), path);
+}
+
+char *util_vasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    return s;
+}
+
+char *util_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = util_vasprintf(fmt, ap);
+    va_end(ap);
+    return s;
 }
 
 pid_t util_spawn_quiet(const char *const argv[])

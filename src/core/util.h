@@ -2,6 +2,7 @@
 #ifndef CORE_UTIL_H
 #define CORE_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,10 +31,17 @@ char *util_xstrdup(const char *s);
  * already did, even as a file); -1 with errno otherwise, naming the first
  * ancestor that could not be made if one failed. */
 int util_mkdir_p(const char *path, mode_t parent_mode, mode_t leaf_mode);
+/* "dir/path", or path itself when it is absolute or dir is NULL (no
+ * normalisation).  Malloc'ed; NULL when out of memory. */
+char *util_path_join(const char *dir, const char *path);
 /* path joined to the working directory unless it is absolute (no
  * normalisation); path itself if the working directory is unknown.
  * Malloc'ed; NULL when out of memory. */
 char *util_abspath(const char *path);
+/* The formatted string, malloc'ed; NULL when out of memory or the format
+ * fails (asprintf with the error folded into the result). */
+char *util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *util_vasprintf(const char *fmt, va_list ap);
 /* fork + exec of argv[0] (searched in PATH) with stdin, stdout and stderr
  * on /dev/null and SIGINT/SIGTERM at their defaults: the child's pid, or -1
  * if fork failed (a child that cannot exec exits 127). */

@@ -65,18 +65,38 @@ void msg_data_header(const struct msg_data *d, uint8_t out[MSG_DATA_HEADER])
 
 /* ---- JSON field helpers ------------------------------------------------ */
 
+/* Field key of the given type in *out (NULL when absent or null); -1 with
+ * "field <key>: expected <type>" when it has another type.  JSON_TRUE
+ * stands for either boolean. */
+static int get_typed(json_t *o, const char *key, json_type type, json_t **out, char *err,
+                     size_t errlen)
+{
+    static const char *const names[] = {
+        [JSON_OBJECT] = "an object",   [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+        [JSON_INTEGER] = "an integer", [JSON_TRUE] = "a boolean",
+    };
+    json_t *v = gojson_get(o, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (type == JSON_TRUE ? !json_is_boolean(v) : json_typeof(v) != type) {
+        snprintf(err, errlen, "field %s: expected %s", key, names[type]);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* A string field of at most max bytes (absent or null: ""). */
 static int get_string(json_t *o, const char *key, size_t max, char **out, char *err,
                       size_t errlen)
 {
-    json_t *v = gojson_get(o, key);
-    if (!v || json_is_null(v)) {
+    json_t *v;
+    if (get_typed(o, key, JSON_STRING, &v, err, errlen) < 0)
+        return -1;
+    if (!v) {
         *out = strdup("");
         return *out ? 0 : -1;
-    }
-    if (!json_is_string(v)) {
-        snprintf(err, errlen, "field %s: expected a string", key);
-        return -1;
     }
     if (json_string_length(v) > max) {
         snprintf(err, errlen, "field %s: %zu bytes long (limit %zu)", key, json_string_length(v),
@@ -118,33 +138,47 @@ static json_t *parse_object(const uint8_t *json, size_t n, char *err, size_t err
     return o;
 }
 
-/* ---- routing updates ---------------------------------------------------- */
+/* Decodes the fields of a parsed message object into out. */
+typedef int (*fields_fn)(json_t *o, void *out, char *err, size_t errlen);
 
-int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char *err, size_t errlen)
+/* What every JSON message decoder does around its fields: out zeroed, the
+ * message parsed as an object, its fields decoded by fields; when they are
+ * wrong, out is freed again by free_out and err says why. */
+static int decode_object(const uint8_t *json, size_t n, void *out, size_t size, fields_fn fields,
+                         void (*free_out)(void *), char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
+    memset(out, 0, size);
     json_t *o = parse_object(json, n, err, errlen);
     if (!o)
         return -1;
-    int rc = -1;
+    int rc = fields(o, out, err, errlen);
+    json_decref(o);
+    if (rc < 0)
+        free_out(out);
+    return rc;
+}
+
+/* ---- routing updates ---------------------------------------------------- */
+
+static int route_fields(json_t *o, void *p, char *err, size_t errlen)
+{
+    struct msg_route *out = p;
     if (get_string(o, "NodeID", MSG_NODE_ID_MAX, &out->node_id, err, errlen) < 0 ||
         get_string(o, "UpdateID", MSG_UPDATE_ID_MAX, &out->update_id, err, errlen) < 0 ||
         get_u64(o, "UpdateEpoch", &out->epoch, err, errlen) < 0 ||
         get_u64(o, "UpdateSequence", &out->sequence, err, errlen) < 0 ||
         get_string(o, "ForwardingNode", MSG_NODE_ID_MAX, &out->forwarding_node, err, errlen) < 0 ||
         get_u64(o, "SuspectedDuplicate", &out->suspected_dup, err, errlen) < 0)
-        goto done;
-    json_t *c = gojson_get(o, "Connections");
+        return -1;
+    json_t *c;
     out->connections = json_object();
-    if (c && !json_is_null(c)) {
-        if (!json_is_object(c)) {
-            snprintf(err, errlen, "field Connections: expected an object");
-            goto done;
-        }
+    if (get_typed(o, "Connections", JSON_OBJECT, &c, err, errlen) < 0)
+        return -1;
+    if (c) {
         if (json_object_size(c) > MSG_ROUTE_MAX_CONNECTIONS) {
             snprintf(err, errlen, "field Connections: %zu entries (limit %d)",
                      json_object_size(c), MSG_ROUTE_MAX_CONNECTIONS);
-            goto done;
+            return -1;
         }
         const char *k;
         json_t *v;
@@ -152,26 +186,23 @@ int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char 
             if (strlen(k) > MSG_NODE_ID_MAX) {
                 snprintf(err, errlen, "field Connections: node ID of %zu bytes (limit %d)",
                          strlen(k), MSG_NODE_ID_MAX);
-                goto done;
+                return -1;
             }
             if (!json_is_number(v)) {
                 snprintf(err, errlen, "field Connections: cost of %.64s is not a number", k);
-                goto done;
+                return -1;
             }
             json_object_set_new(out->connections, k, json_real(json_number_value(v)));
         }
     }
-    rc = 0;
-done:
-    json_decref(o);
-    if (rc < 0)
-        msg_route_free(out);
-    return rc;
+    return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+static void route_free(void *p) { msg_route_free(p); }
+
+int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char *err, size_t errlen)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return decode_object(json, n, out, sizeof *out, route_fields, route_free, err, errlen);
 }
 
 int msg_route_encode(const struct msg_route *r, struct buf *out)
@@ -183,25 +214,21 @@ int msg_route_encode(const struct msg_route *r, struct buf *out)
     rc |= gojson_string(r->update_id, strlen(r->update_id), out);
     rc |= buf_printf(out, ",\"UpdateEpoch\":%" PRIu64 ",\"UpdateSequence\":%" PRIu64
                      ",\"Connections\":{", r->epoch, r->sequence);
-    size_t n = json_object_size(r->connections);
-    const char **keys = n ? malloc(n * sizeof *keys) : NULL;
-    if (n && !keys)
+    /* a Go map: sorted keys */
+    json_t *conns = r->connections ? gojson_sorted(r->connections) : NULL;
+    if (r->connections && !conns)
         return -ENOMEM;
-    size_t i = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(r->connections, k, v)
-        keys[i++] = k;
-    if (n)
-        qsort(keys, n, sizeof *keys, cmp_str);
-    for (i = 0; i < n; i++) {
-        if (i)
-            rc |= buf_append_str(out, ",");
-        rc |= gojson_string(keys[i], strlen(keys[i]), out);
+    const char *sep = "";
+    json_object_foreach(conns, k, v) {
+        rc |= buf_append_str(out, sep);
+        sep = ",";
+        rc |= gojson_string(k, strlen(k), out);
         rc |= buf_append_str(out, ":");
-        rc |= gojson_float(json_number_value(json_object_get(r->connections, keys[i])), out);
+        rc |= gojson_float(json_number_value(v), out);
     }
-    free(keys);
+    json_decref(conns);
     rc |= buf_append_str(out, "},\"ForwardingNode\":");
     rc |= gojson_string(r->forwarding_node, strlen(r->forwarding_node), out);
     rc |= buf_printf(out, ",\"SuspectedDuplicate\":%" PRIu64 "}", r->suspected_dup);
@@ -219,49 +246,36 @@ void msg_route_free(struct msg_route *r)
 
 /* ---- service advertisements -------------------------------------------- */
 
-int msg_ad_decode(const uint8_t *json, size_t n, struct msg_ad *out, char *err, size_t errlen)
+static int ad_fields(json_t *o, void *p, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
-    json_t *o = parse_object(json, n, err, errlen);
-    if (!o)
-        return -1;
-    int rc = -1;
+    struct msg_ad *out = p;
     if (get_string(o, "NodeID", MSG_NODE_ID_MAX, &out->node_id, err, errlen) < 0 ||
         get_string(o, "Service", MSG_SERVICE_MAX, &out->service, err, errlen) < 0 ||
         get_string(o, "Time", MSG_TIME_MAX, &out->time, err, errlen) < 0)
-        goto done;
+        return -1;
     if (util_parse_rfc3339(out->time, &out->time_ns) < 0) {
         snprintf(err, errlen, "field Time: not an RFC 3339 time");
-        goto done;
+        return -1;
     }
-    json_t *v = gojson_get(o, "ConnType");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v)) {
-            snprintf(err, errlen, "field ConnType: expected an integer");
-            goto done;
-        }
+    json_t *v;
+    if (get_typed(o, "ConnType", JSON_INTEGER, &v, err, errlen) < 0)
+        return -1;
+    if (v)
         out->conn_type = (int)json_integer_value(v);
-    }
-    v = gojson_get(o, "Tags");
-    if (v && !json_is_null(v)) {
-        if (!json_is_object(v)) {
-            snprintf(err, errlen, "field Tags: expected an object");
-            goto done;
-        }
+    if (get_typed(o, "Tags", JSON_OBJECT, &v, err, errlen) < 0)
+        return -1;
+    if (v) {
         const char *k;
         json_t *tv;
         json_object_foreach(v, k, tv) if (!json_is_string(tv)) {
             snprintf(err, errlen, "field Tags: values must be strings");
-            goto done;
+            return -1;
         }
         out->tags = json_incref(v);
     }
-    v = gojson_get(o, "WorkCommands");
-    if (v && !json_is_null(v)) {
-        if (!json_is_array(v)) {
-            snprintf(err, errlen, "field WorkCommands: expected an array");
-            goto done;
-        }
+    if (get_typed(o, "WorkCommands", JSON_ARRAY, &v, err, errlen) < 0)
+        return -1;
+    if (v) {
         json_t *wc = json_array();
         size_t i;
         json_t *e;
@@ -270,7 +284,7 @@ int msg_ad_decode(const uint8_t *json, size_t n, struct msg_ad *out, char *err, 
             if (!json_is_object(e) || (wt && !json_is_string(wt)) || (sec && !json_is_boolean(sec))) {
                 json_decref(wc);
                 snprintf(err, errlen, "field WorkCommands: bad element");
-                goto done;
+                return -1;
             }
             json_array_append_new(wc, json_pack("{s:s,s:b}", "WorkType",
                                                 wt ? json_string_value(wt) : "", "Secure",
@@ -278,20 +292,18 @@ int msg_ad_decode(const uint8_t *json, size_t n, struct msg_ad *out, char *err, 
         }
         out->work_commands = wc;
     }
-    v = gojson_get(o, "Cancel");
-    if (v && !json_is_null(v)) {
-        if (!json_is_boolean(v)) {
-            snprintf(err, errlen, "field Cancel: expected a boolean");
-            goto done;
-        }
+    if (get_typed(o, "Cancel", JSON_TRUE, &v, err, errlen) < 0)
+        return -1;
+    if (v)
         out->cancel = json_is_true(v);
-    }
-    rc = 0;
-done:
-    json_decref(o);
-    if (rc < 0)
-        msg_ad_free(out);
-    return rc;
+    return 0;
+}
+
+static void ad_free(void *p) { msg_ad_free(p); }
+
+int msg_ad_decode(const uint8_t *json, size_t n, struct msg_ad *out, char *err, size_t errlen)
+{
+    return decode_object(json, n, out, sizeof *out, ad_fields, ad_free, err, errlen);
 }
 
 json_t *msg_ad_to_json(const struct msg_ad *a)
@@ -312,19 +324,11 @@ int msg_ad_encode(const struct msg_ad *a, struct buf *out, int with_type, int wi
     /* Tags is a Go map: sorted keys.  Rebuild it sorted, then dump in
      * insertion order so the struct order of the outer object is kept. */
     if (a->tags) {
-        size_t n = json_object_size(a->tags);
-        const char **keys = malloc((n ? n : 1) * sizeof *keys);
-        size_t i = 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach(a->tags, k, v)
-            keys[i++] = k;
-        if (n)
-            qsort(keys, n, sizeof *keys, cmp_str);
-        json_t *sorted = json_object();
-        for (i = 0; i < n; i++)
-            json_object_set(sorted, keys[i], json_object_get(a->tags, keys[i]));
-        free(keys);
+        json_t *sorted = gojson_sorted(a->tags);
+        if (!sorted) {
+            json_decref(o);
+            return -ENOMEM;
+        }
         json_object_set_new(o, "Tags", sorted);
     }
     if (with_cancel)
@@ -347,24 +351,25 @@ void msg_ad_free(struct msg_ad *a)
 
 /* ---- unreachable notices ------------------------------------------------ */
 
+/* No bound of their own: a string is never longer than the message it is in. */
+static int unreach_fields(json_t *o, void *p, char *err, size_t errlen)
+{
+    struct msg_unreach *out = p;
+    if (get_string(o, "FromNode", SIZE_MAX, &out->from_node, err, errlen) < 0 ||
+        get_string(o, "ToNode", SIZE_MAX, &out->to_node, err, errlen) < 0 ||
+        get_string(o, "FromService", SIZE_MAX, &out->from_service, err, errlen) < 0 ||
+        get_string(o, "ToService", SIZE_MAX, &out->to_service, err, errlen) < 0 ||
+        get_string(o, "Problem", SIZE_MAX, &out->problem, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+static void unreach_free(void *p) { msg_unreach_free(p); }
+
 int msg_unreach_decode(const uint8_t *json, size_t n, struct msg_unreach *out)
 {
     char err[32 + JSON_ERROR_TEXT_LENGTH]; /* room for parse_object's "invalid JSON: <text>" */
-    memset(out, 0, sizeof *out);
-    json_t *o = parse_object(json, n, err, sizeof err);
-    if (!o)
-        return -1;
-    int rc = 0;
-    if (get_string(o, "FromNode", n, &out->from_node, err, sizeof err) < 0 ||
-        get_string(o, "ToNode", n, &out->to_node, err, sizeof err) < 0 ||
-        get_string(o, "FromService", n, &out->from_service, err, sizeof err) < 0 ||
-        get_string(o, "ToService", n, &out->to_service, err, sizeof err) < 0 ||
-        get_string(o, "Problem", n, &out->problem, err, sizeof err) < 0) {
-        msg_unreach_free(out);
-        rc = -1;
-    }
-    json_decref(o);
-    return rc;
+    return decode_object(json, n, out, sizeof *out, unreach_fields, unreach_free, err, sizeof err);
 }
 
 int msg_unreach_encode(const struct msg_unreach *u, struct buf *out)

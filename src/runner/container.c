@@ -120,12 +120,9 @@ static void words_addf(struct words *w, const char *fmt, ...) __attribute__((for
 static void words_addf(struct words *w, const char *fmt, ...)
 {
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    words_take(w, util_vasprintf(fmt, ap));
     va_end(ap);
-    words_take(w, s);
 }
 
 static bool words_has(const struct words *w, const char *s)

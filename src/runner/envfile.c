@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "core/pyjson.h"
+#include "core/util.h"
 
 #define ENVFILE_MAX (64u * 1024 * 1024)
 
@@ -35,15 +36,6 @@ static char *read_file(const char *path, size_t *len)
     *len = buf_size(&b);
     char *out = (char *)b.data; /* b.off is 0: nothing was consumed */
     return out;
-}
-
-static char *pdd_path(const char *pdd, const char *rel)
-{
-    size_t n = strlen(pdd) + strlen(rel) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", pdd, rel);
-    return p;
 }
 
 static int plain_matches(const char *s, const char *re)
@@ -169,7 +161,7 @@ static int json_falsy(const json_t *v)
 
 json_t *envfile_load_mapping(const char *pdd, const char *rel)
 {
-    char *path = pdd_path(pdd, rel);
+    char *path = util_path_join(pdd, rel);
     size_t len = 0;
     char *text = path ? read_file(path, &len) : NULL;
     free(path);
@@ -190,7 +182,7 @@ json_t *envfile_load_mapping(const char *pdd, const char *rel)
 
 char *envfile_load_string(const char *pdd, const char *rel)
 {
-    char *path = pdd_path(pdd, rel);
+    char *path = util_path_join(pdd, rel);
     size_t len = 0;
     char *text = path ? read_file(path, &len) : NULL;
     free(path);

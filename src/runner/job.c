@@ -151,7 +151,7 @@ static void merge_partial(struct run_state *rs, struct event *ev)
     buf_init(&u, 4096);
     const char *us;
     if (pyjson_unquote(uv, strlen(uv), &u) == 0 && buf_cstr(&u, &us) == 0 && !strchr(us, '/')) {
-        char *path = job_asprintf("%s-partial.json", us);
+        char *path = util_asprintf("%s-partial.json", us);
         size_t len = 0;
         int fd = rs->events_fd < 0 ? -1 : openat(rs->events_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
@@ -181,10 +181,10 @@ static void write_event_file(struct run_state *rs, const struct event *ev, const
     const char *cv = event_get(ev, "counter");
     if (uv && cv && pyjson_unquote(uv, strlen(uv), &u) == 0 && buf_cstr(&u, &us) == 0 &&
         !strchr(us, '/')) {
-        char *name = job_asprintf("%s-%s.json", cv, us);
+        char *name = util_asprintf("%s-%s.json", cv, us);
         if (rs->events_fd < 0 ||
             rio_write_file_at(rs->events_fd, name, line, n, 0600, RIO_ATOMIC) < 0) {
-            char *rel = job_asprintf("job_events/%s", name);
+            char *rel = util_asprintf("job_events/%s", name);
             job_write_failed(rs->j, rel, rs->events_fd < 0 ? ENOENT : errno);
             free(rel);
         }
@@ -326,7 +326,7 @@ static char *find_executable(const char *cmd, const json_t *env)
     char *copy = strdup(path), *save = NULL;
     char *found = NULL;
     for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char *p = job_asprintf("%s/%s", *d ? d : ".", cmd);
+        char *p = util_asprintf("%s/%s", *d ? d : ".", cmd);
         struct stat st;
         if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
             found = p;
@@ -344,7 +344,7 @@ static char **env_array(const json_t *env)
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)env, k, v)
-        out[i++] = job_asprintf("%s=%s", k, json_string_value(v));
+        out[i++] = util_asprintf("%s=%s", k, json_string_value(v));
     return out;
 }
 
@@ -561,7 +561,7 @@ static void rotate_artifacts(struct job *j)
     long extra = n + 1 - (long)j->rotate_artifacts; /* + 1: the job's own dir */
     for (long i = 0; i < n; i++) {
         if (i < extra) {
-            char *p = job_asprintf("%s/%s", root, v[i].name);
+            char *p = util_asprintf("%s/%s", root, v[i].name);
             if (p)
                 zipdir_rmtree(p);
             free(p);
@@ -619,7 +619,7 @@ int job_run(struct job *j)
     if (j->write_failed) {
         j->rc = 1; /* the job is not started without its artifacts */
     } else if (!exe) {
-        char *msg = job_asprintf("The command was not found or was not executable: %s.\n", j->argv[0]);
+        char *msg = util_asprintf("The command was not found or was not executable: %s.\n", j->argv[0]);
         feed_output(&rs, -1, msg, strlen(msg), false);
         free(msg);
         j->rc = 127;

@@ -107,8 +107,6 @@ bool job_engine_available(const char *exe);
 /* ---- shared by job_config.c and job.c ---- */
 
 #define JOB_LINE_LIMIT (1024u * 1024u * 1024u)   /* bound of one built line */
-/* vasprintf's result, or NULL. */
-char *job_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The string member key of obj, NULL when absent or not a string. */
 const char *job_json_str(const json_t *obj, const char *key);
 

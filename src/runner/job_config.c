@@ -7,7 +7,6 @@
 #include "runner/job.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -31,17 +30,6 @@ extern char **environ;
 #endif
 
 /* ---- small helpers ----------------------------------------------------- */
-
-char *job_asprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 const char *job_json_str(const json_t *kw, const char *key)
 {
@@ -300,14 +288,14 @@ static char *fact_cache_path(const struct job *j)
         name = json_string_value(kfc);
     if (!name)
         name = "fact_cache";
-    return name[0] == '/' ? strdup(name) : job_asprintf("%s/%s", j->artifact_dir, name);
+    return name[0] == '/' ? strdup(name) : util_asprintf("%s/%s", j->artifact_dir, name);
 }
 
 static void build_env(struct job *j, bool is_adhoc)
 {
     j->env = json_object();
     const char *art = j->artifact_dir;
-    char *cart = j->containerized ? job_asprintf("/runner/artifacts/%s", j->ident) : NULL;
+    char *cart = j->containerized ? util_asprintf("/runner/artifacts/%s", j->ident) : NULL;
     /* only the kwarg (default jsonfile) says whether there is a jsonfile
      * cache; env/settings' fact_cache_type only qualifies its fact_cache */
     const json_t *kft = json_object_get(j->kw, "fact_cache_type");
@@ -317,7 +305,7 @@ static void build_env(struct job *j, bool is_adhoc)
             env_set(j->env, "ANSIBLE_UNSAFE_WRITES", "1");
         env_set(j->env, "AWX_ISOLATED_DATA_DIR", cart);
         if (jsonfile) {
-            char *fc = job_asprintf("%s/fact_cache", cart);
+            char *fc = util_asprintf("%s/fact_cache", cart);
             env_set(j->env, "ANSIBLE_CACHE_PLUGIN_CONNECTION", fc);
             free(fc);
         }
@@ -349,14 +337,14 @@ static void build_env(struct job *j, bool is_adhoc)
     const char *prev = env_get(j->env, "ANSIBLE_CALLBACK_PLUGINS");
     char *cbdir;
     if (j->containerized) {
-        cbdir = job_asprintf("%s/callback", cart);
+        cbdir = util_asprintf("%s/callback", cart);
     } else {
         const char *awx = env_get(j->env, "AWX_LIB_DIRECTORY");
         if (!awx)
             awx = getenv("AWX_LIB_DIRECTORY");
         cbdir = strdup(awx ? awx : job_callback_dir());
     }
-    char *cbp = prev && *prev ? job_asprintf("%s:%s", prev, cbdir) : strdup(cbdir);
+    char *cbp = prev && *prev ? util_asprintf("%s:%s", prev, cbdir) : strdup(cbdir);
     env_set(j->env, "ANSIBLE_CALLBACK_PLUGINS", cbp);
     free(cbp);
     free(cbdir);
@@ -490,9 +478,9 @@ static int build_command(struct job *j, const json_t *inventory, char *err, size
         argv_add(j, "--limit");
         argv_add_json(j, limit);
     }
-    char *ev = job_asprintf("%s/env/extravars", j->pdd);
+    char *ev = util_asprintf("%s/env/extravars", j->pdd);
     if (file_exists(ev)) {
-        char *arg = job_asprintf("@%s", j->containerized ? "/runner/env/extravars" : ev);
+        char *arg = util_asprintf("@%s", j->containerized ? "/runner/env/extravars" : ev);
         argv_add(j, "-e");
         argv_add(j, arg);
         free(arg);
@@ -519,9 +507,9 @@ static int build_command(struct job *j, const json_t *inventory, char *err, size
         buf_free(&b);
     } else if (json_is_string(xv) && json_string_length(xv) > 0) {
         char *p = json_string_value(xv)[0] == '/' ? strdup(json_string_value(xv))
-                                                   : job_asprintf("%s/%s", j->pdd, json_string_value(xv));
+                                                   : util_asprintf("%s/%s", j->pdd, json_string_value(xv));
         if (file_exists(p)) {
-            char *arg = job_asprintf("@%s", p);
+            char *arg = util_asprintf("@%s", p);
             argv_add(j, "-e");
             argv_add(j, arg);
             free(arg);
@@ -571,8 +559,8 @@ static int build_command(struct job *j, const json_t *inventory, char *err, size
 
 static void wrap_ssh_agent(struct job *j)
 {
-    char *fifo = j->containerized ? job_asprintf("/runner/artifacts/%s/ssh_key_data", j->ident)
-                                  : job_asprintf("%s/ssh_key_data", j->artifact_dir);
+    char *fifo = j->containerized ? util_asprintf("/runner/artifacts/%s/ssh_key_data", j->ident)
+                                  : util_asprintf("%s/ssh_key_data", j->artifact_dir);
     struct buf b;
     buf_init(&b, JOB_LINE_LIMIT);
     buf_printf(&b, "trap 'rm -f %s' EXIT && ssh-add %s && rm -f %s", fifo, fifo, fifo);
@@ -627,15 +615,15 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
     util_mkdir_p(j->pdd, 0777, 0700);
     j->ident = ident_string(json_object_get(kw, "ident"));
     const char *ad = job_json_str(kw, "artifact_dir");
-    char *root = ad ? util_abspath(ad) : job_asprintf("%s/artifacts", j->pdd);
-    j->artifact_dir = job_asprintf("%s/%s", root, j->ident);
+    char *root = ad ? util_abspath(ad) : util_asprintf("%s/artifacts", j->pdd);
+    j->artifact_dir = util_asprintf("%s/%s", root, j->ident);
     const char *pd = job_json_str(kw, "project_dir");
-    j->project_dir = pd && *pd ? strdup(pd) : job_asprintf("%s/project", j->pdd);
+    j->project_dir = pd && *pd ? strdup(pd) : util_asprintf("%s/project", j->pdd);
     /* a given artifact_dir is trusted as it is; below it (or below the
      * private data dir) no symlink is followed */
     if (ad)
         util_mkdir_p(root, 0777, 0777);
-    char *rel = ad ? strdup(j->ident) : job_asprintf("artifacts/%s", j->ident);
+    char *rel = ad ? strdup(j->ident) : util_asprintf("artifacts/%s", j->ident);
     j->artifact_fd = rel ? rio_open_dir_beneath(ad ? root : j->pdd, rel, 0700) : -1;
     free(rel);
     free(root);
@@ -694,7 +682,7 @@ int job_prepare(struct job *j, const char *pdd, json_t *kw, char *err, size_t er
     if (j->containerized) {
         inv = inv_owned = json_string("/runner/inventory/hosts");
     } else if (!inv || json_is_null(inv)) {
-        char *d = job_asprintf("%s/inventory", j->pdd);
+        char *d = util_asprintf("%s/inventory", j->pdd);
         if (stat(d, &st) == 0)
             inv = inv_owned = json_string(d);
         free(d);

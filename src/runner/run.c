@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "core/util.h"
 #include "runner/job.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -55,7 +56,7 @@ static void debug_job(const struct run_opts *o, FILE *log, const struct job *j)
     if (keys) {
         qsort(keys, i, sizeof *keys, cmp_str);
         for (size_t x = 0; x < i; x++) {
-            char *kv = job_asprintf(" %s: ", keys[x]);
+            char *kv = util_asprintf(" %s: ", keys[x]);
             debug_line(o, log, kv ? kv : "", job_json_str(j->env, keys[x]), NULL);
             free(kv);
         }

@@ -67,6 +67,18 @@ static void wk_line(struct wk *w, const char *s, size_t n)
     free(p);
 }
 
+/* The status line that ends a job in error: {"status": "error", "job_explanation": why}. */
+static void wk_write_error(struct wk *w, const char *why)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_append_str(&b, "{\"status\": \"error\", \"job_explanation\": ");
+    pyjson_put_string(&b, why, strlen(why), true);
+    buf_append_str(&b, "}\n");
+    wk_write(w, (const char *)buf_head(&b), buf_size(&b));
+    buf_free(&b);
+}
+
 static int wk_extract_error(struct wk *w, const char *why)
 {
     struct buf b, tb;
@@ -242,15 +254,9 @@ static void hook_artifacts(void *ctx, const char *dir)
     if (zipdir_stream(dir, w->o->outfd, err, sizeof err) < 0) {
         /* nothing of the zip was written: the stream says why instead */
         fprintf(stderr, "ansible-runner-c worker: artifacts: %s\n", err);
-        struct buf b;
-        buf_init(&b, 1 << 20);
         char msg[1200];
         snprintf(msg, sizeof msg, "Failed to send the job artifacts: %s", err);
-        buf_append_str(&b, "{\"status\": \"error\", \"job_explanation\": ");
-        pyjson_put_string(&b, msg, strlen(msg), true);
-        buf_append_str(&b, "}\n");
-        wk_write(w, (const char *)buf_head(&b), buf_size(&b));
-        buf_free(&b);
+        wk_write_error(w, msg);
         w->artifacts_failed = true;
     }
     w->last_write = util_mono_ns();
@@ -258,13 +264,18 @@ static void hook_artifacts(void *ctx, const char *dir)
 
 static const char keepalive_line[] = "{\"event\": \"keepalive\", \"counter\": 0, \"uuid\": 0}\n";
 
+/* When the next keepalive is due (monotonic ns): keepalive_seconds after the last write. */
+static int64_t wk_keepalive_due(const struct wk *w)
+{
+    return w->last_write + (int64_t)(w->o->keepalive_seconds * 1e9);
+}
+
 static void hook_tick(void *ctx)
 {
     struct wk *w = ctx;
     if (!w->keepalive_on)
         return;
-    int64_t due = w->last_write + (int64_t)(w->o->keepalive_seconds * 1e9);
-    if (util_mono_ns() >= due)
+    if (util_mono_ns() >= wk_keepalive_due(w))
         wk_write(w, keepalive_line, sizeof keepalive_line - 1);
 }
 
@@ -273,22 +284,16 @@ static int hook_due_ms(void *ctx)
     struct wk *w = ctx;
     if (!w->keepalive_on)
         return -1;
-    int64_t left = w->last_write + (int64_t)(w->o->keepalive_seconds * 1e9) - util_mono_ns();
+    int64_t left = wk_keepalive_due(w) - util_mono_ns();
     return left <= 0 ? 1 : (int)(left / 1000000) + 1;
 }
 
 static int wk_no_engine(struct wk *w, const char *exe)
 {
-    struct buf b;
-    buf_init(&b, 1 << 20);
     char msg[1024];
     snprintf(msg, sizeof msg, "Unable to find process isolation executable: %s", exe);
-    buf_append_str(&b, "{\"status\": \"error\", \"job_explanation\": ");
-    pyjson_put_string(&b, msg, strlen(msg), true);
-    buf_append_str(&b, "}\n");
-    wk_write(w, (const char *)buf_head(&b), buf_size(&b));
+    wk_write_error(w, msg);
     wk_write(w, eof_line, sizeof eof_line - 1);
-    buf_free(&b);
     return 1;
 }
 

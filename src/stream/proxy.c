@@ -62,6 +62,19 @@ struct pending {
 
 static void on_in_close_early(struct bstream *s) { (void)s; }
 
+/* in, waiting for its other side; NULL (and in closed) when out of memory. */
+static struct pending *pending_new(struct proxy *p, struct bstream *in)
+{
+    struct pending *pd = calloc(1, sizeof *pd);
+    if (!pd) {
+        bstream_close(in);
+        return NULL;
+    }
+    pd->p = p;
+    pd->in = in;
+    return pd;
+}
+
 static void dialed_mesh(void *arg, struct bstream *out, const char *err)
 {
     struct pending *pd = arg;
@@ -103,13 +116,9 @@ static void on_local_connection(uv_stream_t *server, int status)
         bstream_read_stop(in);
     }
     in->on_close = on_in_close_early;
-    struct pending *pd = calloc(1, sizeof *pd);
-    if (!pd) {
-        bstream_close(in);
+    struct pending *pd = pending_new(p, in);
+    if (!pd)
         return;
-    }
-    pd->p = p;
-    pd->in = in;
     if (!stream_dial(p->node, p->spec.remotenode, p->spec.remoteservice, p->spec.mesh_tls, dialed_mesh, pd)) {
         bstream_close(in);
         free(pd);
@@ -148,13 +157,9 @@ static void on_mesh_accept(void *arg, struct bstream *in, const char *remote_nod
 {
     struct proxy *p = arg;
     (void)remote_node;
-    struct pending *pd = calloc(1, sizeof *pd);
-    if (!pd) {
-        bstream_close(in);
+    struct pending *pd = pending_new(p, in);
+    if (!pd)
         return;
-    }
-    pd->p = p;
-    pd->in = in;
     in->on_close = on_in_close_early;
     uv_loop_t *loop = node_loop(p->node);
     int rc = p->spec.kind == PROXY_TCP_CLIENT
@@ -252,6 +257,25 @@ static struct udp_session *udp_find(struct proxy *p, const char *key)
     return NULL;
 }
 
+/* A session of p for key, not yet in p's list (NULL when out of memory). */
+static struct udp_session *udp_session_new(struct proxy *p, const char *key)
+{
+    struct udp_session *s = calloc(1, sizeof *s);
+    if (s) {
+        s->p = p;
+        snprintf(s->key, sizeof s->key, "%s", key);
+    }
+    return s;
+}
+
+/* Puts a session that is ready into its proxy's list. */
+static void udp_session_link(struct udp_session *s)
+{
+    s->next = s->p->sessions;
+    s->p->sessions = s;
+    s->p->nsessions++;
+}
+
 /* udp-server: replies from the mesh go back to the local client */
 static void udp_server_reply(void *arg, const char *from_node, const char *from_service,
                              const uint8_t *data, size_t len)
@@ -288,11 +312,9 @@ static void udp_server_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const str
             log_warning("UDP proxy: too many sessions, dropping a datagram from %s", key);
             return;
         }
-        s = calloc(1, sizeof *s);
+        s = udp_session_new(p, key);
         if (!s)
             return;
-        s->p = p;
-        snprintf(s->key, sizeof s->key, "%s", key);
         memcpy(&s->addr, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
         char err[128];
         s->svc = node_listen(p->node, NULL, 0, CONN_DATAGRAM, NULL, udp_server_reply, NULL, s, err, sizeof err);
@@ -300,9 +322,7 @@ static void udp_server_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const str
             free(s);
             return;
         }
-        s->next = p->sessions;
-        p->sessions = s;
-        p->nsessions++;
+        udp_session_link(s);
     }
     s->last = util_mono_ns();
     const char *err;
@@ -343,16 +363,15 @@ static void udp_client_recv(void *arg, const char *from_node, const char *from_s
         if (tcp_split_address(p->spec.address, host, sizeof host, port, sizeof port) < 0 ||
             getaddrinfo(host, port, &hints, &res) != 0) /* numeric in practice: resolved once per session */
             return;
-        s = calloc(1, sizeof *s);
-        s->sock = malloc(sizeof *s->sock);
+        s = udp_session_new(p, key);
+        if (s)
+            s->sock = malloc(sizeof *s->sock);
         if (!s || !s->sock) {
             freeaddrinfo(res);
             free(s ? s->sock : NULL);
             free(s);
             return;
         }
-        s->p = p;
-        snprintf(s->key, sizeof s->key, "%s", key);
         snprintf(s->node, sizeof s->node, "%s", from_node);
         snprintf(s->service, sizeof s->service, "%s", from_service);
         uv_udp_init(node_loop(p->node), s->sock);
@@ -366,9 +385,7 @@ static void udp_client_recv(void *arg, const char *from_node, const char *from_s
             udp_session_free(s);
             return;
         }
-        s->next = p->sessions;
-        p->sessions = s;
-        p->nsessions++;
+        udp_session_link(s);
     }
     s->last = util_mono_ns();
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);

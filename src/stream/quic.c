@@ -1176,11 +1176,7 @@ static void q_close(struct bstream *s)
         if (c->bs.on_close)
             c->bs.on_close(&c->bs);
     }
-    c->bs.on_read = NULL;
-    c->bs.on_eof = NULL;
-    c->bs.on_error = NULL;
-    c->bs.on_drain = NULL;
-    c->bs.on_close = NULL;
+    bstream_clear_callbacks(&c->bs);
     if (!c->closing) {
         if (!c->handed_up) {
             qconn_send_close(c, 0, "normal close");

@@ -289,11 +289,7 @@ void ctlc_close(struct ctlc *c)
         stream_dial_cancel(c->dial);
     if (c->bs) {
         c->bs->data = NULL;
-        c->bs->on_read = NULL;
-        c->bs->on_eof = NULL;
-        c->bs->on_error = NULL;
-        c->bs->on_drain = NULL;
-        c->bs->on_close = NULL;
+        bstream_clear_callbacks(c->bs);
         bstream_close(c->bs);
     }
     if (c->fd >= 0)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "work/kube_yaml.h"
 
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -159,17 +160,6 @@ static json_t *named_entry(json_t *root, const char *list, const char *inner, co
     return NULL;
 }
 
-static char *resolve_path(const char *base_dir, const char *p)
-{
-    if (p[0] == '/' || !base_dir)
-        return strdup(p);
-    size_t n = strlen(base_dir) + strlen(p) + 2;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", base_dir, p);
-    return s;
-}
-
 /* data (base64) wins over file, as client-go has it. */
 static int take_data_or_file(json_t *o, const char *data_key, const char *file_key,
                              const char *base_dir, char **data, char **file, char *err, size_t errlen)
@@ -182,7 +172,7 @@ static int take_data_or_file(json_t *o, const char *data_key, const char *file_k
             return -1;
         }
     } else if (f) {
-        *file = resolve_path(base_dir, f);
+        *file = util_path_join(base_dir, f);
     }
     return 0;
 }
@@ -222,7 +212,7 @@ static int conn_user(struct kube_conn *c, json_t *u, const char *base_dir, char 
     if (tok) {
         c->token = strdup(tok);
     } else if (tokfile) {
-        char *path = resolve_path(base_dir, tokfile);
+        char *path = util_path_join(base_dir, tokfile);
         char *t = path ? read_small_file(path, NULL, err, errlen) : NULL;
         free(path);
         if (!t)

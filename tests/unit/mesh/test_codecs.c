@@ -274,6 +274,62 @@ static void test_bad_inputs(void **state)
     assert_string_equal(e, "data too short to be a valid message");
 }
 
+/* A field of the wrong type is refused with a message naming the field and
+ * the type it should have (pins the decoders' messages across refactors). */
+static void test_field_type_errors(void **state)
+{
+    (void)state;
+    static const struct { const char *json, *err; } route[] = {
+        { "{\"NodeID\":5}", "field NodeID: expected a string" },
+        { "{\"UpdateEpoch\":-1}", "field UpdateEpoch: expected an unsigned integer" },
+        { "{\"Connections\":[1]}", "field Connections: expected an object" },
+        { "{\"Connections\":{\"a\":\"x\"}}", "field Connections: cost of a is not a number" },
+        { "[]", "invalid JSON: not an object" },
+    };
+#define T "{\"Time\":\"2026-11-25T08:44:11Z\","
+    static const struct { const char *json, *err; } ad[] = {
+        { T "\"ConnType\":\"x\"}", "field ConnType: expected an integer" },
+        { T "\"Tags\":[]}", "field Tags: expected an object" },
+        { T "\"Tags\":{\"a\":1}}", "field Tags: values must be strings" },
+        { T "\"WorkCommands\":{}}", "field WorkCommands: expected an array" },
+        { T "\"WorkCommands\":[1]}", "field WorkCommands: bad element" },
+        { T "\"Cancel\":1}", "field Cancel: expected a boolean" },
+        { "{\"Time\":\"yesterday\"}", "field Time: not an RFC 3339 time" },
+    };
+#undef T
+    char err[200];
+    for (size_t i = 0; i < sizeof route / sizeof route[0]; i++) {
+        struct msg_route r;
+        const char *j = route[i].json;
+        assert_int_equal(msg_route_decode((const uint8_t *)j, strlen(j), &r, err, sizeof err), -1);
+        assert_string_equal(err, route[i].err);
+    }
+    for (size_t i = 0; i < sizeof ad / sizeof ad[0]; i++) {
+        struct msg_ad a;
+        const char *j = ad[i].json;
+        assert_int_equal(msg_ad_decode((const uint8_t *)j, strlen(j), &a, err, sizeof err), -1);
+        assert_string_equal(err, ad[i].err);
+    }
+    /* null stands for absent, and a good advertisement keeps its fields */
+    const char *good = "{\"Time\":\"2026-11-25T08:44:11Z\",\"ConnType\":2,\"Tags\":null,"
+                       "\"WorkCommands\":[{\"WorkType\":\"w\"}],\"Cancel\":true}";
+    struct msg_ad a;
+    assert_int_equal(msg_ad_decode((const uint8_t *)good, strlen(good), &a, err, sizeof err), 0);
+    assert_int_equal(a.conn_type, 2);
+    assert_true(a.cancel);
+    assert_null(a.tags);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a.work_commands, 0), "WorkType")), "w");
+    msg_ad_free(&a);
+    struct msg_unreach u;
+    const char *un = "{\"FromNode\":\"a\",\"Problem\":null}";
+    assert_int_equal(msg_unreach_decode((const uint8_t *)un, strlen(un), &u), 0);
+    assert_string_equal(u.from_node, "a");
+    assert_string_equal(u.problem, "");
+    msg_unreach_free(&u);
+    assert_int_equal(msg_unreach_decode((const uint8_t *)"{\"ToNode\":1}", 13, &u), -1);
+    assert_null(u.from_node);
+}
+
 /* One JSON object with field key set to a string of len bytes. */
 static void object_with(struct buf *b, const char *prefix, const char *key, size_t len,
                         const char *suffix)
@@ -369,7 +425,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frames_2node), cmocka_unit_test(test_frames_3node_and_rejects),
         cmocka_unit_test(test_name_hashes), cmocka_unit_test(test_framer_splits),
-        cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_field_caps),
+        cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_field_type_errors), cmocka_unit_test(test_field_caps),
         cmocka_unit_test(test_names_byte_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
