@@ -131,6 +131,13 @@ def do_pipeline(t_exe, w_exe, p_exe, tmp_path, src, tag, kwargs=None):
     return outcome((w.returncode, p.returncode), out / "artifacts")
 
 
+# Jobs whose prompt gets no answer end by this timeout.  Every way of running
+# must reach the prompt first (its events are compared): at 3 s a loaded
+# machine once started ansible-playbook too slowly for one way, which then
+# had no events while the real runner had two.
+UNANSWERED_TIMEOUT = 8
+
+
 def all_ways(arc, real, tmp_path, src, mixed=True, kwargs=None):
     """{name: (outcome, text)} for every way of running src; kwargs go
     into the transmit stream, so the plain `run` ways are left out then."""
@@ -191,7 +198,7 @@ def test_kwargs_passwords_as_awx_sends_them(arc, real_runner, have_ansible, tmp_
                 [prompts_seen()])
 
 
-@pytest.mark.parametrize("settings", [{"job_timeout": 3}, {"idle_timeout": 3}])
+@pytest.mark.parametrize("settings", [{"job_timeout": UNANSWERED_TIMEOUT}, {"idle_timeout": UNANSWERED_TIMEOUT}])
 def test_prompt_without_answer_times_out(arc, real_runner, have_ansible, tmp_path, settings):
     src = make_pdd(tmp_path, PROMPTS, {"nothing prints this": "x"}, settings=settings)
     ref = assert_same(all_ways(arc, real_runner, tmp_path, src, mixed=False), "timeout", [])
@@ -202,7 +209,7 @@ def test_prompt_without_answer_times_out(arc, real_runner, have_ansible, tmp_pat
 def test_one_bad_pattern_drops_every_answer(arc, real_runner, have_ansible, tmp_path):
     """2.3.1 compiles the patterns in one go: one that is not a regex
     loses all of them, so the prompt goes unanswered."""
-    src = make_pdd(tmp_path, PROMPTS, {"(unclosed": "x", **ANSWERS}, settings={"job_timeout": 3})
+    src = make_pdd(tmp_path, PROMPTS, {"(unclosed": "x", **ANSWERS}, settings={"job_timeout": UNANSWERED_TIMEOUT})
     assert_same(all_ways(arc, real_runner, tmp_path, src, mixed=False), "timeout", [])
 
 
@@ -210,14 +217,14 @@ def test_null_answer_is_not_sent(arc, real_runner, have_ansible, tmp_path):
     """A pattern whose value is null matches but sends nothing (2.3.1
     treats it like its TIMEOUT/EOF entries)."""
     src = make_pdd(tmp_path, PROMPTS, "Enter the secret word: null\nType the colour: teal\n",
-                   settings={"job_timeout": 3})
+                   settings={"job_timeout": UNANSWERED_TIMEOUT})
     assert_same(all_ways(arc, real_runner, tmp_path, src, mixed=False), "timeout", [])
 
 
 def test_kwargs_passwords_not_a_mapping_answers_nothing(arc, real_runner, have_ansible, tmp_path):
     """A truthy non-mapping kwargs `passwords` is kept over env/passwords
     by 2.3.1 and then answers no prompt."""
-    src = make_pdd(tmp_path, PROMPTS, ANSWERS, settings={"job_timeout": 3})
+    src = make_pdd(tmp_path, PROMPTS, ANSWERS, settings={"job_timeout": UNANSWERED_TIMEOUT})
     res = all_ways(arc, real_runner, tmp_path, src, mixed=False, kwargs={"passwords": "x"})
     assert_same(res, "timeout", [])
 
