@@ -233,11 +233,17 @@ FLUSHING_CHILD = """#!/usr/bin/python3
 # Does what ansible's pause action does: the prompt is shown, then the
 # terminal is set up and its input flushed (termios.tcflush TCIFLUSH), and
 # only then is the answer read.  An answer typed before the flush is lost.
+# The flushing lasts 10 ms after the prompt by the clock, checked before
+# each flush, so a child the scheduler holds up does not stretch it (a
+# single flush after a 20 ms sleep once came after the real runner's
+# answer on a loaded machine).
 import sys, termios, time
 sys.stdout.write("Type the colour: ")
 sys.stdout.flush()
-time.sleep(0.02)
-termios.tcflush(sys.stdin, termios.TCIFLUSH)
+t0 = time.monotonic()
+while time.monotonic() - t0 < 0.010:
+    termios.tcflush(sys.stdin, termios.TCIFLUSH)
+    time.sleep(0.001)
 print("got " + sys.stdin.readline().strip())
 """
 
@@ -263,5 +269,8 @@ def test_answer_survives_the_flush_after_the_prompt(arc, real_runner, tmp_path):
         art = d / "artifacts" / "j1"
         outs[name] = (r.returncode, (art / "status").read_text(),
                       "got teal" in (art / "stdout").read_text())
-    assert outs["real"] == (0, "successful", True), outs
-    assert outs["ours"] == outs["real"], outs
+    # Only ours is asserted: with this child 2.3.1's answer was flushed in 3
+    # of 5 runs here (cause not found; with one flush 20 ms after the prompt
+    # it got through, except once in CI under load).  Both runs must finish.
+    assert outs["ours"] == (0, "successful", True), outs
+    assert outs["real"][0] == 0, outs
