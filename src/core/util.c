@@ -76,7 +76,8 @@ void util_format_rfc3339(int64_t ns, char *out, size_t len)
     snprintf(out, len, "%s.%sZ", base, fs);
 }
 
-int util_parse_rfc3339(const char *s, int64_t *ns)
+/* Seconds since 1970 and the fraction in nanoseconds. */
+static int parse_rfc3339_parts(const char *s, int64_t *secs, long *frac_ns)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -118,13 +119,29 @@ int util_parse_rfc3339(const char *s, int64_t *ns)
     }
     if (*p)
         return -1;
+    *secs = (int64_t)timegm(&tm) - off;
+    *frac_ns = frac;
+    return 0;
+}
+
+int util_parse_rfc3339(const char *s, int64_t *ns)
+{
+    int64_t secs, whole;
+    long frac;
+    if (parse_rfc3339_parts(s, &secs, &frac) < 0)
+        return -1;
     /* Nanoseconds since 1970 in an int64 reach the years 1677 to 2262; a
      * time outside that is refused, not wrapped. */
-    int64_t secs = (int64_t)timegm(&tm) - off, whole;
     if (__builtin_mul_overflow(secs, (int64_t)1000000000, &whole) ||
         __builtin_add_overflow(whole, (int64_t)frac, ns))
         return -1;
     return 0;
+}
+
+int util_parse_rfc3339_seconds(const char *s, int64_t *secs)
+{
+    long frac;
+    return parse_rfc3339_parts(s, secs, &frac);
 }
 
 int util_safe_component(const char *s, size_t max)

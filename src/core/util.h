@@ -22,6 +22,8 @@ void util_format_rfc3339(int64_t ns, char *out, size_t len);
 /* Parses RFC 3339 (fraction and offset optional); 0 on success, -1 when
  * malformed or outside the int64 nanosecond range (years 1677-2262). */
 int util_parse_rfc3339(const char *s, int64_t *ns);
+/* The same to the second, for any year 0000-9999 (certificate validity). */
+int util_parse_rfc3339_seconds(const char *s, int64_t *secs);
 /* A safe path component: non-empty, no '/', not "." or "..", no NUL, <= max. */
 int util_safe_component(const char *s, size_t max);
 /* strdup that aborts on OOM (startup paths only). */

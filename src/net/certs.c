@@ -241,17 +241,17 @@ static int write_crt(const char *path, gnutls_x509_crt_t crt, char *err, size_t 
 
 static int parse_time(const char *text, time_t dflt, time_t *out, char *err, size_t errlen)
 {
-    int64_t ns;
+    int64_t secs;
     if (!text || !text[0]) {
         *out = dflt;
         return 0;
     }
-    if (util_parse_rfc3339(text, &ns) < 0) {
+    if (util_parse_rfc3339_seconds(text, &secs) < 0) {
         snprintf(err, errlen, "parsing time \"%s\" as \"2006-01-02T15:04:05Z07:00\": invalid RFC 3339 time",
                  text);
         return -1;
     }
-    *out = (time_t)(ns / 1000000000);
+    *out = (time_t)secs;
     return 0;
 }
 

@@ -95,6 +95,17 @@ def pki(tmp_path_factory):
 # ---- the certificate commands -------------------------------------------------------
 
 
+def test_cert_validity_may_reach_the_year_9999(pki):
+    """Go parses any RFC 3339 year; the time parser that also reads mesh
+    adverts refuses years past 2262 (int64 nanoseconds), so certificate
+    validity is parsed to the second."""
+    pki.cert("node1-long", "ca", ["node1"], notbefore="2020-01-01T00:00:00Z",
+             notafter="9999-12-31T23:59:59Z")
+    r = subprocess.run(["openssl", "x509", "-in", pki.path("node1-long.crt"), "-noout", "-enddate"],
+                       capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "notAfter=Dec 31 23:59:59 9999 GMT", r.stdout
+
+
 def test_cert_commands_verify_with_certtool_and_openssl(pki):
     r = subprocess.run(["certtool", "--verify", "--load-ca-certificate", pki.path("ca.crt"),
                         "--infile", pki.path("node1.crt")], capture_output=True, text=True)

@@ -126,6 +126,9 @@ static void test_rfc3339(void **state)
     assert_int_equal(util_parse_rfc3339("1677-09-21T00:12:44Z", &ns2), 0);
     assert_true(ns2 == -9223372036000000000LL);
     assert_int_equal(util_parse_rfc3339("1600-01-01T00:00:00Z", &ns2), -1);
+    /* certificate validity may reach the year 9999 */
+    assert_int_equal(util_parse_rfc3339_seconds("9999-12-31T23:59:59Z", &ns2), 0);
+    assert_true(ns2 == 253402300799LL);
     util_format_rfc3339(0, out, sizeof out);
     assert_string_equal(out, "1970-01-01T00:00:00Z");
 }
