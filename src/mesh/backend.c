@@ -52,6 +52,8 @@ struct backend *backend_start(struct node *n, const struct backend_spec *spec, c
     b->policy.cost = spec->policy.cost;
     b->policy.nodecost = spec->policy.nodecost ? json_incref(spec->policy.nodecost) : NULL;
     b->policy.allowedpeers = spec->policy.allowedpeers ? json_incref(spec->policy.allowedpeers) : NULL;
+    b->policy.dialed = spec->kind == BACKEND_TCP_PEER || spec->kind == BACKEND_UDP_PEER ||
+                       spec->kind == BACKEND_WS_PEER;
     switch (spec->kind) {
     case BACKEND_TCP_LISTENER:
         b->handle = tcp_listener_start(node_loop(n), spec->bindaddr, spec->port, spec->tls_config,

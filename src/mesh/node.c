@@ -3,7 +3,8 @@
  *
  * A connection starts in the initial phase: we send our routing update at
  * once and then on every tick until the peer's first routing update names
- * it (ForwardingNode), at most 11 times.  Checks (own ID, allowed peers,
+ * it (ForwardingNode), at most 11 times (a link we dialed then waits
+ * longer: handshake_tick).  Checks (own ID, allowed peers,
  * already connected) answer with a reject.  Once established, the link's
  * messages are dispatched by type to flood.c, datagram.c and advert.c.
  * Housekeeping (periodic updates, idle timeout, advertisement interval,
@@ -180,6 +181,7 @@ static void policy_copy(struct link_policy *dst, const struct link_policy *src)
     dst->cost = src->cost > 0 ? src->cost : 1.0;
     dst->nodecost = src->nodecost ? json_incref(src->nodecost) : NULL;
     dst->allowedpeers = src->allowedpeers ? json_incref(src->allowedpeers) : NULL;
+    dst->dialed = src->dialed;
 }
 
 static void conn_free(struct conn *c)
@@ -449,6 +451,29 @@ void node_adopt_link(struct node *n, struct link *l, const struct link_policy *p
 
 /* ---- the tick ----------------------------------------------------------- */
 
+/* A link in its initial phase: our update again every second, 11 times as
+ * upstream, then give up.  A link this node dialed waits longer for a peer
+ * that is alive but busy (a hop of a large mesh that starts up can take
+ * more than 11 s to answer a new link): it resends every 5 s up to
+ * INITIAL_WAIT_DIALED_S.  Giving up there only made the peer, once it got
+ * to the link, send its whole table into a closed connection while the
+ * redial was refused as "already connected".  Links others opened keep
+ * upstream's 11 s, so strangers cannot hold half-open sessions longer. */
+static void handshake_tick(struct conn *c)
+{
+    c->initial_ticks++;
+    if (c->initial_sends < INITIAL_SENDS_MAX) {
+        send_initial_update(c);
+        return;
+    }
+    if (!c->policy.dialed || c->initial_ticks >= INITIAL_WAIT_DIALED_S) {
+        node_drop_conn(c, "no routing update received, giving up", 0);
+        return;
+    }
+    if (c->initial_ticks % INITIAL_RESEND_DIALED_S == 0)
+        send_initial_update(c);
+}
+
 static void tick_connections(struct node *n, int64_t now)
 {
     struct conn *c = n->conns, *next;
@@ -457,10 +482,7 @@ static void tick_connections(struct node *n, int64_t now)
         if (!c->link->on_message)
             continue; /* already closing */
         if (!c->established) {
-            if (c->initial_sends >= INITIAL_SENDS_MAX)
-                node_drop_conn(c, "no routing update received, giving up", 0);
-            else
-                send_initial_update(c);
+            handshake_tick(c);
         } else if (now - c->last_recv > n->max_idle_ns) {
             node_drop_conn(c, "connection timed out (nothing received)", 0);
         }

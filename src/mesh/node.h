@@ -28,6 +28,7 @@ struct link_policy {
     double cost;
     json_t *nodecost;     /* node -> cost, or NULL */
     json_t *allowedpeers; /* array of node IDs, or NULL = anyone */
+    int dialed;           /* this node dialed the link (a *-peer entry) */
 };
 
 /* A datagram service on this node. */

@@ -32,6 +32,8 @@
 #define SEEN_EXPIRY_NS (600LL * 1000000000)
 #define DEFAULT_IDLE_NS (21LL * 1000000000)
 #define INITIAL_SENDS_MAX 11
+#define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
+#define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
 /* Per-link control-plane limit (routing updates and adverts): a base rate
  * and burst, plus what an honest mesh of the size this node knows floods
  * through one link (every node's periodic update and its adverts); a link
@@ -63,6 +65,7 @@ struct conn {
     int remote_established;
     double cost;
     int initial_sends;
+    int initial_ticks;              /* ticks spent in the initial phase */
     int64_t last_recv;
     double tokens;
     int64_t tokens_at;

@@ -198,3 +198,40 @@ def test_a_node_that_shows_an_advert_routes_to_its_sender(mesh):
                 break
         else:
             pytest.fail(f"no advert from {name}")
+
+
+def test_a_dialed_peer_that_answers_late_is_waited_for(mesh):
+    """A node that dials a peer waits past upstream's 11 s for the peer's
+    first routing update (a busy hop of a large mesh answers late): the one
+    connection is established, no redial.  Before, the dialer gave up after
+    11 s and dialed again, and the peer's late answer went to a dead link.
+    The same wait is not granted to links others open (test_backends:
+    sessions that never complete a handshake are given up after ~11 s)."""
+    from test_hostile import frame, route_update
+    import json
+    import socket
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+    port = lst.getsockname()[1]
+    a = mesh.node("a", listen=False, extra=[{"tcp-peer": {"address": f"127.0.0.1:{port}"}}])
+    a.start()
+    lst.settimeout(20)
+    s, _ = lst.accept()
+    time.sleep(15)  # silent, as a starved peer is
+    s.settimeout(10)
+    s.sendall(frame(route_update("late", 1)))
+    buf = b""
+    deadline = time.time() + 10
+    while b'"late":1' not in buf and time.time() < deadline:
+        buf += s.recv(65536)   # a's update listing us: it took the link
+    assert b'"late":1' in buf, buf[-300:]
+    s.sendall(frame(route_update("late", 2, {"a": 1})))
+    wait_for(lambda: any(c["NodeID"] == "late" for c in a.cmd("status")["Connections"] or []),
+             10, "a to list the late peer")
+    lst.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        lst.accept()  # no second dial
+    assert "giving up" not in a.logtext()
+    s.close()
+    lst.close()
