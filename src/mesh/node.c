@@ -189,6 +189,7 @@ static void conn_free(struct conn *c)
     json_decref(c->policy.nodecost);
     json_decref(c->policy.allowedpeers);
     free(c->peer);
+    free(c->initial_msg);
     free(c);
 }
 
@@ -245,13 +246,24 @@ static int peer_allowed(const struct conn *c, const char *peer)
     return 0;
 }
 
+/* The first send is a fresh update, as upstream's; the resends repeat its
+ * bytes (same UpdateID).  A peer that reads them late (a busy hop reads
+ * the whole queue at once) establishes on the first and floods the next
+ * once, then drops the rest as seen; fresh resends made it flood every one
+ * of them through the mesh (11 floods per new link instead of one). */
 static void send_initial_update(struct conn *c)
 {
-    struct buf b;
-    buf_init(&b, LINK_MAX_MESSAGE);
-    if (flood_make_update(c->node, 0, &b) == 0 && conn_send(c, buf_head(&b), buf_size(&b), NULL, 0) == 0)
+    if (!c->initial_msg) {
+        struct buf b;
+        buf_init(&b, LINK_MAX_MESSAGE);
+        if (flood_make_update(c->node, 0, &b) == 0 && (c->initial_msg = malloc(buf_size(&b))) != NULL) {
+            memcpy(c->initial_msg, buf_head(&b), buf_size(&b));
+            c->initial_len = buf_size(&b);
+        }
+        buf_free(&b);
+    }
+    if (c->initial_msg && conn_send(c, c->initial_msg, c->initial_len, NULL, 0) == 0)
         c->node->counters.route_updates_sent++;
-    buf_free(&b);
     c->initial_sends++;
 }
 
@@ -292,6 +304,8 @@ static void establish(struct conn *c, struct msg_route *r)
     }
     c->established = 1;
     c->cost = cost;
+    free(c->initial_msg); /* the initial phase is over */
+    c->initial_msg = NULL;
     names_add(&n->names, peer);
     json_t *row = json_object_get(n->known_costs, n->id);
     json_object_set_new(row, peer, json_real(cost));

@@ -66,6 +66,8 @@ struct conn {
     double cost;
     int initial_sends;
     int initial_ticks;              /* ticks spent in the initial phase */
+    uint8_t *initial_msg;           /* the update the initial phase repeats */
+    size_t initial_len;
     int64_t last_recv;
     double tokens;
     int64_t tokens_at;

@@ -226,6 +226,18 @@ def test_a_dialed_peer_that_answers_late_is_waited_for(mesh):
     while b'"late":1' not in buf and time.time() < deadline:
         buf += s.recv(65536)   # a's update listing us: it took the link
     assert b'"late":1' in buf, buf[-300:]
+    # what a sent while we were silent: one update, repeated (a fresh
+    # update per resend made a busy peer flood each of them)
+    ids, off = [], 0
+    while off + 2 <= len(buf):
+        n = int.from_bytes(buf[off:off + 2], "little")
+        msg = buf[off + 2:off + 2 + n]
+        off += 2 + n
+        if msg[:1] == b"\x01" and len(msg) == n:
+            body = json.loads(msg[1:])
+            if body["NodeID"] == "a" and "late" not in body["Connections"]:
+                ids.append(body["UpdateID"])
+    assert len(ids) >= 11 and len(set(ids)) == 1, ids
     s.sendall(frame(route_update("late", 2, {"a": 1})))
     wait_for(lambda: any(c["NodeID"] == "late" for c in a.cmd("status")["Connections"] or []),
              10, "a to list the late peer")
@@ -235,3 +247,4 @@ def test_a_dialed_peer_that_answers_late_is_waited_for(mesh):
     assert "giving up" not in a.logtext()
     s.close()
     lst.close()
+

@@ -311,7 +311,9 @@ def test_plain_peer_to_tls_listener(mesh, pki):
     n2 = mesh.node("node2", listen=False, extra=[{"tcp-peer": {"address": f"127.0.0.1:{port}"}}])
     n1.start()
     n2.start()
-    log_line(n1, rf"TLS handshake failed: {PEER}: ")
+    # the dialer waits up to 60 s for an answer, so the listener's own 15 s
+    # handshake timeout is what ends it
+    log_line(n1, rf"TLS handshake failed: {PEER}: ", timeout=30)
     # and garbage that looks like a TLS record header
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"\x16\x03\x01\xff\xff" + os.urandom(4096))
