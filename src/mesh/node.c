@@ -503,11 +503,19 @@ static void tick_connections(struct node *n, int64_t now)
     }
 }
 
+/* A tick that comes long after the last one means the process did not run
+ * (a starved machine, SIGSTOP): its sockets may hold what the peers sent
+ * meanwhile, and libuv runs timers before it reads them.  Links are judged
+ * on the next tick, once they have been read; otherwise every link looks
+ * idle after a stall and is dropped with its data unread. */
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
     int64_t now = util_mono_ns();
-    tick_connections(n, now);
+    int stalled = now - n->last_tick > TICK_STALL_NS;
+    n->last_tick = now;
+    if (!stalled)
+        tick_connections(n, now);
     if (now >= n->next_update && n->conns) {
         flood_send_keepalive(n);
         malloc_trim(0); /* hand bursts of freed buffers back to the system */
@@ -567,6 +575,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     uv_timer_init(loop, &n->route_timer);
     n->tick.data = n->flood_timer.data = n->route_timer.data = n;
     n->handles = 3;
+    n->last_tick = util_mono_ns();
     uv_timer_start(&n->tick, on_tick, 1000, 1000);
     return n;
 }

@@ -32,6 +32,7 @@
 #define SEEN_EXPIRY_NS (600LL * 1000000000)
 #define DEFAULT_IDLE_NS (21LL * 1000000000)
 #define INITIAL_SENDS_MAX 11
+#define TICK_STALL_NS (3LL * 1000000000) /* a 1 s tick this late: the process was not running */
 #define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
 #define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
 /* Per-link control-plane limit (routing updates and adverts): a base rate
@@ -149,6 +150,7 @@ struct node {
     json_t *work_commands;
     uv_timer_t tick, flood_timer, route_timer;
     int64_t next_update, next_refresh, next_ads, next_seen_scan;
+    int64_t last_tick;              /* when the housekeeping tick last ran */
     int ads_due;
     int own_dirty;          /* our connections changed since our last update */
     uint8_t *last_update;   /* our last flooded update, resent as keep-alive */

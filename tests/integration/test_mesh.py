@@ -248,3 +248,27 @@ def test_a_dialed_peer_that_answers_late_is_waited_for(mesh):
     s.close()
     lst.close()
 
+
+def test_a_node_that_did_not_run_reads_before_it_judges_its_links(mesh):
+    """A process that has not run for longer than the idle timeout (a
+    starved machine; here SIGSTOP) finds its peers' keep-alives waiting in
+    its sockets.  libuv runs timers before it reads them, so the node must
+    not judge a link idle on that first tick: it dropped every link after
+    such a stall, with their data unread."""
+    from test_hostile import FakePeer, frame, route_update
+    a = mesh.node("a")
+    a.start()
+    f = FakePeer(mesh.port("a"), "fake")
+    f.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "a to route to fake")
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        for seq in range(3, 12):  # 27 s, past the 21 s idle timeout
+            time.sleep(3)
+            f.send(frame(route_update("fake", seq, {"a": 1})))
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    time.sleep(3)  # a few ticks after the stall
+    assert "fake" in a.routes()
+    assert "connection timed out" not in a.logtext()
+    f.close()
