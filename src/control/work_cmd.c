@@ -334,7 +334,7 @@ struct results_op {
     int64_t pos;
     int waiting_drain;
     int done;
-    int missing;            /* stdout absent checks */
+    int open_failed;        /* stdout could not be opened (logged once) */
     uv_timer_t timer;
     int timer_inited;
 };
@@ -425,7 +425,18 @@ static void results_pump(struct results_op *op, int reload)
         char path[4200];
         snprintf(path, sizeof path, "%s/stdout", unit_dir(op->u));
         op->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (op->fd < 0) {
+        if (op->fd < 0 && errno != ENOENT) {
+            /* out of descriptors (EMFILE, ENFILE) or memory: the output is
+             * there, this stream just cannot read it yet.  Ending here would
+             * look like a unit with no output; try again shortly. */
+            if (!op->open_failed)
+                log_warning("work results %s: cannot open %s: %s; trying again",
+                            unit_id(op->u), path, strerror(errno));
+            op->open_failed = 1;
+            uv_timer_start(&op->timer, results_on_timer, 500, 0);
+            return;
+        }
+        if (op->fd < 0) { /* no stdout yet: the unit has not started */
             unit_refresh(op->u);
             if (unit_state_complete(unit_status(op->u)->state)) {
                 results_end(op);

@@ -584,6 +584,84 @@ def test_full_disk_while_writing_stdout(mesh, tmp_path):
         subprocess.run(["umount", "-l", str(mnt)])
 
 
+FAIL_OPEN_SRC = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Fails read-only opens of a unit's stdout with EMFILE while the count in
+ * $FAIL_STDOUT_OPENS (a file) is above zero, counting down: the daemon out
+ * of descriptors at the moment a results stream opens the output. */
+static int take_one(const char *path, int flags)
+{
+    const char *ctl = getenv("FAIL_STDOUT_OPENS");
+    size_t n = strlen(path);
+    if (!ctl || (flags & O_ACCMODE) != O_RDONLY || n < 7 || strcmp(path + n - 7, "/stdout") != 0)
+        return 0;
+    FILE *f = fopen(ctl, "r+");
+    int left = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%d", &left) == 1 && left > 0) {
+        rewind(f);
+        fprintf(f, "%d\n", left - 1);
+        fclose(f);
+        return 1;
+    }
+    fclose(f);
+    return 0;
+}
+
+#define WRAP(name)                                                      \
+    int name(const char *path, int flags, ...)                          \
+    {                                                                   \
+        static int (*real)(const char *, int, ...);                     \
+        va_list ap;                                                     \
+        va_start(ap, flags);                                            \
+        int mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0; \
+        va_end(ap);                                                     \
+        if (!real)                                                      \
+            real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name); \
+        if (take_one(path, flags)) {                                    \
+            errno = EMFILE;                                             \
+            return -1;                                                  \
+        }                                                               \
+        return real(path, flags, mode);                                 \
+    }
+WRAP(open)
+WRAP(open64)
+"""
+
+
+def test_results_wait_out_a_failed_open_of_the_output(mesh, tmp_path):
+    """A results stream that cannot open a complete unit's stdout for a
+    reason other than its absence (EMFILE here) retries; it once ended at
+    once, and the client saw a unit with no output (b'')."""
+    src = tmp_path / "failopen.c"
+    src.write_text(FAIL_OPEN_SRC)
+    so = tmp_path / "failopen.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src), "-ldl"], check=True)
+    ctl_file = tmp_path / "fail-count"
+    ctl_file.write_text("0\n")
+    a = work_node(mesh, "a", extra=[echo_type()], mesh_control=False)
+    a.env = dict(os.environ, LD_PRELOAD=str(so), FAIL_STDOUT_OPENS=str(ctl_file))
+    a.env["ASAN_OPTIONS"] = a.env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    a.start()
+    unit, reply = submit_raw(a, "work submit a echo", b"x\n")
+    assert json.loads(reply) == {"result": "Job Started", "unitid": unit}, reply
+    wait_for(lambda: status(a, unit)["State"] == 2, 20, "unit complete")
+    ctl_file.write_text("3\n")
+    assert results(a, unit) == b"x\n"
+    assert ctl_file.read_text().strip() == "0"   # the opens did fail
+    assert a.logtext().count(f"work results {unit}: cannot open") == 1
+    assert results(a, unit) == b"x\n"
+
+
 def test_no_growth_over_many_units(mesh):
     n = int(os.environ.get("WORK_GROWTH_UNITS", 500 if SANITIZED else 10000))
     a = work_node(mesh, "a", extra=[echo_type()], mesh_control=False)
