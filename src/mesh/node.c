@@ -4,8 +4,9 @@
  * A connection starts in the initial phase: we send our routing update at
  * once and then on every tick until the peer's first routing update names
  * it (ForwardingNode), at most 11 times (a link we dialed then waits
- * longer: handshake_tick).  Checks (own ID, allowed peers,
- * already connected) answer with a reject.  Once established, the link's
+ * longer: handshake_tick).  Checks (own ID, allowed peers) answer with a
+ * reject; a peer we already hold a link to is rejected only if that link
+ * has not ended within DUPLICATE_WAIT_S (establish).  Once established, the link's
  * messages are dispatched by type to flood.c, datagram.c and advert.c.
  * Housekeeping (periodic updates, idle timeout, advertisement interval,
  * de-dup expiry) all runs off one timer per node, so connections carry no
@@ -190,6 +191,7 @@ static void conn_free(struct conn *c)
     json_decref(c->policy.allowedpeers);
     free(c->peer);
     free(c->initial_msg);
+    free(c->duplicate_of);
     free(c);
 }
 
@@ -214,12 +216,29 @@ static void conn_unlink(struct conn *c)
     }
 }
 
+static void establish(struct conn *c, const char *peer);
+
+/* A link waiting for the one that ended (establish) takes its place. */
+static void establish_waiting(struct node *n, const char *peer)
+{
+    for (struct conn *c = n->conns; c; c = c->next)
+        if (!c->established && c->duplicate_of && c->link->on_message && strcmp(c->duplicate_of, peer) == 0) {
+            char *id = c->duplicate_of;
+            c->duplicate_of = NULL;
+            establish(c, id);
+            free(id);
+            return;
+        }
+}
+
 static void on_link_close(struct link *l)
 {
     struct conn *c = l->owner;
     if (!c)
         return;
     conn_unlink(c);
+    if (c->established && !c->node->freeing)
+        establish_waiting(c->node, c->peer);
     conn_free(c);
 }
 
@@ -267,10 +286,15 @@ static void send_initial_update(struct conn *c)
     c->initial_sends++;
 }
 
-static void establish(struct conn *c, struct msg_route *r)
+/* The peer's first routing update names it (ForwardingNode): checks, then
+ * the link is up.  A new link named after a node we still hold a link to
+ * waits for that link to end (DUPLICATE_WAIT_S): a peer that redials after
+ * timing out a busy node reaches it before that node has read the old
+ * link to its end (at 1000 nodes, megabytes of queued floods), and an
+ * immediate reject made it redial again and again. */
+static void establish(struct conn *c, const char *peer)
 {
     struct node *n = c->node;
-    const char *peer = r->forwarding_node;
     if (!peer[0]) {
         log_warning("Rejected connection from %s: routing update without a node ID", c->link->desc);
         node_drop_conn(c, NULL, 1);
@@ -292,9 +316,14 @@ static void establish(struct conn *c, struct msg_route *r)
     if (json_is_number(nc))
         cost = json_number_value(nc);
     if (node_find_conn(n, peer)) {
-        log_warning("Rejected connection from %s because it connected using a node ID we are already connected to (%s)",
-                    c->link->desc, peer);
-        node_drop_conn(c, NULL, 1);
+        /* wait for the old link to end (handshake_tick rejects later) */
+        if (!c->duplicate_ticks)
+            log_debug("%s names %s, which we hold a link to: waiting up to %d s for that link to end",
+                      c->link->desc, peer, DUPLICATE_WAIT_S);
+        if (!c->duplicate_ticks)
+            c->duplicate_ticks = 1;
+        if (!c->duplicate_of)
+            c->duplicate_of = strdup(peer);
         return;
     }
     c->peer = strdup(peer);
@@ -304,6 +333,9 @@ static void establish(struct conn *c, struct msg_route *r)
     }
     c->established = 1;
     c->cost = cost;
+    c->duplicate_ticks = 0;
+    free(c->duplicate_of);
+    c->duplicate_of = NULL;
     free(c->initial_msg); /* the initial phase is over */
     c->initial_msg = NULL;
     names_add(&n->names, peer);
@@ -403,7 +435,7 @@ static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
         return;
     }
     if (!c->established) {
-        establish(c, &r);
+        establish(c, r.forwarding_node);
         msg_route_free(&r);
         return;
     }
@@ -476,6 +508,12 @@ void node_adopt_link(struct node *n, struct link *l, const struct link_policy *p
 static void handshake_tick(struct conn *c)
 {
     c->initial_ticks++;
+    if (c->duplicate_ticks && ++c->duplicate_ticks > DUPLICATE_WAIT_S) {
+        log_warning("Rejected connection from %s because it connected using a node ID we are already connected to (%s)",
+                    c->link->desc, c->duplicate_of ? c->duplicate_of : "?");
+        node_drop_conn(c, NULL, 1);
+        return;
+    }
     if (c->initial_sends < INITIAL_SENDS_MAX) {
         send_initial_update(c);
         return;

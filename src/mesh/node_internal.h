@@ -35,6 +35,7 @@
 #define TICK_STALL_NS (3LL * 1000000000) /* a 1 s tick this late: the process was not running */
 #define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
 #define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
+#define DUPLICATE_WAIT_S 5          /* a new link named after a peer we hold a link to waits this long for the old one to end */
 /* Per-link control-plane limit (routing updates and adverts): a base rate
  * and burst, plus what an honest mesh of the size this node knows floods
  * through one link (every node's periodic update and its adverts); a link
@@ -67,6 +68,8 @@ struct conn {
     double cost;
     int initial_sends;
     int initial_ticks;              /* ticks spent in the initial phase */
+    int duplicate_ticks;            /* ticks since its peer named a node we hold a link to (0: it did not) */
+    char *duplicate_of;             /* ... that node's ID */
     uint8_t *initial_msg;           /* the update the initial phase repeats */
     size_t initial_len;
     int64_t last_recv;

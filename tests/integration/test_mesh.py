@@ -2,6 +2,7 @@
 allowed peers, duplicate node IDs, reload."""
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -138,7 +139,8 @@ def test_duplicate_node_id_is_refused(mesh):
     dup.start()
     wait_for(lambda: "already connected to" in a.logtext(), 20, "duplicate rejected")
     assert {c["NodeID"] for c in a.status()["Connections"]} == {"b"}
-    assert dup.status()["Connections"] == []
+    # dup took a's first update as the handshake; the reject ends it
+    wait_for(lambda: dup.status()["Connections"] == [], 10, "dup to see the reject")
     # and one that uses a's own ID
     own = mesh.node("a2", listen=False, peers=["a"])
     own.config[0] = {"node": {"id": "a"}}
@@ -272,3 +274,40 @@ def test_a_node_that_did_not_run_reads_before_it_judges_its_links(mesh):
     assert "fake" in a.routes()
     assert "connection timed out" not in a.logtext()
     f.close()
+
+
+def test_a_redial_waits_for_the_old_link_to_end(mesh):
+    """A peer that timed out a busy node and redials reaches it while that
+    node still holds the old link (it has not yet read the old link to its
+    end).  The new link waits for the old one to end and takes its place;
+    an immediate "already connected" reject made the peer redial again."""
+    from test_hostile import FakePeer, frame, route_update
+    a = mesh.node("a")
+    a.start()
+    old = FakePeer(mesh.port("a"), "fake")
+    old.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "a to route to fake")
+    new = FakePeer(mesh.port("a"), "fake")
+    new.send(frame(route_update("fake", 3)))
+    wait_for(lambda: "which we hold a link to" in a.logtext(), 10, "a to hold the new link")
+    time.sleep(1)
+    old.close()
+    wait_for(lambda: a.logtext().count("Connection established with fake") == 2, 10, "the new link up")
+    log = a.logtext()
+    assert "already connected" not in log
+    assert "Connection to fake closed" in log
+    # a's updates on the new link list fake: the peer sees the link up
+    buf = b""
+    new.sock.settimeout(1)
+    deadline = time.time() + 15
+    while b'"fake":1' not in buf and time.time() < deadline:
+        try:
+            buf += new.sock.recv(65536)
+        except socket.timeout:
+            pass
+    assert b'"fake":1' in buf
+    new.send(frame(route_update("fake", 4, {"a": 1})))
+    time.sleep(1)
+    assert "fake" in a.routes()
+    assert [c["NodeID"] for c in a.status()["Connections"]] == ["fake"]
+    new.close()
