@@ -41,9 +41,9 @@ def pytest_collection_modifyitems(config, items):
 # already in use"), and outgoing connections of a suite running beside
 # this one take ports from the same ephemeral range.  So ports come from
 # below that range, each claimed by a file in PORT_CLAIMS that every suite
-# on the machine honours; a suite's claims go when it exits, and a claim
+# of the same user honours; a suite's claims go when it exits, and a claim
 # older than PORT_CLAIM_MAX_AGE (a suite killed) is taken over.
-PORT_CLAIMS = "/tmp/receptor-test-ports"
+PORT_CLAIMS = f"/tmp/receptor-test-ports-{os.getuid()}"
 PORT_CLAIM_MAX_AGE = 3 * 3600
 _claimed = []
 
