@@ -317,13 +317,11 @@ static void establish(struct conn *c, const char *peer)
         cost = json_number_value(nc);
     if (node_find_conn(n, peer)) {
         /* wait for the old link to end (handshake_tick rejects later) */
-        if (!c->duplicate_ticks)
+        if (!c->duplicate_of) {
             log_debug("%s names %s, which we hold a link to: waiting up to %d s for that link to end",
                       c->link->desc, peer, DUPLICATE_WAIT_S);
-        if (!c->duplicate_ticks)
-            c->duplicate_ticks = 1;
-        if (!c->duplicate_of)
             c->duplicate_of = strdup(peer);
+        }
         return;
     }
     c->peer = strdup(peer);
@@ -333,7 +331,6 @@ static void establish(struct conn *c, const char *peer)
     }
     c->established = 1;
     c->cost = cost;
-    c->duplicate_ticks = 0;
     free(c->duplicate_of);
     c->duplicate_of = NULL;
     free(c->initial_msg); /* the initial phase is over */
@@ -508,9 +505,9 @@ void node_adopt_link(struct node *n, struct link *l, const struct link_policy *p
 static void handshake_tick(struct conn *c)
 {
     c->initial_ticks++;
-    if (c->duplicate_ticks && ++c->duplicate_ticks > DUPLICATE_WAIT_S) {
+    if (c->duplicate_of && ++c->duplicate_ticks > DUPLICATE_WAIT_S) {
         log_warning("Rejected connection from %s because it connected using a node ID we are already connected to (%s)",
-                    c->link->desc, c->duplicate_of ? c->duplicate_of : "?");
+                    c->link->desc, c->duplicate_of);
         node_drop_conn(c, NULL, 1);
         return;
     }

@@ -68,8 +68,8 @@ struct conn {
     double cost;
     int initial_sends;
     int initial_ticks;              /* ticks spent in the initial phase */
-    int duplicate_ticks;            /* ticks since its peer named a node we hold a link to (0: it did not) */
-    char *duplicate_of;             /* ... that node's ID */
+    char *duplicate_of;             /* the node we hold a link to that this link's peer named (NULL: none) */
+    int duplicate_ticks;            /* ticks spent waiting for that link to end */
     uint8_t *initial_msg;           /* the update the initial phase repeats */
     size_t initial_len;
     int64_t last_recv;
