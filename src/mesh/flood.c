@@ -119,8 +119,9 @@ void flood_send_keepalive(struct node *n)
  * forwarder), so a node that joins learns the mesh at once instead of at
  * every node's next refresh, and nodes already holding these updates drop
  * them as seen or stale. */
-void flood_send_known(struct node *n, struct conn *to)
+void flood_send_known(struct node *n, struct conn *to, int64_t since)
 {
+    size_t sent = 0, skipped = 0;
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
     const char *k;
@@ -130,6 +131,11 @@ void flood_send_known(struct node *n, struct conn *to)
         const char *uid = json_string_value(json_array_get(info, 2));
         if (!row || !uid || strcmp(k, n->id) == 0 || strcmp(k, to->peer) == 0)
             continue;
+        json_t *at = json_array_get(info, 3);
+        if (since && at && json_integer_value(at) < since) {
+            skipped++; /* the returning peer has it (resume.c) */
+            continue;
+        }
         struct msg_route r = {
             .node_id = (char *)k,
             .update_id = (char *)uid,
@@ -139,10 +145,15 @@ void flood_send_known(struct node *n, struct conn *to)
             .forwarding_node = n->id,
         };
         buf_reset(&b);
-        if (msg_route_encode(&r, &b) == 0 && conn_send(to, buf_head(&b), buf_size(&b), NULL, 0) == 0)
+        if (msg_route_encode(&r, &b) == 0 && conn_send(to, buf_head(&b), buf_size(&b), NULL, 0) == 0) {
             n->counters.route_updates_sent++;
+            sent++;
+        }
     }
     buf_free(&b);
+    if (since)
+        log_debug("%s returns with the same epoch: sent it the %zu routing rows that changed since it "
+                  "left, not the %zu it has", to->peer, sent, skipped);
 }
 
 void flood_expire_seen(struct node *n, int64_t now)
@@ -253,8 +264,8 @@ static int accept_update(struct node *n, const struct msg_route *r)
     if (r->suspected_dup) {
         if (info && (uint64_t)json_integer_value(json_array_get(info, 0)) == r->suspected_dup)
             json_object_set_new(n->known_info, r->node_id,
-                                json_pack("[I,I,s]", (json_int_t)r->epoch, (json_int_t)r->sequence,
-                                          r->update_id));
+                                json_pack("[I,I,s,I]", (json_int_t)r->epoch, (json_int_t)r->sequence,
+                                          r->update_id, (json_int_t)util_mono_ns()));
         return 1;
     }
     uint64_t e = 0, s = 0;
@@ -288,7 +299,8 @@ static int accept_update(struct node *n, const struct msg_route *r)
         node_schedule_flood(n);
     }
     json_object_set_new(n->known_info, r->node_id,
-                        json_pack("[I,I,s]", (json_int_t)r->epoch, (json_int_t)r->sequence, r->update_id));
+                        json_pack("[I,I,s,I]", (json_int_t)r->epoch, (json_int_t)r->sequence, r->update_id,
+                                          (json_int_t)util_mono_ns()));
     apply_connections(n, r);
     return 1;
 }

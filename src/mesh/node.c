@@ -211,6 +211,7 @@ static void conn_unlink(struct conn *c)
         if (row)
             json_object_del(row, c->peer);
         log_info("Connection to %s closed (%s)", c->peer, c->link->desc);
+        resume_note_lost(n, c, util_mono_ns());
         node_schedule_flood(n);
         node_schedule_routes(n);
     }
@@ -330,6 +331,7 @@ static void establish(struct conn *c, const char *peer)
         return;
     }
     c->established = 1;
+    c->established_at = util_mono_ns();
     c->cost = cost;
     free(c->duplicate_of);
     c->duplicate_of = NULL;
@@ -357,7 +359,7 @@ static void establish(struct conn *c, const char *peer)
     node_schedule_routes(n);
     advert_send_own(n, c);
     advert_send_known(n, c);
-    flood_send_known(n, c);
+    flood_send_known(n, c, resume_since(n, peer, c->peer_epoch));
 }
 
 /* Established-phase checks of spec 2.7 on a routing update; 0 to go on. */
@@ -432,6 +434,8 @@ static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
         return;
     }
     if (!c->established) {
+        if (strcmp(r.node_id, r.forwarding_node) == 0)
+            c->peer_epoch = r.epoch;
         establish(c, r.forwarding_node);
         msg_route_free(&r);
         return;
@@ -563,6 +567,7 @@ static void on_tick(uv_timer_t *t)
     if (now >= n->next_seen_scan) {
         n->next_seen_scan = now + SEEN_EXPIRY_NS / 2;
         flood_expire_seen(n, now);
+        resume_expire(n, now);
     }
 }
 
@@ -598,6 +603,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     n->known_costs = json_object();
     json_object_set_new(n->known_costs, n->id, json_object());
     n->known_info = json_object();
+    n->departed = json_object();
     n->seen = json_object();
     n->routes = json_object();
     n->ping_rtt = json_object();
@@ -689,6 +695,7 @@ static void node_release(uv_handle_t *h)
     firewall_free(&n->fw);
     json_decref(n->known_costs);
     json_decref(n->known_info);
+    json_decref(n->departed);
     free(n->last_update);
     json_decref(n->seen);
     json_decref(n->routes);

@@ -35,6 +35,9 @@
 #define TICK_STALL_NS (3LL * 1000000000) /* a 1 s tick this late: the process was not running */
 #define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
 #define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
+#define RESUME_MARGIN_NS (30LL * 1000000000) /* rows sent this long before a link ended had arrived */
+#define RESUME_KEEP_NS (600LL * 1000000000)  /* how long a departed peer is remembered */
+#define RESUME_MAX NODE_MAX_KNOWN
 #define DUPLICATE_WAIT_S 5          /* a new link named after a peer we hold a link to waits this long for the old one to end */
 /* Per-link control-plane limit (routing updates and adverts): a base rate
  * and burst, plus what an honest mesh of the size this node knows floods
@@ -73,6 +76,8 @@ struct conn {
     uint8_t *initial_msg;           /* the update the initial phase repeats */
     size_t initial_len;
     int64_t last_recv;
+    int64_t established_at;         /* mono ns */
+    uint64_t peer_epoch;            /* the epoch of the peer's handshake update (0: not known) */
     double tokens;
     int64_t tokens_at;
     int64_t warned_at;
@@ -139,7 +144,8 @@ struct node {
     int64_t max_idle_ns;
     struct conn *conns;
     json_t *known_costs;    /* node -> {peer: cost} */
-    json_t *known_info;     /* node -> [epoch, sequence, UpdateID] */
+    json_t *known_info;     /* node -> [epoch, sequence, UpdateID, accepted at (mono ns)] */
+    json_t *departed;       /* peer -> [epoch, rows it has up to (mono ns), lost at] (resume.c) */
     json_t *seen;           /* UpdateID -> mono ns */
     size_t seen_bytes;
     size_t known_bytes;     /* known_costs + known_info, re-counted when near the cap */
@@ -187,8 +193,15 @@ size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn 
 void flood_handle_update(struct conn *c, struct msg_route *r);
 void flood_expire_seen(struct node *n, int64_t now);
 void flood_send_keepalive(struct node *n);
-void flood_send_known(struct node *n, struct conn *to);
+/* Rows accepted from since on (mono ns; 0: the whole table). */
+void flood_send_known(struct node *n, struct conn *to, int64_t since);
 int64_t node_scaled_interval(struct node *n, int64_t base);
+
+/* resume.c */
+void resume_note_lost(struct node *n, const struct conn *c, int64_t now);
+/* From when on rows must be sent to the peer now establishing (0: all). */
+int64_t resume_since(struct node *n, const char *peer, uint64_t epoch);
+void resume_expire(struct node *n, int64_t now);
 
 /* datagram.c */
 void datagram_handle(struct conn *c, const uint8_t *msg, size_t len);

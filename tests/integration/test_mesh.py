@@ -311,3 +311,82 @@ def test_a_redial_waits_for_the_old_link_to_end(mesh):
     assert "fake" in a.routes()
     assert [c["NodeID"] for c in a.status()["Connections"]] == ["fake"]
     new.close()
+
+
+def _frames(buf):
+    """The route updates in a byte stream of frames, decoded."""
+    import json
+    out, off = [], 0
+    while off + 2 <= len(buf):
+        n = int.from_bytes(buf[off:off + 2], "little")
+        msg = buf[off + 2:off + 2 + n]
+        off += 2 + n
+        if msg[:1] == b"\x01" and len(msg) == n:
+            out.append(json.loads(msg[1:]))
+    return out
+
+
+def _join(port, name, epoch, target="a", listen_s=3):
+    """Establishes as `name` with `epoch`; returns the socket and the route
+    updates the node sent in the first `listen_s` seconds of the link."""
+    from test_hostile import frame, route_update
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(frame(route_update(name, 1, epoch=epoch)))
+    buf = b""
+    deadline = time.time() + 10
+    while f'"{name}":1'.encode() not in buf and time.time() < deadline:
+        buf += s.recv(65536)
+    s.sendall(frame(route_update(name, 2, {target: 1}, epoch=epoch)))
+    s.settimeout(0.2)
+    end = time.time() + listen_s
+    while time.time() < end:
+        try:
+            buf += s.recv(65536)
+        except socket.timeout:
+            pass
+    return s, _frames(buf)
+
+
+def test_a_returning_peer_gets_only_the_rows_that_changed(mesh):
+    """Beyond 50 known nodes, a peer that comes back with the same epoch
+    (the same process: it still has what the old link carried) is sent only
+    the rows accepted since 30 s before its link ended; a peer that comes
+    back restarted (a new epoch) gets the whole table, and a link too short
+    to know whether its table was read changes nothing.  At 1000 nodes every
+    redial of a timed-out hop cost a 1,000-message table each way."""
+    from test_hostile import frame, route_update
+    a = mesh.node("a")
+    a.start()
+    port = mesh.port("a")
+    e1, e2 = 30125106074023304, 30125106074023999
+    same, _ = _join(port, "same", e1)
+    again, _ = _join(port, "again", e1)
+    rows = [f"n{i:02d}" for i in range(60)]
+    for i, r in enumerate(rows):
+        same.sendall(frame(route_update(r, 1, {"same": 1}, update_id=f"R{i:07d}", fwd="same")))
+    wait_for(lambda: len(a.cmd("status")["KnownConnectionCosts"]) >= 63, 10, "a to know 60 more nodes")
+    # both links live past the 30 s margin (keep-alives beat the 21 s idle timeout)
+    for seq in range(3, 10):
+        time.sleep(5)
+        same.sendall(frame(route_update("same", seq, {"a": 1}, epoch=e1)))
+        again.sendall(frame(route_update("again", seq, {"a": 1}, epoch=e1)))
+    same.sendall(frame(route_update("late", 1, {"same": 1}, update_id="Rlate", fwd="same")))
+    wait_for(lambda: "late" in a.cmd("status")["KnownConnectionCosts"], 10, "a to know late")
+    same.close()
+    again.close()
+    wait_for(lambda: not a.cmd("status")["Connections"], 10, "both links to end")
+    same, got_same = _join(port, "same", e1)
+    again, got_again = _join(port, "again", e2)   # restarted: knows nothing
+    def tabled(got):
+        return {u["NodeID"] for u in got if u["ForwardingNode"] == "a" and u["NodeID"] != "a"}
+    # same: only late (accepted within the margin) and maybe again's new rows
+    assert "late" in tabled(got_same) and tabled(got_same) <= {"late", "again"}, sorted(tabled(got_same))
+    assert set(rows) <= tabled(got_again) and "late" in tabled(got_again), sorted(tabled(got_again))
+    # a link too short to tell whether its table was read leaves the record
+    same.close()
+    wait_for(lambda: "same" not in [c["NodeID"] for c in a.cmd("status")["Connections"]], 10,
+             "the short link to end")
+    same, got_short = _join(port, "same", e1)
+    assert "late" in tabled(got_short) and tabled(got_short) <= {"late", "again"}, sorted(tabled(got_short))
+    same.close()
+    again.close()
