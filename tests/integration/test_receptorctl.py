@@ -26,6 +26,7 @@ import threading
 
 import pytest
 
+from conftest import free_port
 from test_receptorctl_fake import STATUS_ORDER, FakeControl, go_json, make_tls_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -356,14 +357,6 @@ def test_bad_greeting(tmp_path):
     threading.Thread(target=serve, daemon=True).start()
     assert run_ctl(["status"], path) == (1, "", "ERROR: Failed to connect to Receptor socket\n")
     lsock.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_tcp_socket():

@@ -35,9 +35,9 @@ import os
 import pathlib
 import resource
 import shutil
-import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import base64
@@ -260,12 +260,9 @@ class Podman:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+# the registry's port is claimed as the daemons' are (tests/integration/ports.py)
+sys.path.append(str(pathlib.Path(__file__).resolve().parent.parent))
+from ports import free_port  # noqa: E402
 
 
 class Registry:
