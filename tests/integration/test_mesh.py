@@ -1,6 +1,6 @@
 """The mesh with real daemons: lines, rings, costs, reconvergence, firewall,
 allowed peers, duplicate node IDs, reload."""
-import os
+import json
 import signal
 import socket
 import time
@@ -29,6 +29,18 @@ def line(mesh, n):
     for nd in nodes:
         nd.start()
     return nodes
+
+
+def _frames(buf):
+    """The route updates in a byte stream of frames, decoded."""
+    out, off = [], 0
+    while off + 2 <= len(buf):
+        n = int.from_bytes(buf[off:off + 2], "little")
+        msg = buf[off + 2:off + 2 + n]
+        off += 2 + n
+        if msg[:1] == b"\x01" and len(msg) == n:
+            out.append(json.loads(msg[1:]))
+    return out
 
 
 def test_five_node_line_ping_and_traceroute(mesh):
@@ -210,8 +222,6 @@ def test_a_dialed_peer_that_answers_late_is_waited_for(mesh):
     The same wait is not granted to links others open (test_backends:
     sessions that never complete a handshake are given up after ~11 s)."""
     from test_hostile import frame, route_update
-    import json
-    import socket
     lst = socket.socket()
     lst.bind(("127.0.0.1", 0))
     lst.listen(8)
@@ -230,15 +240,8 @@ def test_a_dialed_peer_that_answers_late_is_waited_for(mesh):
     assert b'"late":1' in buf, buf[-300:]
     # what a sent while we were silent: one update, repeated (a fresh
     # update per resend made a busy peer flood each of them)
-    ids, off = [], 0
-    while off + 2 <= len(buf):
-        n = int.from_bytes(buf[off:off + 2], "little")
-        msg = buf[off + 2:off + 2 + n]
-        off += 2 + n
-        if msg[:1] == b"\x01" and len(msg) == n:
-            body = json.loads(msg[1:])
-            if body["NodeID"] == "a" and "late" not in body["Connections"]:
-                ids.append(body["UpdateID"])
+    ids = [u["UpdateID"] for u in _frames(buf)
+           if u["NodeID"] == "a" and "late" not in u["Connections"]]
     assert len(ids) >= 11 and len(set(ids)) == 1, ids
     s.sendall(frame(route_update("late", 2, {"a": 1})))
     wait_for(lambda: any(c["NodeID"] == "late" for c in a.cmd("status")["Connections"] or []),
@@ -311,19 +314,6 @@ def test_a_redial_waits_for_the_old_link_to_end(mesh):
     assert "fake" in a.routes()
     assert [c["NodeID"] for c in a.status()["Connections"]] == ["fake"]
     new.close()
-
-
-def _frames(buf):
-    """The route updates in a byte stream of frames, decoded."""
-    import json
-    out, off = [], 0
-    while off + 2 <= len(buf):
-        n = int.from_bytes(buf[off:off + 2], "little")
-        msg = buf[off + 2:off + 2 + n]
-        off += 2 + n
-        if msg[:1] == b"\x01" and len(msg) == n:
-            out.append(json.loads(msg[1:]))
-    return out
 
 
 def _join(port, name, epoch, target="a", listen_s=3):
