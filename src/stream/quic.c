@@ -102,6 +102,8 @@ struct qconn {
     struct buf recvq;
     int reading;
     int eof_received, eof_delivered;
+    int fin_received;                  /* the peer's FIN: eof_received with nothing missing */
+    int net_done;                      /* closed by the peer; only the receive queue is left */
     /* lifecycle */
     stream_dial_cb dial_cb;
     void *dial_arg;
@@ -322,7 +324,7 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t stream
         return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     if (flags & NGTCP2_STREAM_DATA_FLAG_FIN)
-        c->eof_received = 1;
+        c->eof_received = c->fin_received = 1;
     return 0;
 }
 
@@ -613,19 +615,23 @@ static void qconn_deliver(struct qconn *c)
         }
         return;
     }
-    while (!c->closing && c->handed_up && c->reading && buf_size(&c->recvq) > 0) {
+    int live = !c->closing || c->net_done;
+    while (live && c->handed_up && c->reading && buf_size(&c->recvq) > 0) {
         size_t n = buf_size(&c->recvq);
         if (n > 65536)
             n = 65536;
         uint8_t chunk[65536];
         memcpy(chunk, buf_head(&c->recvq), n);
         buf_consume(&c->recvq, n);
-        ngtcp2_conn_extend_max_stream_offset(c->conn, c->stream_id, n);
-        ngtcp2_conn_extend_max_offset(c->conn, n);
+        if (!c->closing) {
+            ngtcp2_conn_extend_max_stream_offset(c->conn, c->stream_id, n);
+            ngtcp2_conn_extend_max_offset(c->conn, n);
+        }
         if (c->bs.on_read)
             c->bs.on_read(&c->bs, chunk, n);
+        live = !c->closing || c->net_done;
     }
-    if (!c->closing && c->handed_up && c->reading && c->eof_received && !c->eof_delivered &&
+    if (live && c->handed_up && c->reading && c->eof_received && !c->eof_delivered &&
         buf_size(&c->recvq) == 0) {
         c->eof_delivered = 1;
         if (c->bs.on_eof)
@@ -755,6 +761,26 @@ static void describe_close(struct qconn *c, int rv)
         c->fail_reason = c->fail_buf;
 }
 
+/* The peer closed the connection after its FIN, so every byte it sent is
+ * here, but the application has not read them all: it paused reading, its
+ * own output being full.  The connection leaves the network and stays a
+ * stream of what is left: qconn_deliver hands that out as the application
+ * reads, then the EOF, and q_close frees it.  Freeing it at once lost the
+ * tail of the stream (the peer had it all acknowledged, so it closed). */
+static void qconn_keep_received(struct qconn *c)
+{
+    c->net_done = 1;
+    c->refs++; /* the application's, given back by q_close */
+    while (c->sq_head) { /* nobody will acknowledge these: the peer is gone */
+        struct qchunk *k = c->sq_head;
+        c->sq_head = k->next;
+        free(k);
+    }
+    c->sq_tail = NULL;
+    c->sq_bytes = 0;
+    qconn_destroy(c);
+}
+
 static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
 {
     if (c->closing)
@@ -771,6 +797,10 @@ static void qconn_recv(struct qconn *c, const uint8_t *data, size_t len)
             c->refs++;
             qconn_deliver(c); /* the peer finished cleanly: deliver what is left */
             c->refs--;
+            if (c->fin_received && !c->eof_delivered && !c->app_closed && !c->closing) {
+                qconn_keep_received(c); /* ... and what the application cannot take yet */
+                return;
+            }
         }
         describe_close(c, rv);
         /* ngtcp2 asks for a silent drop (DROP_CONN) or has already sent or
@@ -1137,7 +1167,7 @@ static size_t q_queued(struct bstream *s)
 static void q_read_start(struct bstream *s)
 {
     struct qconn *c = (struct qconn *)s;
-    if (c->reading || c->closing)
+    if (c->reading || (c->closing && !c->net_done))
         return;
     c->reading = 1;
     c->refs++;
@@ -1185,6 +1215,10 @@ static void q_close(struct bstream *s)
             c->fin_wanted = 1;
             qconn_after_io(c);
         }
+    }
+    if (c->net_done) {
+        c->net_done = 0;
+        c->refs--; /* qconn_keep_received's */
     }
     c->refs--;
     qconn_release(c);
