@@ -185,12 +185,8 @@ static void handle_own_id(struct node *n, const struct msg_route *r)
     }
 }
 
-/* 1 if a row lists the node.  Every update that changes a row checks every
- * known row for the originator (as upstream does), so this runs nodes x
- * updates times while a large mesh converges: most rows are an execution
- * node's two or three peers, compared directly instead of hashing the name
- * once per row (jansson's hash lookups, missing the cache, were the largest
- * single share of a converging 1000-node mesh's CPU in perf). */
+/* 1 if a row lists the node (the fallback scan of withdraw_unlisted):
+ * small rows compared directly instead of hashing the name once per row. */
 #define ROW_SCAN_MAX 8
 
 static int row_lists(json_t *row, const char *node)
@@ -205,27 +201,76 @@ static int row_lists(json_t *row, const char *node)
     return 0;
 }
 
+/* The index of who lists whom (listers.h) made afresh from the rows. */
+static void listers_rebuild(struct node *n)
+{
+    listers_free(&n->listers);
+    listers_init(&n->listers);
+    const char *k, *p;
+    json_t *row, *v;
+    json_object_foreach(n->known_costs, k, row)
+        json_object_foreach(row, p, v)
+            listers_add(&n->listers, p, k);
+}
+
+/* Drops the originator from row k unless k is us, the originator, or
+ * listed in the originator's new row. */
+static void withdraw_from(struct node *n, const struct msg_route *r, const char *k)
+{
+    if (strcmp(k, n->id) == 0 || strcmp(k, r->node_id) == 0 || json_object_get(r->connections, k))
+        return;
+    json_t *row = json_object_get(n->known_costs, k);
+    if (row && json_object_get(row, r->node_id)) {
+        json_object_del(row, r->node_id);
+        size_t gone = strlen(r->node_id) + KNOWN_ENTRY_COST;
+        n->known_bytes = n->known_bytes > gone ? n->known_bytes - gone : 0;
+    }
+    listers_del(&n->listers, r->node_id, k);
+}
+
+/* Every row that lists the originator and is not listed back by its new
+ * row loses the entry (as upstream).  The index names those rows; only if
+ * it cannot (out of memory) is every row looked at. */
+static void withdraw_unlisted(struct node *n, const struct msg_route *r)
+{
+    const char **by;
+    size_t nby;
+    if (listers_of(&n->listers, r->node_id, &by, &nby) == 0) {
+        for (size_t i = 0; i < nby; i++)
+            withdraw_from(n, r, by[i]);
+        free(by);
+        return;
+    }
+    const char *k;
+    json_t *other;
+    void *tmp;
+    json_object_foreach_safe(n->known_costs, tmp, k, other)
+        if (row_lists(other, r->node_id))
+            withdraw_from(n, r, k);
+}
+
 /* Replaces the originator's row when it changed; 1 if it did. */
 static int apply_connections(struct node *n, const struct msg_route *r)
 {
     json_t *row = json_object_get(n->known_costs, r->node_id);
     if (row && json_equal(row, r->connections))
         return 0;
+    if (listers_should_rebuild(&n->listers, json_object_size(n->known_costs)))
+        listers_rebuild(n);
     size_t old = row ? row_cost(r->node_id, row) : 0;
     n->known_bytes += row_cost(r->node_id, r->connections);
     n->known_bytes = n->known_bytes > old ? n->known_bytes - old : 0;
-    json_object_set(n->known_costs, r->node_id, r->connections);
-    size_t gone = strlen(r->node_id) + KNOWN_ENTRY_COST;
     const char *k;
-    json_t *other;
-    json_object_foreach(n->known_costs, k, other) {
-        if (!row_lists(other, r->node_id) || strcmp(k, n->id) == 0 || strcmp(k, r->node_id) == 0)
-            continue;
-        if (!json_object_get(r->connections, k)) {
-            json_object_del(other, r->node_id);
-            n->known_bytes = n->known_bytes > gone ? n->known_bytes - gone : 0;
-        }
-    }
+    json_t *v;
+    if (row)
+        json_object_foreach(row, k, v)
+            if (!json_object_get(r->connections, k))
+                listers_del(&n->listers, k, r->node_id);
+    json_object_foreach(r->connections, k, v)
+        if (!row || !json_object_get(row, k))
+            listers_add(&n->listers, k, r->node_id);
+    json_object_set(n->known_costs, r->node_id, r->connections); /* row freed here */
+    withdraw_unlisted(n, r);
     node_schedule_routes(n);
     return 1;
 }

@@ -210,6 +210,8 @@ static void conn_unlink(struct conn *c)
         row = json_object_get(n->known_costs, n->id);
         if (row)
             json_object_del(row, c->peer);
+        listers_del(&n->listers, n->id, c->peer);
+        listers_del(&n->listers, c->peer, n->id);
         log_info("Connection to %s closed (%s)", c->peer, c->link->desc);
         resume_note_lost(n, c, util_mono_ns());
         node_schedule_flood(n);
@@ -346,6 +348,8 @@ static void establish(struct conn *c, const char *peer)
         json_object_set_new(n->known_costs, peer, row);
     }
     json_object_set_new(row, n->id, json_real(cost));
+    listers_add(&n->listers, peer, n->id);
+    listers_add(&n->listers, n->id, peer);
     log_info("Connection established with %s (%s)", peer, c->link->desc);
     /* A node that has not flooded its update yet does so now: the table
      * its new peer sends makes it able to answer other nodes at once, and
@@ -602,6 +606,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     n->id_hash = names_add(&n->names, n->id);
     n->known_costs = json_object();
     json_object_set_new(n->known_costs, n->id, json_object());
+    listers_init(&n->listers);
     n->known_info = json_object();
     n->departed = json_object();
     n->seen = json_object();
@@ -694,6 +699,7 @@ static void node_release(uv_handle_t *h)
     names_free(&n->names);
     firewall_free(&n->fw);
     json_decref(n->known_costs);
+    listers_free(&n->listers);
     json_decref(n->known_info);
     json_decref(n->departed);
     free(n->last_update);

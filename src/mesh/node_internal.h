@@ -2,6 +2,7 @@
  * src/mesh that implement one concept each:
  *   node.c      lifecycle, timers, connections and the connection protocol
  *   flood.c     routing updates: making, flooding, processing (spec 4.2)
+ *   listers.c   which rows of the link-state database list a node
  *   datagram.c  data messages: routing, delivery, unreach, firewall
  *   advert.c    service advertisements (spec 4.8)
  *   ping.c      ping and its client
@@ -10,6 +11,7 @@
 #ifndef MESH_NODE_INTERNAL_H
 #define MESH_NODE_INTERNAL_H
 
+#include "mesh/listers.h"
 #include "mesh/node.h"
 
 #define NODE_MAX_KNOWN 4096         /* most nodes one mesh may hold */
@@ -144,6 +146,7 @@ struct node {
     int64_t max_idle_ns;
     struct conn *conns;
     json_t *known_costs;    /* node -> {peer: cost} */
+    struct listers listers; /* known_costs the other way: peer -> rows listing it */
     json_t *known_info;     /* node -> [epoch, sequence, UpdateID, accepted at (mono ns)] */
     json_t *departed;       /* peer -> [epoch, rows it has up to (mono ns), lost at] (resume.c) */
     json_t *seen;           /* UpdateID -> mono ns */
