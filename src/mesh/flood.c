@@ -1,6 +1,6 @@
 /* flood.c - routing updates: making our own, flooding, and processing the
  * ones peers send (spec 4.2-4.4).  The link-state database is
- * n->known_costs; freshness per originator is n->known_info; n->seen
+ * n->known_costs; freshness per originator is n->known_info; n->seen (seen.c)
  * de-duplicates UpdateIDs.  Both are bounded in entries and in bytes so a
  * flooding peer cannot grow them without limit: the seen table is forgotten
  * when full (the freshness rules still drop replays), and an update whose
@@ -19,11 +19,8 @@
 
 /* Estimated memory per table entry, jansson's hashtable pair, value and
  * bucket included. */
-#define SEEN_ENTRY_COST 144
 #define KNOWN_NODE_COST 320   /* known_info entry + [epoch,seq] + row object */
 #define KNOWN_ENTRY_COST 160  /* one peer -> cost in a row */
-
-static size_t seen_cost(const char *id) { return strlen(id) + SEEN_ENTRY_COST; }
 
 static size_t row_cost(const char *node, json_t *row)
 {
@@ -156,18 +153,7 @@ void flood_send_known(struct node *n, struct conn *to, int64_t since)
                   "left, not the %zu it has", to->peer, sent, skipped);
 }
 
-void flood_expire_seen(struct node *n, int64_t now)
-{
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(n->seen, tmp, k, v) {
-        if (now - json_integer_value(v) > SEEN_EXPIRY_NS) {
-            n->seen_bytes -= seen_cost(k);
-            json_object_del(n->seen, k);
-        }
-    }
-}
+void flood_expire_seen(struct node *n, int64_t now) { seen_expire(&n->seen, now - SEEN_EXPIRY_NS); }
 
 static void handle_own_id(struct node *n, const struct msg_route *r)
 {
@@ -352,21 +338,18 @@ static int accept_update(struct node *n, const struct msg_route *r)
 
 static int remember_update_id(struct node *n, const char *id)
 {
-    if (json_object_get(n->seen, id)) {
+    size_t len = strlen(id);
+    if (seen_has(&n->seen, id, len)) {
         n->counters.route_updates_dropped[NODE_DROP_DUPLICATE]++;
         return 0;
     }
-    size_t cost = seen_cost(id);
-    if (json_object_size(n->seen) >= NODE_SEEN_MAX || n->seen_bytes + cost > NODE_SEEN_MAX_BYTES) {
+    if (seen_count(&n->seen) >= NODE_SEEN_MAX) {
         /* bounded: forget; the freshness rules still drop old updates */
         log_warning("Forgetting %zu remembered routing update IDs (%zu bytes): the table is full "
-                    "(limits %d IDs, %u bytes)", json_object_size(n->seen), n->seen_bytes,
-                    NODE_SEEN_MAX, NODE_SEEN_MAX_BYTES);
-        json_object_clear(n->seen);
-        n->seen_bytes = 0;
+                    "(limit %d IDs)", seen_count(&n->seen), seen_bytes(&n->seen), NODE_SEEN_MAX);
+        seen_clear(&n->seen);
     }
-    json_object_set_new(n->seen, id, json_integer(util_mono_ns()));
-    n->seen_bytes += cost;
+    seen_add(&n->seen, id, len, util_mono_ns()); /* out of memory: not remembered, still fresh-checked */
     return 1;
 }
 

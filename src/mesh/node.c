@@ -412,7 +412,7 @@ static int seen_before_decoding(struct conn *c, const uint8_t *json, size_t len)
     char buf[MSG_UPDATE_ID_MAX + 1];
     memcpy(buf, id, (size_t)(q - id));
     buf[q - id] = '\0';
-    return json_object_get(c->node->seen, buf) != NULL;
+    return seen_has(&c->node->seen, buf, (size_t)(q - id));
 }
 
 static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
@@ -609,7 +609,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     listers_init(&n->listers);
     n->known_info = json_object();
     n->departed = json_object();
-    n->seen = json_object();
+    seen_init(&n->seen);
     n->routes = json_object();
     n->ping_rtt = json_object();
     int64_t now = util_mono_ns();
@@ -703,7 +703,7 @@ static void node_release(uv_handle_t *h)
     json_decref(n->known_info);
     json_decref(n->departed);
     free(n->last_update);
-    json_decref(n->seen);
+    seen_free(&n->seen);
     json_decref(n->routes);
     json_decref(n->ping_rtt);
     json_decref(n->work_commands);

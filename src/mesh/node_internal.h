@@ -3,6 +3,7 @@
  *   node.c      lifecycle, timers, connections and the connection protocol
  *   flood.c     routing updates: making, flooding, processing (spec 4.2)
  *   listers.c   which rows of the link-state database list a node
+ *   seen.c      the UpdateIDs seen recently
  *   datagram.c  data messages: routing, delivery, unreach, firewall
  *   advert.c    service advertisements (spec 4.8)
  *   ping.c      ping and its client
@@ -13,15 +14,15 @@
 
 #include "mesh/listers.h"
 #include "mesh/node.h"
+#include "mesh/seen.h"
 
 #define NODE_MAX_KNOWN 4096         /* most nodes one mesh may hold */
 #define NODE_SEEN_MAX 100000        /* de-dup table bound */
 /* Byte bounds of the tables peers fill (estimates of what each entry costs
  * in memory, jansson's nodes included): a 4096-node mesh of honest nodes
  * needs a fraction of each; a flooding peer meets them instead of growing
- * the node by gigabytes (100,000 UpdateIDs, 4096 rows of 4096 connections,
- * 16384 adverts of 64 KB). */
-#define NODE_SEEN_MAX_BYTES (16u << 20)
+ * the node by gigabytes (4096 rows of 4096 connections, 16384 adverts of
+ * 64 KB).  The 100,000 UpdateIDs of NODE_SEEN_MAX take 16 bytes each. */
 #define NODE_KNOWN_MAX_BYTES (16u << 20)
 #define NODE_ADS_MAX 16384
 #define NODE_ADS_MAX_BYTES (16u << 20)
@@ -149,8 +150,7 @@ struct node {
     struct listers listers; /* known_costs the other way: peer -> rows listing it */
     json_t *known_info;     /* node -> [epoch, sequence, UpdateID, accepted at (mono ns)] */
     json_t *departed;       /* peer -> [epoch, rows it has up to (mono ns), lost at] (resume.c) */
-    json_t *seen;           /* UpdateID -> mono ns */
-    size_t seen_bytes;
+    struct seen seen;       /* UpdateIDs of the last SEEN_EXPIRY_NS */
     size_t known_bytes;     /* known_costs + known_info, re-counted when near the cap */
     struct cap_report known_report;
     json_t *routes;         /* dest -> next hop */

@@ -92,6 +92,7 @@ json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
     json_t *index = json_object(); /* name -> its index */
     json_t *table = json_object();
     json_t *pc = path_costs ? json_object() : NULL;
+    json_t **hopstr = NULL;
     if (!names || !dist || !prev || !done || !index || !table || (path_costs && !pc))
         goto fail;
     size_t v = 0;
@@ -136,11 +137,18 @@ json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
             }
         }
     }
+    /* one string per next hop, shared by its destinations: a 1000-node
+     * table of an execution node holds two */
+    hopstr = calloc(n, sizeof *hopstr);
+    if (!hopstr)
+        goto fail;
     for (size_t d = 1; d < n; d++) {
         int hop = prev[d] < 0 ? -1 : first_hop(prev, n, d);
         if (hop < 0)
             continue;
-        json_object_set_new(table, names[d], json_string(names[hop]));
+        if (!hopstr[hop] && !(hopstr[hop] = json_string(names[hop])))
+            goto fail;
+        json_object_set(table, names[d], hopstr[hop]);
         if (pc)
             json_object_set_new(pc, names[d], json_real(dist[d]));
     }
@@ -153,6 +161,10 @@ out:
     if (path_costs)
         *path_costs = pc;
     json_decref(index);
+    if (hopstr)
+        for (size_t i = 0; i < n; i++)
+            json_decref(hopstr[i]);
+    free(hopstr);
     free(h.a);
     free(names);
     free(dist);
