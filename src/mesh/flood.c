@@ -1,6 +1,6 @@
 /* flood.c - routing updates: making our own, flooding, and processing the
  * ones peers send (spec 4.2-4.4).  The link-state database is
- * n->known_costs; freshness per originator is n->known_info; n->seen (seen.c)
+ * n->known_costs; freshness per originator is n->origins (origins.c); n->seen (seen.c)
  * de-duplicates UpdateIDs.  Both are bounded in entries and in bytes so a
  * flooding peer cannot grow them without limit: the seen table is forgotten
  * when full (the freshness rules still drop replays), and an update whose
@@ -19,7 +19,7 @@
 
 /* Estimated memory per table entry, jansson's hashtable pair, value and
  * bucket included. */
-#define KNOWN_NODE_COST 320   /* known_info entry + [epoch,seq] + row object */
+#define KNOWN_NODE_COST 320   /* origins entry + row object */
 #define KNOWN_ENTRY_COST 160  /* one peer -> cost in a row */
 
 static size_t row_cost(const char *node, json_t *row)
@@ -121,23 +121,20 @@ void flood_send_known(struct node *n, struct conn *to, int64_t since)
     size_t sent = 0, skipped = 0;
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
-    const char *k;
-    json_t *info;
-    json_object_foreach(n->known_info, k, info) {
-        json_t *row = json_object_get(n->known_costs, k);
-        const char *uid = json_string_value(json_array_get(info, 2));
-        if (!row || !uid || strcmp(k, n->id) == 0 || strcmp(k, to->peer) == 0)
+    for (uint32_t i = 0; i < n->origins.count; i++) {
+        const struct origin *o = &n->origins.e[i];
+        json_t *row = json_object_get(n->known_costs, o->name);
+        if (!row || strcmp(o->name, n->id) == 0 || strcmp(o->name, to->peer) == 0)
             continue;
-        json_t *at = json_array_get(info, 3);
-        if (since && at && json_integer_value(at) < since) {
+        if (since && o->accepted_at < since) {
             skipped++; /* the returning peer has it (resume.c) */
             continue;
         }
         struct msg_route r = {
-            .node_id = (char *)k,
-            .update_id = (char *)uid,
-            .epoch = (uint64_t)json_integer_value(json_array_get(info, 0)),
-            .sequence = (uint64_t)json_integer_value(json_array_get(info, 1)),
+            .node_id = o->name,
+            .update_id = o->update_id,
+            .epoch = o->epoch,
+            .sequence = o->sequence,
             .connections = row,
             .forwarding_node = n->id,
         };
@@ -291,23 +288,20 @@ static int known_fits(struct node *n, const struct msg_route *r)
 /* 1 if the update is fresh and was recorded (then it is forwarded). */
 static int accept_update(struct node *n, const struct msg_route *r)
 {
-    json_t *info = json_object_get(n->known_info, r->node_id);
+    struct origin *o = origins_get(&n->origins, r->node_id);
     if (r->suspected_dup) {
-        if (info && (uint64_t)json_integer_value(json_array_get(info, 0)) == r->suspected_dup)
-            json_object_set_new(n->known_info, r->node_id,
-                                json_pack("[I,I,s,I]", (json_int_t)r->epoch, (json_int_t)r->sequence,
-                                          r->update_id, (json_int_t)util_mono_ns()));
+        if (o && o->epoch == r->suspected_dup)
+            origins_set(&n->origins, r->node_id, r->epoch, r->sequence, r->update_id, util_mono_ns());
         return 1;
     }
-    uint64_t e = 0, s = 0;
-    if (info) {
-        e = (uint64_t)json_integer_value(json_array_get(info, 0));
-        s = (uint64_t)json_integer_value(json_array_get(info, 1));
-        if (r->epoch < e || (r->epoch == e && r->sequence <= s)) {
+    uint64_t e = 0;
+    if (o) {
+        e = o->epoch;
+        if (r->epoch < o->epoch || (r->epoch == o->epoch && r->sequence <= o->sequence)) {
             n->counters.route_updates_dropped[NODE_DROP_STALE]++;
             return 0;
         }
-    } else if (json_object_size(n->known_info) >= NODE_MAX_KNOWN) {
+    } else if (origins_count(&n->origins) >= NODE_MAX_KNOWN) {
         char why[80];
         snprintf(why, sizeof why, "a new node, and already %d nodes known", NODE_MAX_KNOWN);
         known_refuse(n, r, why);
@@ -315,12 +309,16 @@ static int accept_update(struct node *n, const struct msg_route *r)
     }
     if (!known_fits(n, r))
         return 0;
-    if (!info) {
+    if (origins_set(&n->origins, r->node_id, r->epoch, r->sequence, r->update_id, util_mono_ns()) < 0) {
+        known_refuse(n, r, "out of memory");
+        return 0;
+    }
+    if (!o) {
         names_add(&n->names, r->node_id);
         /* upstream floods its own update so the new node learns about us;
          * in a large mesh every node doing so for every node that appears
          * is a storm: there the joining node's peers send it their table */
-        if (json_object_size(n->known_info) < MESH_SMALL)
+        if (origins_count(&n->origins) <= MESH_SMALL)
             node_schedule_flood(n);
     } else if (r->epoch > e) {
         /* a restarted node knows nothing: tell it about us now rather
@@ -329,9 +327,6 @@ static int accept_update(struct node *n, const struct msg_route *r)
         node_notify_restart(n, r->node_id, r->epoch);
         node_schedule_flood(n);
     }
-    json_object_set_new(n->known_info, r->node_id,
-                        json_pack("[I,I,s,I]", (json_int_t)r->epoch, (json_int_t)r->sequence, r->update_id,
-                                          (json_int_t)util_mono_ns()));
     apply_connections(n, r);
     return 1;
 }

@@ -69,7 +69,7 @@ static void on_route_timer(uv_timer_t *t)
  * beyond, at most max_ms: the debounce delays of floods and recomputes. */
 static uint64_t scaled_delay_ms(struct node *n, uint64_t base_ms, uint64_t max_ms)
 {
-    size_t known = json_object_size(n->known_info);
+    size_t known = origins_count(&n->origins);
     uint64_t ms = known <= MESH_SMALL ? base_ms : base_ms * known / MESH_SMALL;
     return ms < max_ms ? ms : max_ms;
 }
@@ -95,7 +95,7 @@ void node_schedule_routes(struct node *n)
      * table (forwarding, dials, status, metrics) brings it up to date first
      * (node_routes), so the timer only bounds how stale an unread table
      * gets and when "Updated routing table" is logged. */
-    size_t known = json_object_size(n->known_info);
+    size_t known = origins_count(&n->origins);
     uint64_t ms = known <= MESH_SMALL ? 10 : 10 * known * known / (MESH_SMALL * MESH_SMALL);
     if (!n->freeing)
         timer_start_once(&n->route_timer, on_route_timer, ms < 5000 ? ms : 5000);
@@ -132,7 +132,7 @@ int node_cap_report_due(struct cap_report *r, uint64_t *more)
  * fresh routing updates and adverts (see MESH_SMALL). */
 int64_t node_scaled_interval(struct node *n, int64_t base)
 {
-    double k = (double)json_object_size(n->known_info) / MESH_SMALL;
+    double k = (double)origins_count(&n->origins) / MESH_SMALL;
     if (k <= 1)
         return base;
     double ns = (double)base * k * k; /* a flood costs ~links, and there are ~nodes of them */
@@ -153,7 +153,7 @@ int conn_send(struct conn *c, const uint8_t *head, size_t hlen, const uint8_t *b
 int conn_allow_control_message(struct conn *c)
 {
     int64_t now = util_mono_ns();
-    double known = (double)json_object_size(c->node->known_info);
+    double known = (double)origins_count(&c->node->origins);
     double rate = RATE_PER_SEC + RATE_PER_KNOWN_NODE * known;
     double burst = RATE_BURST + BURST_PER_KNOWN_NODE * known;
     /* a new link's table exchange may leave it above the burst: it drains */
@@ -607,7 +607,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     n->known_costs = json_object();
     json_object_set_new(n->known_costs, n->id, json_object());
     listers_init(&n->listers);
-    n->known_info = json_object();
+    origins_init(&n->origins);
     n->departed = json_object();
     seen_init(&n->seen);
     n->routes = json_object();
@@ -671,8 +671,8 @@ void node_notify_restart(struct node *n, const char *node, uint64_t epoch)
 
 uint64_t node_known_epoch(struct node *n, const char *node)
 {
-    json_t *info = json_object_get(n->known_info, node);
-    return info ? (uint64_t)json_integer_value(json_array_get(info, 0)) : 0;
+    const struct origin *o = origins_get(&n->origins, node);
+    return o ? o->epoch : 0;
 }
 
 void node_notify_shutdown(struct node *n)
@@ -700,7 +700,7 @@ static void node_release(uv_handle_t *h)
     firewall_free(&n->fw);
     json_decref(n->known_costs);
     listers_free(&n->listers);
-    json_decref(n->known_info);
+    origins_free(&n->origins);
     json_decref(n->departed);
     free(n->last_update);
     seen_free(&n->seen);

@@ -4,6 +4,7 @@
  *   flood.c     routing updates: making, flooding, processing (spec 4.2)
  *   listers.c   which rows of the link-state database list a node
  *   seen.c      the UpdateIDs seen recently
+ *   origins.c   each known node's newest accepted update
  *   datagram.c  data messages: routing, delivery, unreach, firewall
  *   advert.c    service advertisements (spec 4.8)
  *   ping.c      ping and its client
@@ -14,6 +15,7 @@
 
 #include "mesh/listers.h"
 #include "mesh/node.h"
+#include "mesh/origins.h"
 #include "mesh/seen.h"
 
 #define NODE_MAX_KNOWN 4096         /* most nodes one mesh may hold */
@@ -148,10 +150,10 @@ struct node {
     struct conn *conns;
     json_t *known_costs;    /* node -> {peer: cost} */
     struct listers listers; /* known_costs the other way: peer -> rows listing it */
-    json_t *known_info;     /* node -> [epoch, sequence, UpdateID, accepted at (mono ns)] */
+    struct origins origins; /* node -> its newest accepted update (origins.c) */
     json_t *departed;       /* peer -> [epoch, rows it has up to (mono ns), lost at] (resume.c) */
     struct seen seen;       /* UpdateIDs of the last SEEN_EXPIRY_NS */
-    size_t known_bytes;     /* known_costs + known_info, re-counted when near the cap */
+    size_t known_bytes;     /* known_costs + origins, re-counted when near the cap */
     struct cap_report known_report;
     json_t *routes;         /* dest -> next hop */
     struct received_ad *ads;

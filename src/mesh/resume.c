@@ -54,7 +54,7 @@ int64_t resume_since(struct node *n, const char *peer, uint64_t epoch)
         json_object_del(n->departed, peer); /* restarted: it knows nothing */
         return 0;
     }
-    if (json_object_size(n->known_info) <= MESH_SMALL)
+    if (origins_count(&n->origins) <= MESH_SMALL)
         return 0;
     return json_integer_value(json_array_get(rec, 1));
 }
