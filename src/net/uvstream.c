@@ -185,6 +185,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             u->rbuf = bigger;
             u->rcap *= 4;
         }
+    } else if (u->rcap > 4096 && (size_t)n < u->rcap / 16) {
+        /* quiet again: the next read gets 4 KiB (a hop holds a hundred
+         * links that were busy while the mesh converged) */
+        free(u->rbuf);
+        u->rbuf = NULL;
     }
 }
 
