@@ -230,7 +230,7 @@ def converge(m, t_launch, timeout, work=None):
     of the mesh still converges)."""
     watched = ["controller"] + m.hops + m.sampled
     pending = set(watched)
-    slowest = 0.0
+    slowest = (0.0, "", 0.0)  # seconds, node, when (after the last launch)
     deadline = t_launch + timeout
     while pending and time.monotonic() < deadline:
         if work is not None and not work:
@@ -239,8 +239,8 @@ def converge(m, t_launch, timeout, work=None):
                 work.append((len(st["RoutingTable"]), remote_unit(m, m.sampled[0])))
         for name in list(pending):
             st, took = m.timed_status(name)
-            if name == "controller" or name in m.hops:
-                slowest = max(slowest, took)
+            if (name == "controller" or name in m.hops) and took > slowest[0]:
+                slowest = (took, name, time.monotonic() - t_launch)
             if st and len(st["RoutingTable"]) >= m.n - 1:
                 pending.discard(name)
         time.sleep(0.5)
@@ -313,7 +313,9 @@ def run(n, steady_s, timeout):
             print(f"  converged:  not in {timeout} s ({missing} sampled nodes incomplete)")
         else:
             print(f"  converged:  {conv:.1f} s after the last launch")
-        print(f"  status:     slowest answer of controller/hops while converging {slow_status * 1000:.0f} ms")
+        took, who, when = slow_status
+        print(f"  status:     slowest answer of controller/hops while converging {took * 1000:.0f} ms "
+              f"({who}, {when:.1f} s after the last launch)")
         if work:
             routed, took = work[0]
             print(f"  work:       a remote unit through a hop, submitted when the controller routed "
@@ -323,7 +325,7 @@ def run(n, steady_s, timeout):
         mem = pss(m)
         for role in ("controller", "hop", "exec"):
             v = mem.get(role, [0])
-            print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB")
+            print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB (at convergence)")
         cpu, io, flaps, slow, msgs = steady(m, steady_s)
         total = sum(sum(v) for v in cpu.values())
         for role in ("controller", "hop", "exec"):
@@ -337,6 +339,10 @@ def run(n, steady_s, timeout):
             print("  messages:   per %s, steady: " % role +
                   ", ".join(f"{k} {v:.1f}/s" for k, v in msgs[role].items() if v))
         print(f"  flaps:      {flaps} routing-table changes on the controller; slowest status {slow * 1000:.0f} ms")
+        mem = pss(m)
+        for role in ("controller", "hop", "exec"):
+            v = mem.get(role, [0])
+            print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB (after the steady window)")
         ok, times = pings(m)
         med = sorted(times)[len(times) // 2] if times else 0
         print(f"  ping:       {ok}/{len(m.sampled)} sampled nodes answer, median {med:.2f} ms")
