@@ -38,21 +38,18 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from conftest import RECEPTOR, Control  # noqa: E402
+from ports import free_port  # noqa: E402
 from benchlib import mem_kb  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    """Listener ports from below the ephemeral range (tests/integration/ports.py):
+    bind(0) handed out ports that the nodes' own outgoing connections, two
+    thousand of them at 1000 nodes, could take before the listener bound
+    (a hop failed to start with "address already in use")."""
+    return [free_port() for _ in range(n)]
 
 
 def cpu_s(pid):
