@@ -9,8 +9,11 @@ hops and a sample of execution nodes.  For each size it prints:
   converged   seconds from the last launch until every sampled node routes
               to every node (or "not in N s")
   status      slowest `status` answer of the hops and the controller while
-              the mesh converges
-  PSS         per role (MB), after convergence
+              the mesh converges (which node, when)
+  work        a remote unit through a hop, submitted while the mesh converges
+  PSS         per role (MB), at convergence and after the steady window;
+              "sampled" execution nodes also serve a control socket and
+              metrics, and one of them runs the remote unit
   CPU         per role and the whole mesh, over a steady window after
               convergence (cores)
   per hop     bytes in and out per second (its socket reads and writes, from
@@ -279,10 +282,19 @@ def steady(m, seconds):
 
 
 def pss(m):
+    """MB per role; "sampled" are the execution nodes that also serve a
+    control socket and metrics and run the remote unit, "exec" the rest."""
     out = {}
     for name, p in m.procs.items():
-        out.setdefault(role_of(m, name), []).append(mem_kb(p.pid)["pss"] / 1024)
+        role = "sampled" if name in m.sampled else role_of(m, name)
+        out.setdefault(role, []).append(mem_kb(p.pid)["pss"] / 1024)
     return out
+
+
+def print_pss(mem, when):
+    for role in ("controller", "hop", "exec", "sampled"):
+        v = mem.get(role, [0])
+        print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB ({when})")
 
 
 def pings(m):
@@ -319,10 +331,7 @@ def run(n, steady_s, timeout):
                   f"{routed} of {m.n - 1} nodes: " + (f"results in {took:.2f} s" if took else "FAILED"))
         for role, names in (("hop", m.hops), ("exec", m.sampled)):
             print_counters(f"per {role} while converging", role_counters(m, names))
-        mem = pss(m)
-        for role in ("controller", "hop", "exec"):
-            v = mem.get(role, [0])
-            print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB (at convergence)")
+        print_pss(pss(m), "at convergence")
         cpu, io, flaps, slow, msgs = steady(m, steady_s)
         total = sum(sum(v) for v in cpu.values())
         for role in ("controller", "hop", "exec"):
@@ -336,10 +345,7 @@ def run(n, steady_s, timeout):
             print("  messages:   per %s, steady: " % role +
                   ", ".join(f"{k} {v:.1f}/s" for k, v in msgs[role].items() if v))
         print(f"  flaps:      {flaps} routing-table changes on the controller; slowest status {slow * 1000:.0f} ms")
-        mem = pss(m)
-        for role in ("controller", "hop", "exec"):
-            v = mem.get(role, [0])
-            print(f"  PSS {role:10s} mean {sum(v) / len(v):.2f} MB, max {max(v):.2f} MB (after the steady window)")
+        print_pss(pss(m), "after the steady window")
         ok, times = pings(m)
         med = sorted(times)[len(times) // 2] if times else 0
         print(f"  ping:       {ok}/{len(m.sampled)} sampled nodes answer, median {med:.2f} ms")

@@ -546,6 +546,23 @@ static void tick_connections(struct node *n, int64_t now)
     }
 }
 
+/* A burst of routing messages (a hop sending its table to a hundred new
+ * links) leaves megabytes of freed buffers inside the heap, which stay
+ * counted in the process's memory until the heap is trimmed.  The first
+ * quiet tick after a busy one trims it. */
+static void trim_after_burst(struct node *n)
+{
+    uint64_t now = n->counters.route_updates_received + n->counters.route_updates_sent;
+    uint64_t delta = now - n->burst_mark;
+    n->burst_mark = now;
+    if (delta >= BURST_MESSAGES) {
+        n->burst_seen = 1;
+    } else if (n->burst_seen && delta < QUIET_MESSAGES) {
+        n->burst_seen = 0;
+        malloc_trim(0);
+    }
+}
+
 /* A tick that comes long after the last one means the process did not run
  * (a starved machine, SIGSTOP): its sockets may hold what the peers sent
  * meanwhile, and libuv runs timers before it reads them.  Links are judged
@@ -559,6 +576,7 @@ static void on_tick(uv_timer_t *t)
     n->last_tick = now;
     if (!stalled)
         tick_connections(n, now);
+    trim_after_burst(n);
     if (now >= n->next_update && n->conns) {
         flood_send_keepalive(n);
         malloc_trim(0); /* hand bursts of freed buffers back to the system */
