@@ -73,6 +73,20 @@ size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn 
     return sent;
 }
 
+/* When our next keep-alive is due.  Every 10 s as upstream in a small
+ * mesh.  In a large one the nodes that came up together would send theirs
+ * in the same second, every 10 s: a thousand processes woken at once on a
+ * shared machine held a control socket's answer in the run queue for
+ * hundreds of milliseconds.  There each interval is drawn from 7.5-10 s,
+ * which spreads the nodes over the period within a few rounds and stays
+ * well inside a peer's 21 s idle limit. */
+static int64_t next_keepalive(struct node *n, int64_t now)
+{
+    if (origins_count(&n->origins) <= MESH_SMALL)
+        return now + ROUTE_INTERVAL_NS;
+    return now + ROUTE_INTERVAL_NS - (int64_t)(util_random_u64() % (uint64_t)(ROUTE_INTERVAL_NS / 4));
+}
+
 void flood_send_update(struct node *n, uint64_t suspected)
 {
     struct buf b;
@@ -92,7 +106,7 @@ void flood_send_update(struct node *n, uint64_t suspected)
     }
     buf_free(&b);
     int64_t now = util_mono_ns();
-    n->next_update = now + ROUTE_INTERVAL_NS;
+    n->next_update = next_keepalive(n, now);
     n->next_refresh = now + node_scaled_interval(n, ROUTE_INTERVAL_NS);
 }
 
@@ -108,7 +122,7 @@ void flood_send_keepalive(struct node *n)
         return;
     }
     n->counters.route_updates_sent += flood_to_all(n, n->last_update, n->last_update_len, NULL);
-    n->next_update = util_mono_ns() + ROUTE_INTERVAL_NS;
+    n->next_update = next_keepalive(n, util_mono_ns());
 }
 
 /* A new link gets the routing table we hold: the last accepted update of
