@@ -1,5 +1,5 @@
 /* listers.c - see listers.h.  Entries live in one array (their numbers
- * never change); a power-of-two slot table of entry numbers finds a name.
+ * never change); a name_index finds a name's entry.
  * Lister lists are small arrays searched linearly: an execution node is
  * listed by its two or three peers, a hop by its hundred. */
 #include "mesh/listers.h"
@@ -7,9 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE UINT32_MAX
+#define NONE NAME_INDEX_NONE
 
-void listers_init(struct listers *t) { memset(t, 0, sizeof *t); }
+static const char *entry_name(const void *owner, uint32_t i)
+{
+    return ((const struct listers *)owner)->e[i].name;
+}
+
+void listers_init(struct listers *t)
+{
+    memset(t, 0, sizeof *t);
+    name_index_init(&t->index, entry_name, t);
+}
 
 void listers_free(struct listers *t)
 {
@@ -18,57 +27,17 @@ void listers_free(struct listers *t)
         free(t->e[i].by);
     }
     free(t->e);
-    free(t->slots);
-    memset(t, 0, sizeof *t);
+    name_index_free(&t->index);
+    listers_init(t);
 }
 
-static uint32_t hash_name(const char *s)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
-/* The slot holding name, or the empty slot where it would go. */
-static uint32_t *find_slot(const struct listers *t, const char *name)
-{
-    uint32_t i = hash_name(name) & (t->scap - 1);
-    while (t->slots[i] && strcmp(t->e[t->slots[i] - 1].name, name) != 0)
-        i = (i + 1) & (t->scap - 1);
-    return &t->slots[i];
-}
-
-static uint32_t lookup(const struct listers *t, const char *name)
-{
-    if (!t->scap)
-        return NONE;
-    uint32_t s = *find_slot(t, name);
-    return s ? s - 1 : NONE;
-}
-
-static int grow_slots(struct listers *t)
-{
-    uint32_t ncap = t->scap ? t->scap * 2 : 64;
-    uint32_t *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return -1;
-    uint32_t *old = t->slots;
-    t->slots = ns;
-    t->scap = ncap;
-    for (uint32_t i = 0; i < t->count; i++)
-        *find_slot(t, t->e[i].name) = i + 1;
-    free(old);
-    return 0;
-}
+static uint32_t lookup(const struct listers *t, const char *name) { return name_index_find(&t->index, name); }
 
 static uint32_t intern(struct listers *t, const char *name)
 {
     uint32_t i = lookup(t, name);
     if (i != NONE)
         return i;
-    if ((t->count + 1) * 2 > t->scap && grow_slots(t) < 0)
-        return NONE;
     if (t->count == t->ecap) {
         uint32_t ncap = t->ecap ? t->ecap * 2 : 64;
         struct listers_entry *ne = realloc(t->e, ncap * sizeof *ne);
@@ -81,7 +50,10 @@ static uint32_t intern(struct listers *t, const char *name)
     if (!copy)
         return NONE;
     t->e[t->count] = (struct listers_entry){ .name = copy };
-    *find_slot(t, name) = t->count + 1;
+    if (name_index_add(&t->index, t->count) < 0) {
+        free(copy);
+        return NONE;
+    }
     return t->count++;
 }
 

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mesh/name_index.h"
+
 struct listers {
     struct listers_entry {
         char *name;
@@ -29,8 +31,7 @@ struct listers {
         uint32_t n, cap;
     } *e;
     uint32_t count, ecap;
-    uint32_t *slots;        /* open addressing: entry number + 1, 0 = empty */
-    uint32_t scap;          /* power of two */
+    struct name_index index;
     int broken;             /* an allocation failed: not exact until rebuilt */
 };
 

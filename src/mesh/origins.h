@@ -4,7 +4,7 @@
  * was accepted (resume.c).
  *
  * One entry per known node, in a flat array in the order nodes became
- * known, found by name through an open-addressing table of entry numbers.
+ * known, found by name through a name_index.
  * A jansson object of arrays took ~350 bytes per node; this takes ~100.
  * Entries are never removed (nodes are never forgotten, as upstream); the
  * caller bounds the count (NODE_MAX_KNOWN). */
@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mesh/name_index.h"
 
 struct origin {
     char *name;
@@ -24,8 +26,7 @@ struct origin {
 struct origins {
     struct origin *e;
     uint32_t count, ecap;
-    uint32_t *slots;        /* entry number + 1, 0 = empty */
-    uint32_t scap;          /* power of two */
+    struct name_index index;
 };
 
 void origins_init(struct origins *t);
