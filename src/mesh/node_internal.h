@@ -5,6 +5,8 @@
  *   listers.c   which rows of the link-state database list a node
  *   seen.c      the UpdateIDs seen recently
  *   origins.c   each known node's newest accepted update
+ *   name_index.c  finds a name's entry in those two tables
+ *   resume.c    what a returning peer already knows
  *   datagram.c  data messages: routing, delivery, unreach, firewall
  *   advert.c    service advertisements (spec 4.8)
  *   ping.c      ping and its client
