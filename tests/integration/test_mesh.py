@@ -85,6 +85,21 @@ def test_ring_reconverges_after_a_node_dies(mesh):
     assert [trace[k]["From"] for k in sorted(trace, key=int)] == ["a", other, "c"]
 
 
+def test_a_dead_nodes_link_leaves_every_row(mesh):
+    """When n1 says it no longer has n2, the mesh drops n2's claim of n1 as
+    well (as upstream): n2 is dead and will never send a row without n1, so
+    status must not keep showing the link from its side."""
+    nodes = line(mesh, 3)
+    all_converged(nodes)
+    first = nodes[0]
+    assert first.status()["KnownConnectionCosts"]["n2"] == {"n1": 1}
+    nodes[2].stop(signal.SIGKILL)
+    wait_for(lambda: "n2" not in first.status()["KnownConnectionCosts"]["n1"], 30,
+             "n1's row without n2 on n0")
+    assert "n1" not in first.status()["KnownConnectionCosts"].get("n2", {})
+    assert "n2" not in first.routes()
+
+
 def test_costs_decide_the_path(mesh):
     # a-b cost 1, b-c cost 1, a-d cost 5, d-c cost 5: a reaches c via b;
     # then make a-b expensive with a reload and the path moves to d.
