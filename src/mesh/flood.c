@@ -1,9 +1,10 @@
 /* flood.c - routing updates: making our own, flooding, and processing the
  * ones peers send (spec 4.2-4.4).  The link-state database is
- * n->known_costs; freshness per originator is n->origins (origins.c); n->seen (seen.c)
- * de-duplicates UpdateIDs.  Both are bounded in entries and in bytes so a
- * flooding peer cannot grow them without limit: the seen table is forgotten
- * when full (the freshness rules still drop replays), and an update whose
+ * n->known_costs, with n->listers (listers.c) naming the rows that list a
+ * node; freshness per originator is n->origins (origins.c); n->seen
+ * (seen.c) de-duplicates UpdateIDs.  They are bounded so a flooding peer
+ * cannot grow them without limit: the seen set is forgotten when full (the
+ * freshness rules still drop replays), and an update whose
  * row would take the known-nodes table past NODE_KNOWN_MAX_BYTES is
  * refused and not forwarded.  known_bytes is kept up to date by the updates
  * here; the connections made and lost locally change it a little, so it is

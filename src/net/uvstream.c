@@ -147,12 +147,14 @@ static int us_write(struct bstream *s, const uint8_t *data, size_t len)
 
 static size_t us_queued(struct bstream *s) { return ((struct uvstream *)s)->queued; }
 
+#define RBUF_SMALL 4096 /* a stream's read buffer; a busy one grows it to 64 KiB */
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     (void)suggested;
     struct uvstream *u = h->data;
     if (!u->rbuf) {
-        u->rcap = 4096;
+        u->rcap = RBUF_SMALL;
         u->rbuf = malloc(u->rcap);
     }
     *out = uv_buf_init((char *)u->rbuf, u->rbuf ? (unsigned)u->rcap : 0);
@@ -185,7 +187,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             u->rbuf = bigger;
             u->rcap *= 4;
         }
-    } else if (u->rcap > 4096 && (size_t)n < u->rcap / 16) {
+    } else if (u->rcap > RBUF_SMALL && (size_t)n < u->rcap / 16) {
         /* quiet again: the next read gets 4 KiB (a hop holds a hundred
          * links that were busy while the mesh converged) */
         free(u->rbuf);
