@@ -5,7 +5,9 @@
  * cork buffer, written to the stream once per loop iteration (a uv_check
  * handle): a hop relaying a burst of updates to many peers makes one write
  * per peer, not one per message and peer.  The stream's queue plus the cork
- * is the link's backlog.  Closing half-closes
+ * is the link's backlog (queued()); the link's on_drain runs when the
+ * stream has handed everything to the kernel, so a writer with more to
+ * send (the mesh's table) can wait for it instead of queueing it all.  Closing half-closes
  * the stream once queued writes (and TLS's close_notify) are out, so a
  * reject message reaches the peer, with the timer forcing the close if the
  * peer does not read.  The link is freed only after both the stream and
@@ -201,7 +203,13 @@ static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
     return 0;
 }
 
-static const struct link_ops tcp_link_ops = { tcp_link_send, tcp_link_close };
+static size_t tcp_link_queued(struct link *l)
+{
+    struct tcp_link *tl = (struct tcp_link *)l;
+    return (tl->bs_closed ? 0 : bstream_queued(tl->bs)) + buf_size(&tl->cork);
+}
+
+static const struct link_ops tcp_link_ops = { .send = tcp_link_send, .close = tcp_link_close, .queued = tcp_link_queued };
 
 static int deliver(void *arg, const uint8_t *msg, size_t len)
 {
@@ -261,6 +269,8 @@ static void on_bs_drain(struct bstream *bs)
     struct tcp_link *tl = bs->data;
     if (tl->closing)
         link_close_now(tl);
+    else if (tl->open && tl->link.on_drain)
+        tl->link.on_drain(&tl->link);
 }
 
 static void on_bs_close(struct bstream *bs)

@@ -286,7 +286,7 @@ static int udp_link_send(struct link *l, const uint8_t *head, size_t hlen,
     return rc;
 }
 
-static const struct link_ops udp_link_ops = { udp_link_send, udp_link_close };
+static const struct link_ops udp_link_ops = { .send = udp_link_send, .close = udp_link_close };
 
 static struct udp_link *link_new(uv_loop_t *loop, const struct sockaddr *peer)
 {

@@ -423,7 +423,7 @@ static void ws_link_close(struct link *l)
     conn_close_with(c, WSLAY_CODE_NORMAL_CLOSURE);
 }
 
-static const struct link_ops ws_link_ops = { ws_link_send, ws_link_close };
+static const struct link_ops ws_link_ops = { .send = ws_link_send, .close = ws_link_close };
 
 static void on_timer(uv_timer_t *t);
 
