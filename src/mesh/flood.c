@@ -11,6 +11,7 @@
  * counted afresh before it refuses anything. */
 #include "mesh/node_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,39 +131,76 @@ void flood_send_keepalive(struct node *n)
  * every node we know (its own UpdateID, epoch and sequence, with us as the
  * forwarder), so a node that joins learns the mesh at once instead of at
  * every node's next refresh, and nodes already holding these updates drop
- * them as seen or stale. */
+ * them as seen or stale.  The rows go out as the link drains, at most
+ * TABLE_WINDOW bytes queued at a time: a hop that a hundred nodes join at
+ * once would otherwise hold a hundred tables in its heap.  Each row is
+ * encoded when its turn comes, so it is the newest we have; the origins
+ * table only grows, so the cursor stays valid. */
 void flood_send_known(struct node *n, struct conn *to, int64_t since)
 {
-    size_t sent = 0, skipped = 0;
+    to->table_active = 1;
+    to->table_next = 0;
+    to->table_since = since;
+    to->table_sent = to->table_skipped = 0;
+    flood_pump_known(n, to);
+}
+
+/* Encodes and queues one row; 0 sent, 1 nothing to send, -1 the link is
+ * full (try again at the next drain), -2 the link is gone. */
+static int send_row(struct node *n, struct conn *to, const struct origin *o, struct buf *b)
+{
+    json_t *row = json_object_get(n->known_costs, o->name);
+    if (!row || strcmp(o->name, n->id) == 0 || strcmp(o->name, to->peer) == 0)
+        return 1;
+    if (to->table_since && o->accepted_at < to->table_since) {
+        to->table_skipped++; /* the returning peer has it (resume.c) */
+        return 1;
+    }
+    struct msg_route r = {
+        .node_id = o->name,
+        .update_id = o->update_id,
+        .epoch = o->epoch,
+        .sequence = o->sequence,
+        .connections = row,
+        .forwarding_node = n->id,
+    };
+    buf_reset(b);
+    if (msg_route_encode(&r, b) != 0)
+        return 1;
+    int rc = conn_send(to, buf_head(b), buf_size(b), NULL, 0);
+    if (rc == -ENOBUFS)
+        return -1;
+    if (rc != 0)
+        return -2;
+    n->counters.route_updates_sent++;
+    to->table_sent++;
+    return 0;
+}
+
+void flood_pump_known(struct node *n, struct conn *to)
+{
+    if (!to->table_active || !to->established)
+        return;
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
-    for (uint32_t i = 0; i < n->origins.count; i++) {
-        const struct origin *o = &n->origins.e[i];
-        json_t *row = json_object_get(n->known_costs, o->name);
-        if (!row || strcmp(o->name, n->id) == 0 || strcmp(o->name, to->peer) == 0)
-            continue;
-        if (since && o->accepted_at < since) {
-            skipped++; /* the returning peer has it (resume.c) */
-            continue;
-        }
-        struct msg_route r = {
-            .node_id = o->name,
-            .update_id = o->update_id,
-            .epoch = o->epoch,
-            .sequence = o->sequence,
-            .connections = row,
-            .forwarding_node = n->id,
-        };
-        buf_reset(&b);
-        if (msg_route_encode(&r, &b) == 0 && conn_send(to, buf_head(&b), buf_size(&b), NULL, 0) == 0) {
-            n->counters.route_updates_sent++;
-            sent++;
-        }
+    int paced = link_paced(to->link), rc = 0;
+    while (to->table_next < n->origins.count) {
+        if (paced && link_queued(to->link) >= TABLE_WINDOW)
+            break;
+        rc = send_row(n, to, &n->origins.e[to->table_next], &b);
+        if (rc == -1)
+            break;
+        to->table_next++;
+        if (rc == -2)
+            break;
     }
     buf_free(&b);
-    if (since)
+    if (to->table_next < n->origins.count && rc != -2)
+        return; /* more at the next drain (or tick) */
+    to->table_active = 0;
+    if (to->table_since)
         log_debug("%s returns with the same epoch: sent it the %zu routing rows that changed since it "
-                  "left, not the %zu it has", to->peer, sent, skipped);
+                  "left, not the %zu it has", to->peer, to->table_sent, to->table_skipped);
 }
 
 void flood_expire_seen(struct node *n, int64_t now) { seen_expire(&n->seen, now - SEEN_EXPIRY_NS); }

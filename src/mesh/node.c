@@ -252,6 +252,7 @@ void node_drop_conn(struct conn *c, const char *why, int reject)
     if (reject)
         conn_send(c, msg_reject, sizeof msg_reject, NULL, 0);
     c->link->on_message = NULL;
+    c->link->on_drain = NULL;
     link_close(c->link);
 }
 
@@ -478,6 +479,14 @@ static void on_link_message(struct link *l, const uint8_t *msg, size_t len)
     }
 }
 
+/* The link took everything queued: the table it is being sent goes on. */
+static void on_link_drain(struct link *l)
+{
+    struct conn *c = l->owner;
+    if (c && l->on_message)
+        flood_pump_known(c->node, c);
+}
+
 void node_adopt_link(struct node *n, struct link *l, const struct link_policy *policy)
 {
     struct conn *c = calloc(1, sizeof *c);
@@ -496,6 +505,7 @@ void node_adopt_link(struct node *n, struct link *l, const struct link_policy *p
     l->owner = c;
     l->on_message = on_link_message;
     l->on_close = on_link_close;
+    l->on_drain = on_link_drain;
     log_debug("New session %s", l->desc);
     send_initial_update(c);
 }
@@ -542,6 +552,8 @@ static void tick_connections(struct node *n, int64_t now)
             handshake_tick(c);
         } else if (now - c->last_recv > n->max_idle_ns) {
             node_drop_conn(c, "connection timed out (nothing received)", 0);
+        } else if (c->table_active) {
+            flood_pump_known(n, c); /* in case a drain went unseen */
         }
     }
 }
@@ -737,6 +749,7 @@ void node_free(struct node *n)
         next = c->next;
         c->link->owner = NULL;
         c->link->on_message = NULL;
+        c->link->on_drain = NULL;
         link_close(c->link);
         conn_free(c);
     }

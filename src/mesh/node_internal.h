@@ -42,6 +42,7 @@
 #define TICK_STALL_NS (3LL * 1000000000) /* a 1 s tick this late: the process was not running */
 #define BURST_MESSAGES 1000         /* routing messages in one tick: a burst (a table exchange) */
 #define QUIET_MESSAGES 100          /* ... and fewer than this: the burst is over */
+#define TABLE_WINDOW (32u << 10)    /* bytes queued on a link before its table waits for a drain */
 #define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
 #define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
 #define RESUME_MARGIN_NS (30LL * 1000000000) /* rows sent this long before a link ended had arrived */
@@ -91,6 +92,13 @@ struct conn {
     int64_t tokens_at;
     int64_t warned_at;
     uint64_t bytes_in, bytes_out, frames_in, frames_out;
+    /* The routing table being sent to this peer (flood_send_known), as
+     * the link drains: the next origins entry, and rows older than since
+     * (mono ns) are skipped. */
+    int table_active;
+    uint32_t table_next;
+    int64_t table_since;
+    size_t table_sent, table_skipped;
     struct conn *next;
 };
 
@@ -204,8 +212,10 @@ size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn 
 void flood_handle_update(struct conn *c, struct msg_route *r);
 void flood_expire_seen(struct node *n, int64_t now);
 void flood_send_keepalive(struct node *n);
-/* Rows accepted from since on (mono ns; 0: the whole table). */
+/* Starts sending to a new peer the rows accepted from since on (mono ns;
+ * 0: the whole table); flood_pump_known sends more as its link drains. */
 void flood_send_known(struct node *n, struct conn *to, int64_t since);
+void flood_pump_known(struct node *n, struct conn *to);
 int64_t node_scaled_interval(struct node *n, int64_t base);
 
 /* resume.c */

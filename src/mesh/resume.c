@@ -12,7 +12,8 @@
  * epoch and a time before which everything we sent it had long been
  * delivered: RESUME_MARGIN_NS before the link ended, if the link had lived
  * that long.  A shorter link may have ended with its own table unread, so
- * it leaves an earlier record as it was.  When the peer returns with that
+ * it leaves an earlier record as it was, and so does a link whose table
+ * was not all sent yet (flood_pump_known sends it as the link drains).  When the peer returns with that
  * epoch, it is sent only the rows we accepted after that time; with another
  * epoch (restarted, it knows nothing) the record goes and it gets them all.
  * Rows it received and dropped (its rate limit) it lacked with the whole
@@ -32,8 +33,9 @@ void resume_note_lost(struct node *n, const struct conn *c, int64_t now)
         json_object_del(n->departed, c->peer);
         rec = NULL;
     }
-    if (now - c->established_at < RESUME_MARGIN_NS) {
-        /* its table may have ended unread: what the peer had before holds */
+    if (now - c->established_at < RESUME_MARGIN_NS || c->table_active) {
+        /* its table may have ended unread (or not all sent, as the link
+         * drained slowly): what the peer had before holds */
         if (rec)
             json_array_set_new(rec, 2, json_integer(now));
         return;

@@ -395,3 +395,54 @@ def test_a_returning_peer_gets_only_the_rows_that_changed(mesh):
     assert "late" in tabled(got_short) and tabled(got_short) <= {"late", "again"}, sorted(tabled(got_short))
     same.close()
     again.close()
+
+
+def test_a_table_bigger_than_the_link_takes_arrives_whole(mesh):
+    """A new link gets our routing table as the link drains, a window at a
+    time (a hop that a hundred nodes joined at once held a hundred tables in
+    its heap).  A peer that reads slowly through a tiny receive buffer, so
+    that the table waits on the link again and again, still gets every row,
+    each once, from where the table left off."""
+    from test_hostile import frame, route_update
+    a = mesh.node("a")
+    a.start()
+    port = mesh.port("a")
+    epoch = 30125106074023304
+    feeder, _ = _join(port, "feeder", epoch, listen_s=0)
+    pad = {f"padding-{j}-" + "x" * 40: 1 for j in range(3)}
+    rows = [f"r{i:03d}" for i in range(600)]   # ~150 KB of rows: several windows
+    feeder.sendall(b"".join(
+        frame(route_update(r, 1, dict(pad, feeder=1), update_id=f"T{i:07d}", fwd="feeder"))
+        for i, r in enumerate(rows)))
+    wait_for(lambda: len(a.cmd("status")["KnownConnectionCosts"]) >= 602, 20, "a to know the rows")
+
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(frame(route_update("slow", 1, epoch=epoch)))
+    buf = b""
+    while b'"slow":1' not in buf:
+        buf += s.recv(4096)
+    s.sendall(frame(route_update("slow", 2, {"a": 1}, epoch=epoch)))
+    time.sleep(2)   # a's table waits on the full link
+
+    def tabled():
+        got = [u["NodeID"] for u in _frames(buf) if u["ForwardingNode"] == "a"]
+        return {r: got.count(r) for r in rows if r in got}
+    s.settimeout(0.5)
+    deadline = time.time() + 60
+    while len(tabled()) < len(rows) and time.time() < deadline:
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+    got = tabled()
+    assert len(got) == len(rows), f"{len(got)} of {len(rows)} rows arrived"
+    assert set(got.values()) == {1}, {r: c for r, c in got.items() if c != 1}
+    assert a.proc.poll() is None
+    s.close()
+    feeder.close()
