@@ -558,21 +558,24 @@ static void tick_connections(struct node *n, int64_t now)
     }
 }
 
-/* A burst of routing messages (a hop sending its table to a hundred new
- * links) leaves megabytes of freed buffers inside the heap, which stay
- * counted in the process's memory until the heap is trimmed.  The first
- * quiet tick after a busy one trims it. */
-static void trim_after_burst(struct node *n)
+/* Routing traffic frees buffers all over the heap (a hop relaying a burst
+ * of updates to a hundred links holds megabytes for a moment), and glibc
+ * gives freed memory back only from the top of the heap: the holes stay
+ * resident, counted in the process's memory, until the heap is trimmed.
+ * A tick trims when the heap holds TRIM_FREE_MIN free bytes and routing
+ * messages came or went since the last trim: TRIM_EVERY_MESSAGES of them
+ * (once a second while a mesh converges), or any at our keep-alive (every
+ * 7.5-10 s in a steady mesh).  An idle node does not trim. */
+static void trim_heap(struct node *n, int at_keepalive)
 {
     uint64_t now = n->counters.route_updates_received + n->counters.route_updates_sent;
-    uint64_t delta = now - n->burst_mark;
-    n->burst_mark = now;
-    if (delta >= BURST_MESSAGES) {
-        n->burst_seen = 1;
-    } else if (n->burst_seen && delta < QUIET_MESSAGES) {
-        n->burst_seen = 0;
+    uint64_t moved = now - n->trim_mark;
+    if (moved < TRIM_EVERY_MESSAGES && !(at_keepalive && moved > 0))
+        return;
+    n->trim_mark = now;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks >= TRIM_FREE_MIN)
         malloc_trim(0);
-    }
 }
 
 /* A tick that comes long after the last one means the process did not run
@@ -588,11 +591,10 @@ static void on_tick(uv_timer_t *t)
     n->last_tick = now;
     if (!stalled)
         tick_connections(n, now);
-    trim_after_burst(n);
-    if (now >= n->next_update && n->conns) {
+    int keepalive = now >= n->next_update && n->conns;
+    trim_heap(n, keepalive);
+    if (keepalive)
         flood_send_keepalive(n);
-        malloc_trim(0); /* hand bursts of freed buffers back to the system */
-    }
     if (n->ads_due || now >= n->next_ads) {
         n->ads_due = 0;
         n->next_ads = now + node_scaled_interval(n, AD_INTERVAL_NS);

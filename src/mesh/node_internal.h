@@ -40,8 +40,8 @@
 #define DEFAULT_IDLE_NS (21LL * 1000000000)
 #define INITIAL_SENDS_MAX 11
 #define TICK_STALL_NS (3LL * 1000000000) /* a 1 s tick this late: the process was not running */
-#define BURST_MESSAGES 1000         /* routing messages in one tick: a burst (a table exchange) */
-#define QUIET_MESSAGES 100          /* ... and fewer than this: the burst is over */
+#define TRIM_EVERY_MESSAGES 200     /* routing messages between two heap trims (trim_heap) */
+#define TRIM_FREE_MIN (256u << 10)  /* ... and free bytes the heap must hold */
 #define TABLE_WINDOW (32u << 10)    /* bytes queued on a link before its table waits for a drain */
 #define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
 #define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
@@ -177,8 +177,7 @@ struct node {
     uv_timer_t tick, flood_timer, route_timer;
     int64_t next_update, next_refresh, next_ads, next_seen_scan;
     int64_t last_tick;              /* when the housekeeping tick last ran */
-    uint64_t burst_mark;            /* routing messages counted at the last tick */
-    int burst_seen;                 /* a busy second since the heap was last trimmed */
+    uint64_t trim_mark;             /* routing messages counted at the last heap trim */
     int ads_due;
     int own_dirty;          /* our connections changed since our last update */
     uint8_t *last_update;   /* our last flooded update, resent as keep-alive */
