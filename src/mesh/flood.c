@@ -109,7 +109,7 @@ void flood_send_update(struct node *n, uint64_t suspected)
     buf_free(&b);
     int64_t now = util_mono_ns();
     n->next_update = next_keepalive(n, now);
-    n->next_refresh = now + node_scaled_interval(n, ROUTE_INTERVAL_NS);
+    n->refreshed_at = now;
 }
 
 /* Every link hears from us every ROUTE_INTERVAL_NS; between refreshes that
@@ -119,12 +119,16 @@ void flood_send_update(struct node *n, uint64_t suspected)
  * that it is listed. */
 void flood_send_keepalive(struct node *n)
 {
-    if (!n->last_update || n->own_dirty || util_mono_ns() >= n->next_refresh) {
+    /* the period is judged by the mesh we know now: an update sent while
+     * we knew a few nodes is not refreshed on the short period of then */
+    int64_t now = util_mono_ns();
+    if (!n->last_update || n->own_dirty ||
+        now - n->refreshed_at >= node_scaled_interval(n, ROUTE_INTERVAL_NS)) {
         flood_send_update(n, 0);
         return;
     }
     n->counters.route_updates_sent += flood_to_all(n, n->last_update, n->last_update_len, NULL);
-    n->next_update = next_keepalive(n, util_mono_ns());
+    n->next_update = next_keepalive(n, now);
 }
 
 /* A new link gets the routing table we hold: the last accepted update of

@@ -595,9 +595,9 @@ static void on_tick(uv_timer_t *t)
     trim_heap(n, keepalive);
     if (keepalive)
         flood_send_keepalive(n);
-    if (n->ads_due || now >= n->next_ads) {
+    if (n->ads_due || now - n->ads_at >= node_scaled_interval(n, AD_INTERVAL_NS)) {
         n->ads_due = 0;
-        n->next_ads = now + node_scaled_interval(n, AD_INTERVAL_NS);
+        n->ads_at = now;
         advert_send_own(n, NULL);
     }
     if (now >= n->next_seen_scan) {
@@ -646,7 +646,7 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     n->ping_rtt = json_object();
     int64_t now = util_mono_ns();
     n->next_update = now + ROUTE_INTERVAL_NS;
-    n->next_ads = now + AD_INTERVAL_NS;
+    n->ads_at = now;
     n->next_seen_scan = now + SEEN_EXPIRY_NS / 2;
     uv_timer_init(loop, &n->tick);
     uv_timer_init(loop, &n->flood_timer);

@@ -175,7 +175,8 @@ struct node {
     struct node_ping *pings;
     json_t *work_commands;
     uv_timer_t tick, flood_timer, route_timer;
-    int64_t next_update, next_refresh, next_ads, next_seen_scan;
+    int64_t next_update, next_seen_scan;
+    int64_t refreshed_at, ads_at;   /* our last fresh routing update, our last adverts (mono ns) */
     int64_t last_tick;              /* when the housekeeping tick last ran */
     uint64_t trim_mark;             /* routing messages counted at the last heap trim */
     int ads_due;
