@@ -25,8 +25,6 @@ struct uvstream {
     int eof;
     int handle_closing;  /* uv_close called */
     uv_timer_t *linger;  /* while flushing before a close */
-    uint8_t *rbuf;      /* grows from 4 KiB to 64 KiB when reads fill it */
-    size_t rcap;
 };
 
 struct wreq {
@@ -41,7 +39,6 @@ static void on_closed(uv_handle_t *h)
     struct uvstream *u = h->data;
     if (u->s.on_close)
         u->s.on_close(&u->s);
-    free(u->rbuf);
     free(u);
 }
 
@@ -147,22 +144,41 @@ static int us_write(struct bstream *s, const uint8_t *data, size_t len)
 
 static size_t us_queued(struct bstream *s) { return ((struct uvstream *)s)->queued; }
 
-#define RBUF_SMALL 4096 /* a stream's read buffer; a busy one grows it to 64 KiB */
+/* Reads.  libuv asks for a buffer (on_alloc) and hands it back filled
+ * (on_read) in one go, for one stream at a time, on the loop's one thread;
+ * whoever gets on_read copies what it keeps before returning.  So all the
+ * streams of the process read into one 64 KiB buffer: a hop with a hundred
+ * links busy at once holds one read buffer, not a hundred.  It is scratch
+ * space, not state: nothing in it outlives a callback.  Should the buffer
+ * be asked for while it is out (libuv never does that), the stream gets a
+ * buffer of its own for that read. */
+#define RBUF_SIZE 65536
+
+static uint8_t shared_rbuf[RBUF_SIZE];
+static int shared_rbuf_out;
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
+    (void)h;
     (void)suggested;
-    struct uvstream *u = h->data;
-    if (!u->rbuf) {
-        u->rcap = RBUF_SMALL;
-        u->rbuf = malloc(u->rcap);
-    }
-    *out = uv_buf_init((char *)u->rbuf, u->rbuf ? (unsigned)u->rcap : 0);
+    char *p = (char *)shared_rbuf;
+    if (shared_rbuf_out)
+        p = malloc(RBUF_SIZE);
+    else
+        shared_rbuf_out = 1;
+    *out = uv_buf_init(p, p ? RBUF_SIZE : 0);
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+static void release_rbuf(const uv_buf_t *b)
 {
-    (void)b;
+    if (b->base == (char *)shared_rbuf)
+        shared_rbuf_out = 0;
+    else
+        free(b->base);
+}
+
+static void deliver(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
     struct uvstream *u = st->data;
     if (n == UV_EOF) {
         uv_read_stop(st);
@@ -179,20 +195,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n > 0 && u->s.on_read)
-        u->s.on_read(&u->s, u->rbuf, (size_t)n);
-    if ((size_t)n == u->rcap && u->rcap < 65536) { /* a busy stream: read more at once */
-        uint8_t *bigger = malloc(u->rcap * 4);
-        if (bigger) {
-            free(u->rbuf);
-            u->rbuf = bigger;
-            u->rcap *= 4;
-        }
-    } else if (u->rcap > RBUF_SMALL && (size_t)n < u->rcap / 16) {
-        /* quiet again: the next read gets 4 KiB (a hop holds a hundred
-         * links that were busy while the mesh converged) */
-        free(u->rbuf);
-        u->rbuf = NULL;
-    }
+        u->s.on_read(&u->s, (const uint8_t *)b->base, (size_t)n);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    deliver(st, n, b);
+    release_rbuf(b);
 }
 
 static void us_read_start(struct bstream *s)
