@@ -9,7 +9,9 @@ hops and a sample of execution nodes.  For each size it prints:
   converged   seconds from the last launch until every sampled node routes
               to every node (or "not in N s")
   status      slowest `status` answer of the hops and the controller while
-              the mesh converges (which node, when)
+              the mesh converges (which node, when), and beside it the slowest
+              answer of a trivial responder process polled at the same times:
+              the machine's own scheduling delay, the floor for any process
   work        a remote unit through a hop, submitted while the mesh converges
   PSS         per role (MB), at convergence and after the steady window;
               "sampled" execution nodes also serve a control socket and
@@ -45,6 +47,47 @@ from ports import free_port  # noqa: E402
 from benchlib import mem_kb  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+PROBE = """
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.sendall(c.recv(16))
+    c.close()
+"""
+
+
+class Probe:
+    """A process that only echoes a byte on a unix socket: how long it takes
+    to answer is how long the machine takes to run a process that has
+    nothing else to do (no mesh node can answer faster)."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "probe.sock")
+        self.proc = subprocess.Popen([sys.executable, "-c", PROBE, self.path])
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def poll(self):
+        t0 = time.monotonic()
+        try:
+            with socket.socket(socket.AF_UNIX) as c:
+                c.settimeout(30)
+                c.connect(self.path)
+                c.sendall(b"x")
+                c.recv(16)
+        except OSError:
+            pass
+        return time.monotonic() - t0
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
 
 
 def free_ports(n):
@@ -84,6 +127,7 @@ class LargeMesh:
         self.metrics = dict(zip(self.hops + self.sampled, free_ports(hops + len(self.sampled))))
         self.procs = {}
         self.socks = {}
+        self.probe = None
 
     def config(self, name, idx):
         items = [f"- node:\n    id: {name}\n    datadir: {self.dir}/{name}",
@@ -107,6 +151,7 @@ class LargeMesh:
         return "---\n" + "\n".join(items) + "\n"
 
     def start(self):
+        self.probe = Probe(self.dir)
         for idx, name in enumerate(self.names):
             path = f"{self.dir}/{name}.yml"
             with open(path, "w") as f:
@@ -148,6 +193,8 @@ class LargeMesh:
         return sorted(counts.items(), key=lambda kv: -kv[1])
 
     def stop(self):
+        if self.probe:
+            self.probe.stop()
         for p in self.procs.values():
             p.terminate()
         for p in self.procs.values():
@@ -224,10 +271,13 @@ def remote_unit(m, target, payload=b"through the hops\n", timeout=120):
     return time.monotonic() - t0 if data == payload else None
 
 
-def converge(m, t_launch, timeout, work=None):
+def converge(m, t_launch, timeout, work=None, slowest_probe=None):
     """work: a list that gets the remote unit's round trip, submitted as
     soon as the controller routes to the first sampled node (while the rest
-    of the mesh still converges)."""
+    of the mesh still converges).  slowest_probe: a list that gets the
+    probe's slowest answer and when."""
+    if slowest_probe is None:
+        slowest_probe = [0.0, 0.0]
     watched = ["controller"] + m.hops + m.sampled
     pending = set(watched)
     slowest = (0.0, "", 0.0)  # seconds, node, when (after the last launch)
@@ -238,6 +288,10 @@ def converge(m, t_launch, timeout, work=None):
             if st and m.sampled[0] in st["RoutingTable"]:
                 work.append((len(st["RoutingTable"]), remote_unit(m, m.sampled[0])))
         for name in list(pending):
+            if m.probe and (name == "controller" or name in m.hops):
+                took = m.probe.poll()
+                if took > slowest_probe[0]:
+                    slowest_probe[:] = [took, time.monotonic() - t_launch]
             st, took = m.timed_status(name)
             if (name == "controller" or name in m.hops) and took > slowest[0]:
                 slowest = (took, name, time.monotonic() - t_launch)
@@ -315,8 +369,8 @@ def run(n, steady_s, timeout):
     m = LargeMesh(n, hops)
     try:
         t_launch = m.start()
-        work = []
-        conv, slow_status, missing = converge(m, t_launch, timeout, work)
+        work, probe = [], [0.0, 0.0]
+        conv, slow_status, missing = converge(m, t_launch, timeout, work, probe)
         print(f"{n} nodes ({hops} hops, {len(m.execs)} execution nodes, {len(m.sampled)} sampled)")
         if conv is None:
             print(f"  converged:  not in {timeout} s ({missing} sampled nodes incomplete)")
@@ -324,7 +378,8 @@ def run(n, steady_s, timeout):
             print(f"  converged:  {conv:.1f} s after the last launch")
         took, who, when = slow_status
         print(f"  status:     slowest answer of controller/hops while converging {took * 1000:.0f} ms "
-              f"({who}, {when:.1f} s after the last launch)")
+              f"({who}, {when:.1f} s after the last launch); a process that only echoes: "
+              f"{probe[0] * 1000:.0f} ms at worst ({probe[1]:.1f} s)")
         if work:
             routed, took = work[0]
             print(f"  work:       a remote unit through a hop, submitted when the controller routed "
