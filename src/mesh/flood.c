@@ -149,12 +149,9 @@ void flood_send_known(struct node *n, struct conn *to, int64_t since)
     flood_pump_known(n, to);
 }
 
-/* Queues one row: its update as the origins table keeps it encoded, or
- * encoded now (and kept, by a node with keep set: a hub sends the same row
- * to many links, and encoding a hop's row of a hundred links costs more
- * than sending it).  0 sent, 1 nothing to send, -1 the link is full (try
- * again at the next drain), -2 the link is gone. */
-static int send_row(struct node *n, struct conn *to, struct origin *o, struct buf *b, int keep)
+/* Encodes and queues one row; 0 sent, 1 nothing to send, -1 the link is
+ * full (try again at the next drain), -2 the link is gone. */
+static int send_row(struct node *n, struct conn *to, const struct origin *o, struct buf *b)
 {
     json_t *row = json_object_get(n->known_costs, o->name);
     if (!row || strcmp(o->name, n->id) == 0 || strcmp(o->name, to->peer) == 0)
@@ -163,28 +160,18 @@ static int send_row(struct node *n, struct conn *to, struct origin *o, struct bu
         to->table_skipped++; /* the returning peer has it (resume.c) */
         return 1;
     }
-    const uint8_t *msg = o->encoded;
-    size_t len = o->encoded_len;
-    if (!msg) {
-        struct msg_route r = {
-            .node_id = o->name,
-            .update_id = o->update_id,
-            .epoch = o->epoch,
-            .sequence = o->sequence,
-            .connections = row,
-            .forwarding_node = n->id,
-        };
-        buf_reset(b);
-        if (msg_route_encode(&r, b) != 0)
-            return 1;
-        msg = buf_head(b);
-        len = buf_size(b);
-        if (keep && (o->encoded = malloc(len)) != NULL) {
-            memcpy(o->encoded, msg, len);
-            o->encoded_len = (uint32_t)len;
-        }
-    }
-    int rc = conn_send(to, msg, len, NULL, 0);
+    struct msg_route r = {
+        .node_id = o->name,
+        .update_id = o->update_id,
+        .epoch = o->epoch,
+        .sequence = o->sequence,
+        .connections = row,
+        .forwarding_node = n->id,
+    };
+    buf_reset(b);
+    if (msg_route_encode(&r, b) != 0)
+        return 1;
+    int rc = conn_send(to, buf_head(b), buf_size(b), NULL, 0);
     if (rc == -ENOBUFS)
         return -1;
     if (rc != 0)
@@ -194,28 +181,17 @@ static int send_row(struct node *n, struct conn *to, struct origin *o, struct bu
     return 0;
 }
 
-/* Hubs keep their rows encoded for tables; an execution node with two
- * links sends each row twice and keeps its memory. */
-static int keeps_encoded_rows(const struct node *n)
-{
-    int links = 0;
-    for (const struct conn *c = n->conns; c; c = c->next)
-        if (c->established && ++links >= TABLE_KEEP_LINKS)
-            return 1;
-    return 0;
-}
-
 void flood_pump_known(struct node *n, struct conn *to)
 {
     if (!to->table_active || !to->established)
         return;
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
-    int paced = link_paced(to->link), keep = keeps_encoded_rows(n), rc = 0;
+    int paced = link_paced(to->link), rc = 0;
     while (to->table_next < n->origins.count) {
         if (paced && link_queued(to->link) >= TABLE_WINDOW)
             break;
-        rc = send_row(n, to, &n->origins.e[to->table_next], &b, keep);
+        rc = send_row(n, to, &n->origins.e[to->table_next], &b);
         if (rc == -1)
             break;
         to->table_next++;
@@ -286,7 +262,6 @@ static void withdraw_from(struct node *n, const struct msg_route *r, const char 
     json_t *row = json_object_get(n->known_costs, k);
     if (row && json_object_get(row, r->node_id)) {
         json_object_del(row, r->node_id);
-        origins_forget_encoded(&n->origins, k);
         size_t gone = strlen(r->node_id) + KNOWN_ENTRY_COST;
         n->known_bytes = n->known_bytes > gone ? n->known_bytes - gone : 0;
     }

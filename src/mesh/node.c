@@ -207,7 +207,6 @@ static void conn_unlink(struct conn *c)
         json_t *row = json_object_get(n->known_costs, c->peer);
         if (row)
             json_object_del(row, n->id);
-        origins_forget_encoded(&n->origins, c->peer);
         row = json_object_get(n->known_costs, n->id);
         if (row)
             json_object_del(row, c->peer);
@@ -350,7 +349,6 @@ static void establish(struct conn *c, const char *peer)
         json_object_set_new(n->known_costs, peer, row);
     }
     json_object_set_new(row, n->id, json_real(cost));
-    origins_forget_encoded(&n->origins, peer);
     listers_add(&n->listers, peer, n->id);
     listers_add(&n->listers, n->id, peer);
     log_info("Connection established with %s (%s)", peer, c->link->desc);

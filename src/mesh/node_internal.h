@@ -43,7 +43,6 @@
 #define TRIM_EVERY_MESSAGES 200     /* routing messages between two heap trims (trim_heap) */
 #define TRIM_FREE_MIN (256u << 10)  /* ... and free bytes the heap must hold */
 #define TABLE_WINDOW (32u << 10)    /* bytes queued on a link before its table waits for a drain */
-#define TABLE_KEEP_LINKS 8          /* a node with this many links keeps its table rows encoded */
 #define INITIAL_WAIT_DIALED_S 60    /* how long a dialed link waits for the handshake */
 #define INITIAL_RESEND_DIALED_S 5   /* ... resending our update this often after 11 s */
 #define RESUME_MARGIN_NS (30LL * 1000000000) /* rows sent this long before a link ended had arrived */

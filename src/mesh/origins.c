@@ -20,7 +20,6 @@ void origins_free(struct origins *t)
     for (uint32_t i = 0; i < t->count; i++) {
         free(t->e[i].name);
         free(t->e[i].update_id);
-        free(t->e[i].encoded);
     }
     free(t->e);
     name_index_free(&t->index);
@@ -70,21 +69,8 @@ int origins_set(struct origins *t, const char *name, uint64_t epoch, uint64_t se
     }
     free(o->update_id);
     o->update_id = uid;
-    free(o->encoded);
-    o->encoded = NULL;
-    o->encoded_len = 0;
     o->epoch = epoch;
     o->sequence = sequence;
     o->accepted_at = accepted_at;
     return 0;
-}
-
-void origins_forget_encoded(struct origins *t, const char *name)
-{
-    struct origin *o = origins_get(t, name);
-    if (o && o->encoded) {
-        free(o->encoded);
-        o->encoded = NULL;
-        o->encoded_len = 0;
-    }
 }

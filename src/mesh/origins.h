@@ -21,8 +21,6 @@ struct origin {
     char *update_id;
     uint64_t epoch, sequence;
     int64_t accepted_at;    /* mono ns */
-    uint8_t *encoded;       /* that update as we send it in tables (NULL: not kept) */
-    uint32_t encoded_len;
 };
 
 struct origins {
@@ -39,7 +37,5 @@ struct origin *origins_get(const struct origins *t, const char *name);
 int origins_set(struct origins *t, const char *name, uint64_t epoch, uint64_t sequence,
                 const char *update_id, int64_t accepted_at);
 static inline size_t origins_count(const struct origins *t) { return t->count; }
-/* Drops the encoded update kept for name: its row changed. */
-void origins_forget_encoded(struct origins *t, const char *name);
 
 #endif

@@ -446,36 +446,3 @@ def test_a_table_bigger_than_the_link_takes_arrives_whole(mesh):
     assert a.proc.poll() is None
     s.close()
     feeder.close()
-
-
-def test_a_hub_keeps_its_table_rows_true_to_its_database(mesh):
-    """A node with eight links or more keeps each row encoded for the tables
-    it sends: the same row goes to every new link.  A row that changes
-    without a new update from its node (a withdrawn link) must not go out
-    as it was kept."""
-    from test_hostile import frame, route_update
-    a = mesh.node("a")
-    a.start()
-    port = mesh.port("a")
-    epoch = 30125106074023304
-    socks = [_join(port, f"p{i}", epoch, listen_s=0)[0] for i in range(8)]
-    feeder = socks[0]
-    feeder.sendall(frame(route_update("y", 1, {"p0": 1}, update_id="Y1", fwd="p0")) +
-                   frame(route_update("x", 1, {"p0": 1, "y": 1}, update_id="X1", fwd="p0")))
-    wait_for(lambda: a.cmd("status")["KnownConnectionCosts"].get("x") == {"p0": 1, "y": 1}, 10,
-             "x's row at a")
-
-    def tabled_x(name):
-        s, got = _join(port, name, epoch, listen_s=1)
-        socks.append(s)
-        rows = [u["Connections"] for u in got if u["NodeID"] == "x" and u["ForwardingNode"] == "a"]
-        assert rows, f"{name} got no row of x"
-        return rows[-1]
-    assert tabled_x("first") == {"p0": 1, "y": 1}
-    # y's new row (changed) does not list x: x loses its link to y at a
-    feeder.sendall(frame(route_update("y", 2, {"p0": 1, "z": 1}, update_id="Y2", fwd="p0")))
-    wait_for(lambda: a.cmd("status")["KnownConnectionCosts"].get("x") == {"p0": 1}, 10,
-             "x's link to y withdrawn at a")
-    assert tabled_x("second") == {"p0": 1}
-    for s in socks:
-        s.close()
