@@ -405,11 +405,7 @@ static int remember_update_id(struct node *n, const char *id)
     return 1;
 }
 
-/* A fresh update goes on to every other link with us as the forwarder:
- * its bytes as received with that one field replaced, as long as they are
- * in the plain form (re-encoding sorts and prints every connection again,
- * the most of what forwarding a hop's row of a hundred links cost). */
-void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *raw, size_t rawlen)
+void flood_handle_update(struct conn *c, struct msg_route *r)
 {
     struct node *n = c->node;
     if (r->node_id[0] == 0)
@@ -420,20 +416,14 @@ void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *raw
     }
     if (!remember_update_id(n, r->update_id) || !accept_update(n, r))
         return;
+    char *fwd = strdup(n->id);
+    if (!fwd)
+        return;
+    free(r->forwarding_node);
+    r->forwarding_node = fwd;
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
-    int rc = msg_route_forward(raw, rawlen, n->id, &b);
-    if (rc < 0) {
-        char *fwd = strdup(n->id);
-        if (!fwd) {
-            buf_free(&b);
-            return;
-        }
-        free(r->forwarding_node);
-        r->forwarding_node = fwd;
-        rc = msg_route_encode(r, &b);
-    }
-    if (rc == 0)
+    if (msg_route_encode(r, &b) == 0)
         n->counters.route_updates_sent += flood_to_all(n, buf_head(&b), buf_size(&b), c);
     buf_free(&b);
 }

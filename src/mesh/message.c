@@ -235,44 +235,6 @@ int msg_route_encode(const struct msg_route *r, struct buf *out)
     return rc ? -ENOBUFS : 0;
 }
 
-/* 1 if Go writes s in a JSON string as it is (no escapes). */
-static int go_plain(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '<' || ch == '>' || ch == '&')
-            return 0;
-    }
-    return 1;
-}
-
-int msg_route_forward(const uint8_t *json, size_t n, const char *fwd, struct buf *out)
-{
-    static const char name[] = "ForwardingNode", key[] = "\"ForwardingNode\":\"";
-    const size_t nlen = sizeof name - 1, klen = sizeof key - 1;
-    if (!go_plain(fwd) || memchr(json, '\\', n))
-        return -1;
-    const uint8_t *at = memmem(json, n, name, nlen);
-    if (!at || at == json || memmem(at + 1, n - (size_t)(at + 1 - json), name, nlen))
-        return -1; /* absent, or also inside another field: no way to tell which */
-    at--; /* the key's opening quote */
-    if ((size_t)(json + n - at) < klen || memcmp(at, key, klen) != 0)
-        return -1;
-    const uint8_t *val = at + klen, *end = memchr(val, '"', (size_t)(json + n - val));
-    if (!end)
-        return -1;
-    size_t before = (size_t)(val - json), after = (size_t)(json + n - end);
-    uint8_t *dst = buf_reserve(out, 1 + before + strlen(fwd) + after);
-    if (!dst)
-        return -1;
-    dst[0] = MSG_ROUTE;
-    memcpy(dst + 1, json, before);
-    memcpy(dst + 1 + before, fwd, strlen(fwd));
-    memcpy(dst + 1 + before + strlen(fwd), end, after);
-    buf_commit(out, 1 + before + strlen(fwd) + after);
-    return 0;
-}
-
 void msg_route_free(struct msg_route *r)
 {
     free(r->node_id);

@@ -55,13 +55,6 @@ struct msg_route {
 int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char *err, size_t errlen);
 /* Encodes type byte + JSON. */
 int msg_route_encode(const struct msg_route *r, struct buf *out);
-/* Type byte + the update as received (json: without its type byte) with
- * ForwardingNode set to fwd: for an update in the plain form Go and we
- * write, the bytes msg_route_encode would give, without sorting and
- * printing the connections again.  -1 (out as it was) when json is not
- * plain: a backslash anywhere, "ForwardingNode" other than exactly once as
- * "ForwardingNode":"<old>", or a fwd that Go's encoder would escape. */
-int msg_route_forward(const uint8_t *json, size_t n, const char *fwd, struct buf *out);
 void msg_route_free(struct msg_route *r);
 
 struct msg_ad {

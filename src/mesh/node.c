@@ -446,7 +446,7 @@ static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
         return;
     }
     if (check_established_update(c, &r) == 0)
-        flood_handle_update(c, &r, json, len);
+        flood_handle_update(c, &r);
     msg_route_free(&r);
 }
 

@@ -209,8 +209,7 @@ int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);
 void flood_send_update(struct node *n, uint64_t suspected);
 /* Returns the number of links the message was queued on. */
 size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
-/* raw: the update's JSON as received (forwarded as it is where it can be). */
-void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *raw, size_t rawlen);
+void flood_handle_update(struct conn *c, struct msg_route *r);
 void flood_expire_seen(struct node *n, int64_t now);
 void flood_send_keepalive(struct node *n);
 /* Starts sending to a new peer the rows accepted from since on (mono ns;

@@ -48,17 +48,6 @@ static void check_frame(json_t *f, struct counts *c)
         assert_int_equal(msg_route_encode(&r, &out), 0);
         assert_int_equal(buf_size(&out), n);
         assert_memory_equal(buf_head(&out), msg, n);
-        /* forwarding the bytes as received gives what re-encoding gives */
-        struct buf fwd;
-        buf_init(&fwd, 70000);
-        assert_int_equal(msg_route_forward(msg + 1, n - 1, "relay-7", &fwd), 0);
-        free(r.forwarding_node);
-        r.forwarding_node = strdup("relay-7");
-        buf_reset(&out);
-        assert_int_equal(msg_route_encode(&r, &out), 0);
-        assert_int_equal(buf_size(&fwd), buf_size(&out));
-        assert_memory_equal(buf_head(&fwd), buf_head(&out), buf_size(&out));
-        buf_free(&fwd);
         msg_route_free(&r);
         c->route++;
     } else if (type == MSG_SERVICE_AD) {
@@ -120,33 +109,6 @@ static void check_file(const char *rel, struct counts *c)
     }
     free(line);
     fclose(fp);
-}
-
-/* Updates not in the plain form are re-encoded instead (-1, out left as
- * it was): which ForwardingNode would be replaced cannot be told. */
-static void test_forward_only_plain_updates(void **state)
-{
-    (void)state;
-    static const char *refused[] = {
-        "{\"NodeID\":\"a\",\"ForwardingNode\" : \"a\"}",                 /* spaces */
-        "{\"NodeID\":\"a\\u0041\",\"ForwardingNode\":\"a\"}",           /* an escape */
-        "{\"X\":{\"ForwardingNode\":\"a\"},\"ForwardingNode\":\"a\"}", /* twice */
-        "{\"NodeID\":\"a\"}",                                           /* absent */
-        "ForwardingNode\":\"a\"}",                                        /* no quote before */
-        "{\"ForwardingNode\":\"a",                                        /* unterminated */
-    };
-    struct buf out;
-    buf_init(&out, 1000);
-    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
-        assert_int_equal(msg_route_forward((const uint8_t *)refused[i], strlen(refused[i]), "b", &out), -1);
-    const char *ok = "{\"NodeID\":\"a\",\"ForwardingNode\":\"a\",\"SuspectedDuplicate\":0}";
-    assert_int_equal(msg_route_forward((const uint8_t *)ok, strlen(ok), "a<b", &out), -1); /* Go escapes < */
-    assert_int_equal(buf_size(&out), 0);
-    assert_int_equal(msg_route_forward((const uint8_t *)ok, strlen(ok), "hop-12", &out), 0);
-    const char *want = "\x01{\"NodeID\":\"a\",\"ForwardingNode\":\"hop-12\",\"SuspectedDuplicate\":0}";
-    assert_int_equal(buf_size(&out), strlen(want));
-    assert_memory_equal(buf_head(&out), want, strlen(want));
-    buf_free(&out);
 }
 
 static void test_frames_2node(void **state)
@@ -464,7 +426,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_frames_2node), cmocka_unit_test(test_frames_3node_and_rejects),
         cmocka_unit_test(test_name_hashes), cmocka_unit_test(test_framer_splits),
         cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_field_type_errors), cmocka_unit_test(test_field_caps),
-        cmocka_unit_test(test_names_byte_cap), cmocka_unit_test(test_forward_only_plain_updates),
+        cmocka_unit_test(test_names_byte_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
