@@ -304,10 +304,10 @@ def converge(m, t_launch, timeout, work=None, slowest_probe=None):
             if st and len(st["RoutingTable"]) >= m.n - 1:
                 pending.discard(name)
         time.sleep(0.5)
-    took = (None if pending else time.monotonic() - t_launch), slowest, len(pending)
+    result = (None if pending else time.monotonic() - t_launch), slowest, len(pending)
     if submitted:
         submitted[0].join()
-    return took
+    return result
 
 
 def role_of(m, name):

@@ -13,9 +13,10 @@
  * delivered: RESUME_MARGIN_NS before the link ended, if the link had lived
  * that long.  A shorter link may have ended with its own table unread, so
  * it leaves an earlier record as it was, and so does a link whose table
- * was not all sent yet (flood_pump_known sends it as the link drains).  When the peer returns with that
- * epoch, it is sent only the rows we accepted after that time; with another
- * epoch (restarted, it knows nothing) the record goes and it gets them all.
+ * was not all sent yet (flood_pump_known sends it as the link drains).
+ * When the peer returns with that epoch, it is sent only the rows we
+ * accepted after that time; with another epoch (restarted, it knows
+ * nothing) the record goes and it gets them all.
  * Rows it received and dropped (its rate limit) it lacked with the whole
  * table as well; the periodic refresh covers both.
  *

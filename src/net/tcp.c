@@ -7,10 +7,10 @@
  * per peer, not one per message and peer.  The stream's queue plus the cork
  * is the link's backlog (queued()); the link's on_drain runs when the
  * stream has handed everything to the kernel, so a writer with more to
- * send (the mesh's table) can wait for it instead of queueing it all.  Closing half-closes
- * the stream once queued writes (and TLS's close_notify) are out, so a
- * reject message reaches the peer, with the timer forcing the close if the
- * peer does not read.  The link is freed only after both the stream and
+ * send (the mesh's table) can wait for it instead of queueing it all.
+ * Closing half-closes the stream once queued writes (and TLS's
+ * close_notify) are out, so a reject message reaches the peer, with the
+ * timer forcing the close if the peer does not read.  The link is freed only after both the stream and
  * the timer have reported their close.
  *
  * A link is "open" once the mesh has it: at once for plain TCP, after the
@@ -177,6 +177,12 @@ static void tcp_link_close(struct link *l)
     uv_timer_start(&tl->flush_timer, on_flush_timeout, CLOSE_FLUSH_MS, 0);
 }
 
+static size_t tcp_link_queued(struct link *l)
+{
+    struct tcp_link *tl = (struct tcp_link *)l;
+    return (tl->bs_closed ? 0 : bstream_queued(tl->bs)) + buf_size(&tl->cork);
+}
+
 static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
                          const uint8_t *body, size_t blen)
 {
@@ -186,7 +192,7 @@ static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
         return -EPIPE;
     if (n == 0 || n > LINK_MAX_MESSAGE)
         return -EMSGSIZE;
-    if (bstream_queued(tl->bs) + buf_size(&tl->cork) + n + 2 > LINK_WRITE_BACKLOG)
+    if (tcp_link_queued(l) + n + 2 > LINK_WRITE_BACKLOG)
         return -ENOBUFS;
     if (buf_room(&tl->cork) < n + 2)
         cork_flush(tl);
@@ -203,13 +209,9 @@ static int tcp_link_send(struct link *l, const uint8_t *head, size_t hlen,
     return 0;
 }
 
-static size_t tcp_link_queued(struct link *l)
-{
-    struct tcp_link *tl = (struct tcp_link *)l;
-    return (tl->bs_closed ? 0 : bstream_queued(tl->bs)) + buf_size(&tl->cork);
-}
-
-static const struct link_ops tcp_link_ops = { .send = tcp_link_send, .close = tcp_link_close, .queued = tcp_link_queued };
+static const struct link_ops tcp_link_ops = {
+    .send = tcp_link_send, .close = tcp_link_close, .queued = tcp_link_queued
+};
 
 static int deliver(void *arg, const uint8_t *msg, size_t len)
 {
