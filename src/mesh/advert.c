@@ -7,6 +7,10 @@
  * Our own services are advertised on every established link on creation,
  * every 60 s, and to each new connection at once, together with the ads we
  * know, so a new peer sees the mesh's services without waiting a minute.
+ * A new connection gets our ad with the Time of our last flood, not a new
+ * one: a newer Time makes every node flood the ad on, and a hop that a
+ * hundred nodes joined sent a hundred mesh-wide floods of each of its ads
+ * (upstream coalesces them to one per 5 s; the new peer needs none).
  * The stored ads are bounded in number (NODE_ADS_MAX) and in bytes
  * (NODE_ADS_MAX_BYTES, raw bytes plus the decoded fields): an ad that does
  * not fit is refused and not forwarded, with a log line. */
@@ -126,9 +130,9 @@ static json_t *own_work_commands(struct node *n, const struct node_service *s)
 }
 
 static void fill_own_ad(struct node *n, const struct node_service *s, struct msg_ad *ad,
-                        char *timebuf, size_t tlen, int for_status)
+                        int64_t at, char *timebuf, size_t tlen, int for_status)
 {
-    util_format_rfc3339(util_now_ns(), timebuf, tlen);
+    util_format_rfc3339(at, timebuf, tlen);
     ad->node_id = n->id;
     ad->service = (char *)s->name;
     ad->time = timebuf;
@@ -162,7 +166,9 @@ void advert_send_own(struct node *n, struct conn *only)
             continue;
         struct msg_ad ad;
         char t[64];
-        fill_own_ad(n, s, &ad, t, sizeof t, 0);
+        if (!only || !s->ad_ns)
+            s->ad_ns = util_now_ns();
+        fill_own_ad(n, s, &ad, s->ad_ns, t, sizeof t, 0);
         send_ad(n, &ad, only);
     }
 }
@@ -178,7 +184,7 @@ void advert_send_cancel(struct node *n, struct node_service *s)
 {
     struct msg_ad ad;
     char t[64];
-    fill_own_ad(n, s, &ad, t, sizeof t, 0);
+    fill_own_ad(n, s, &ad, util_now_ns(), t, sizeof t, 0);
     ad.tags = NULL;
     ad.work_commands = NULL;
     ad.cancel = 1;
@@ -206,7 +212,7 @@ json_t *advert_status(struct node *n)
             continue;
         struct msg_ad ad;
         char t[64];
-        fill_own_ad(n, s, &ad, t, sizeof t, 1);
+        fill_own_ad(n, s, &ad, util_now_ns(), t, sizeof t, 1);
         json_t *o = msg_ad_to_json(&ad);
         if (ad.tags)
             json_object_set_new(o, "Tags", gojson_sorted(ad.tags));

@@ -108,6 +108,7 @@ struct node_service {
     int advertise;
     enum conn_type type;
     json_t *tags;
+    int64_t ad_ns;          /* Time of our last flooded ad (advert.c); 0: none yet */
     node_datagram_cb on_data;
     node_unreach_cb on_unreach;
     void *arg;

@@ -331,9 +331,22 @@ def test_a_redial_waits_for_the_old_link_to_end(mesh):
     new.close()
 
 
-def _join(port, name, epoch, target="a", listen_s=3):
+def _ads(buf):
+    """The service advertisements in a byte stream of frames, decoded."""
+    out, off = [], 0
+    while off + 2 <= len(buf):
+        n = int.from_bytes(buf[off:off + 2], "little")
+        msg = buf[off + 2:off + 2 + n]
+        off += 2 + n
+        if msg[:1] == b"\x02" and len(msg) == n:
+            out.append(json.loads(msg[1:]))
+    return out
+
+
+def _join(port, name, epoch, target="a", listen_s=3, raw=False):
     """Establishes as `name` with `epoch`; returns the socket and the route
-    updates the node sent in the first `listen_s` seconds of the link."""
+    updates the node sent in the first `listen_s` seconds of the link (with
+    raw, the bytes themselves)."""
     from test_hostile import frame, route_update
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(frame(route_update(name, 1, epoch=epoch)))
@@ -349,7 +362,34 @@ def _join(port, name, epoch, target="a", listen_s=3):
             buf += s.recv(65536)
         except socket.timeout:
             pass
-    return s, _frames(buf)
+    return s, buf if raw else _frames(buf)
+
+
+def test_a_new_link_gets_our_adverts_as_last_flooded(mesh):
+    """A new link is sent our own adverts at once, stamped with the Time of
+    our last flood of them, not a new one: a newer Time makes every node
+    flood the advert on, so a hop that a hundred nodes joined flooded each
+    of its adverts through the whole mesh a hundred times.  The new peer
+    only needs to learn them."""
+    a = mesh.node("a").serve_control_on_mesh()
+    a.start()
+    port = mesh.port("a")
+    epoch = 30125106074023304
+    first, got1 = _join(port, "p1", epoch, listen_s=1, raw=True)
+    end = time.time() + 2.5   # past the node's first flood of its adverts
+    while time.time() < end:
+        try:
+            got1 += first.recv(65536)
+        except socket.timeout:
+            pass
+    second, got2 = _join(port, "p2", epoch, listen_s=1, raw=True)
+    own1 = {ad["Service"]: ad["Time"] for ad in _ads(got1) if ad["NodeID"] == "a"}
+    own2 = {ad["Service"]: ad["Time"] for ad in _ads(got2) if ad["NodeID"] == "a"}
+    assert "control" in own1, own1
+    assert own2 == own1
+    assert a.proc.poll() is None
+    first.close()
+    second.close()
 
 
 def test_a_returning_peer_gets_only_the_rows_that_changed(mesh):
