@@ -405,7 +405,8 @@ static int remember_update_id(struct node *n, const char *id)
     return 1;
 }
 
-void flood_handle_update(struct conn *c, struct msg_route *r)
+/* json/len: the update as received, for relays held back (holdback.c). */
+void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *json, size_t len)
 {
     struct node *n = c->node;
     if (r->node_id[0] == 0)
@@ -414,7 +415,23 @@ void flood_handle_update(struct conn *c, struct msg_route *r)
         handle_own_id(n, r);
         return;
     }
-    if (!remember_update_id(n, r->update_id) || !accept_update(n, r))
+    if (!remember_update_id(n, r->update_id)) {
+        holdback_cancel(n, c, r->update_id);
+        return;
+    }
+    if (!accept_update(n, r))
+        return;
+    size_t now = 0, leaf = holdback_leaf(n);
+    for (struct conn *to = n->conns; to; to = to->next) {
+        to->relay_now = 0;
+        if (!to->established || to == c || !to->link->on_message)
+            continue;
+        if (leaf && holdback_toward(n, leaf, to) && holdback_add(n, to, r->update_id, json, len) == 0)
+            continue;
+        to->relay_now = 1;
+        now++;
+    }
+    if (!now)
         return;
     char *fwd = strdup(n->id);
     if (!fwd)
@@ -424,6 +441,8 @@ void flood_handle_update(struct conn *c, struct msg_route *r)
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
     if (msg_route_encode(r, &b) == 0)
-        n->counters.route_updates_sent += flood_to_all(n, buf_head(&b), buf_size(&b), c);
+        for (struct conn *to = n->conns; to; to = to->next)
+            if (to->relay_now && conn_send(to, buf_head(&b), buf_size(&b), NULL, 0) == 0)
+                n->counters.route_updates_sent++;
     buf_free(&b);
 }

@@ -199,6 +199,7 @@ static void conn_unlink(struct conn *c)
 {
     struct node *n = c->node;
     struct conn **pp = &n->conns;
+    holdback_forget(n, c);
     while (*pp && *pp != c)
         pp = &(*pp)->next;
     if (*pp)
@@ -413,7 +414,10 @@ static int seen_before_decoding(struct conn *c, const uint8_t *json, size_t len)
     char buf[MSG_UPDATE_ID_MAX + 1];
     memcpy(buf, id, (size_t)(q - id));
     buf[q - id] = '\0';
-    return seen_has(&c->node->seen, buf, (size_t)(q - id));
+    if (!seen_has(&c->node->seen, buf, (size_t)(q - id)))
+        return 0;
+    holdback_cancel(c->node, c, buf);
+    return 1;
 }
 
 static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
@@ -446,7 +450,7 @@ static void on_route_message(struct conn *c, const uint8_t *json, size_t len)
         return;
     }
     if (check_established_update(c, &r) == 0)
-        flood_handle_update(c, &r);
+        flood_handle_update(c, &r, json, len);
     msg_route_free(&r);
 }
 
@@ -652,7 +656,8 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     uv_timer_init(loop, &n->flood_timer);
     uv_timer_init(loop, &n->route_timer);
     n->tick.data = n->flood_timer.data = n->route_timer.data = n;
-    n->handles = 3;
+    n->handles = 4;
+    holdback_init(n);
     n->last_tick = util_mono_ns();
     uv_timer_start(&n->tick, on_tick, 1000, 1000);
     return n;
@@ -768,6 +773,7 @@ void node_free(struct node *n)
     uv_close((uv_handle_t *)&n->tick, node_release);
     uv_close((uv_handle_t *)&n->flood_timer, node_release);
     uv_close((uv_handle_t *)&n->route_timer, node_release);
+    holdback_close(n, node_release);
 }
 
 /* ---- metrics ------------------------------------------------------------ */

@@ -99,6 +99,7 @@ struct conn {
     uint32_t table_next;
     int64_t table_since;
     size_t table_sent, table_skipped;
+    int relay_now;                  /* flood_handle_update: sending to it now */
     struct conn *next;
 };
 
@@ -184,6 +185,10 @@ struct node {
     int own_dirty;          /* our connections changed since our last update */
     uint8_t *last_update;   /* our last flooded update, resent as keep-alive */
     size_t last_update_len;
+    /* holdback.c: relays held back from hubs, oldest first */
+    struct held_relay *held_relays, *held_relays_last;
+    size_t held_count, held_bytes;
+    uv_timer_t holdback_timer;
     int handles;
     int freeing;
     struct node_observer *observers;
@@ -192,6 +197,19 @@ struct node {
     void (*shutdown_cb)(void *arg, const char *why);
     void *shutdown_arg;
 };
+
+/* holdback.c */
+void holdback_init(struct node *n);
+void holdback_close(struct node *n, uv_close_cb cb);
+/* Our link count if we are a leaf of a large mesh (we hold back relays to
+ * hubs), else 0; then 1 if relaying to `to` should wait for its own copy. */
+size_t holdback_leaf(struct node *n);
+int holdback_toward(struct node *n, size_t links, const struct conn *to);
+/* Holds the update (JSON as received) for `to`; -1: full, relay it now. */
+int holdback_add(struct node *n, struct conn *to, const char *update_id, const uint8_t *json, size_t len);
+/* `from` sent us update_id: it has it, so nothing held for it goes out. */
+void holdback_cancel(struct node *n, const struct conn *from, const char *update_id);
+void holdback_forget(struct node *n, const struct conn *c);
 
 /* node.c */
 /* link_send() on a connection, counted in its metrics. */
@@ -210,7 +228,7 @@ int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);
 void flood_send_update(struct node *n, uint64_t suspected);
 /* Returns the number of links the message was queued on. */
 size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
-void flood_handle_update(struct conn *c, struct msg_route *r);
+void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *json, size_t len);
 void flood_expire_seen(struct node *n, int64_t now);
 void flood_send_keepalive(struct node *n);
 /* Starts sending to a new peer the rows accepted from since on (mono ns;

@@ -392,6 +392,58 @@ def test_a_new_link_gets_our_adverts_as_last_flooded(mesh):
     second.close()
 
 
+def test_a_leaf_holds_back_relays_to_a_hub_that_has_its_own_copy(mesh):
+    """In a large mesh a node with few links waits HOLDBACK (1 s) before
+    relaying a fresh update to a peer with more links than itself, and
+    drops the relay when that peer sends the update to us meanwhile: an
+    execution node no longer hands each hop the copies it already has.  An
+    update the hub does not send back still reaches it, late."""
+    from test_hostile import frame, route_update
+    a = mesh.node("a")
+    a.start()
+    port = mesh.port("a")
+    epoch = 30125106074023304
+    hub, _ = _join(port, "hub", epoch, listen_s=0)
+    leaf, _ = _join(port, "leaf", epoch, listen_s=0)
+    far = [f"far{i:02d}" for i in range(60)]      # more than 50 nodes: a large mesh
+    hub.sendall(frame(route_update("hub", 3, dict({f: 1 for f in far}, a=1), update_id="H3", epoch=epoch)) +
+                b"".join(frame(route_update(f, 1, {"hub": 1}, update_id=f"F{f}", fwd="hub", epoch=epoch))
+                         for f in far))
+    wait_for(lambda: len(a.cmd("status")["KnownConnectionCosts"]) >= 63, 20, "a to know the far nodes")
+    hub.settimeout(0.2)
+    try:
+        while hub.recv(65536):
+            pass
+    except socket.timeout:
+        pass
+
+    def relayed(sock, seconds):
+        buf, end = b"", time.time() + seconds
+        while time.time() < end:
+            try:
+                buf += sock.recv(65536)
+            except socket.timeout:
+                pass
+        return {u["NodeID"] for u in _frames(buf) if u["ForwardingNode"] == "a"}
+
+    # x1: the hub sends its own copy right after; x2: it does not
+    leaf.sendall(frame(route_update("x1", 1, {"leaf": 1}, update_id="X1", fwd="leaf", epoch=epoch)))
+    hub.sendall(frame(route_update("x1", 1, {"leaf": 1}, update_id="X1", fwd="hub", epoch=epoch)))
+    leaf.sendall(frame(route_update("x2", 1, {"leaf": 1}, update_id="X2", fwd="leaf", epoch=epoch)))
+    early = relayed(hub, 0.4)
+    late = relayed(hub, 3)
+    assert "x2" not in early, "relayed to the hub at once"
+    assert "x2" in late, "never relayed to the hub"
+    assert "x1" not in early | late, "relayed a copy the hub had sent us"
+    # towards a peer with no more links than ours, at once
+    hub.sendall(frame(route_update("x3", 1, {"hub": 1}, update_id="X3", fwd="hub", epoch=epoch)))
+    leaf.settimeout(0.2)
+    assert "x3" in relayed(leaf, 0.8)
+    assert a.proc.poll() is None
+    hub.close()
+    leaf.close()
+
+
 def test_a_returning_peer_gets_only_the_rows_that_changed(mesh):
     """Beyond 50 known nodes, a peer that comes back with the same epoch
     (the same process: it still has what the old link carried) is sent only
