@@ -77,10 +77,37 @@ static uint64_t scaled_delay_ms(struct node *n, uint64_t base_ms, uint64_t max_m
 void node_schedule_flood(struct node *n)
 {
     n->own_dirty = 1;
+    if (n->freeing)
+        return;
     /* 100 ms as upstream; longer in a large mesh, where each flood crosses
-     * every link and a hop's links come up by the hundred */
-    if (!n->freeing)
-        timer_start_once(&n->flood_timer, on_flood_timer, scaled_delay_ms(n, 100, FLOOD_DELAY_MAX_MS));
+     * every link and a hop's links come up by the hundred.  A pending
+     * later flood (a hub's new link) is brought forward. */
+    uint64_t ms = scaled_delay_ms(n, 100, FLOOD_DELAY_MAX_MS);
+    if (uv_is_active((uv_handle_t *)&n->flood_timer) && uv_timer_get_due_in(&n->flood_timer) <= ms)
+        return;
+    uv_timer_start(&n->flood_timer, on_flood_timer, ms, 0);
+}
+
+/* A new link of a hub in a large mesh waits longer to be announced: its
+ * row is the largest the mesh floods (a hop's hundred links), every node
+ * decodes each version of it, and while nodes join a hop by the hundred it
+ * sent a new version every 2 s (at 1000 nodes, most of what an execution
+ * node spent while the mesh formed).  The new peer's own update already
+ * tells the mesh about the link, and a lost link is announced as soon as
+ * before. */
+static void node_schedule_flood_added(struct node *n)
+{
+    size_t links = 0;
+    for (struct conn *c = n->conns; c && links <= HUB_LINKS; c = c->next)
+        links += c->established;
+    if (links <= HUB_LINKS || origins_count(&n->origins) <= MESH_SMALL) {
+        node_schedule_flood(n);
+        return;
+    }
+    n->own_dirty = 1;
+    if (!n->freeing && !uv_is_active((uv_handle_t *)&n->flood_timer))
+        uv_timer_start(&n->flood_timer, on_flood_timer,
+                       scaled_delay_ms(n, 100 * HUB_FLOOD_FACTOR, FLOOD_DELAY_MAX_MS * HUB_FLOOD_FACTOR), 0);
 }
 
 /* Upstream recomputes 100 ms after a change; a node that already routes
@@ -361,7 +388,7 @@ static void establish(struct conn *c, const char *peer)
     if (!n->last_update)
         flood_send_update(n, 0);
     else
-        node_schedule_flood(n);
+        node_schedule_flood_added(n);
     node_schedule_routes(n);
     advert_send_own(n, c);
     advert_send_known(n, c);

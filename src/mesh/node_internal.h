@@ -70,6 +70,8 @@
 #define MESH_SMALL 50
 #define MESH_REFRESH_MAX_NS (3600LL * 1000000000)
 #define FLOOD_DELAY_MAX_MS 2000
+#define HUB_LINKS 8            /* more links than this: a hub (node_schedule_flood_added) */
+#define HUB_FLOOD_FACTOR 3     /* a hub's new links are announced this many times later */
 
 struct conn {
     struct node *node;

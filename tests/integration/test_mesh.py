@@ -444,6 +444,48 @@ def test_a_leaf_holds_back_relays_to_a_hub_that_has_its_own_copy(mesh):
     leaf.close()
 
 
+def test_a_hub_announces_a_new_link_later(mesh):
+    """A hub (more than 8 links) of a large mesh floods its row, the largest
+    in the mesh, three times later than other changes when a link is added
+    (at 510 known nodes: 3.06 s, not 1.02 s): while nodes join a hop by the
+    hundred each version of its row is decoded by every node.  The new
+    link is still announced."""
+    from test_hostile import frame, route_update
+    a = mesh.node("a")
+    a.start()
+    port = mesh.port("a")
+    epoch = 30125106074023304
+    peers = [_join(port, f"p{i}", epoch, listen_s=0)[0] for i in range(9)]
+    far = [f"far{i:03d}" for i in range(500)]
+    peers[0].sendall(b"".join(frame(route_update(f, 1, {"p0": 1}, update_id=f"F{f}", fwd="p0", epoch=epoch))
+                              for f in far))
+    wait_for(lambda: len(a.cmd("status")["KnownConnectionCosts"]) >= 510, 20, "a to know 510 nodes")
+    watch = peers[1]
+    watch.settimeout(0.1)
+    end = time.time() + 3     # let the floods of the joins settle
+    while time.time() < end:
+        try:
+            watch.recv(65536)
+        except socket.timeout:
+            pass
+    joined = time.time()
+    late, _ = _join(port, "late", epoch, listen_s=0)   # returns once a lists late
+    buf, announced = b"", None
+    while announced is None and time.time() < joined + 15:
+        try:
+            buf += watch.recv(65536)
+        except socket.timeout:
+            continue
+        for u in _frames(buf):
+            if u["NodeID"] == "a" and "late" in u["Connections"]:
+                announced = time.time() - joined
+    assert announced is not None, "the new link was never announced"
+    assert announced >= 2.0, f"announced after {announced:.2f} s"
+    assert a.proc.poll() is None
+    for p in peers + [late]:
+        p.close()
+
+
 def test_a_returning_peer_gets_only_the_rows_that_changed(mesh):
     """Beyond 50 known nodes, a peer that comes back with the same epoch
     (the same process: it still has what the old link carried) is sent only
