@@ -31,14 +31,15 @@ def line(mesh, n):
     return nodes
 
 
-def _frames(buf):
-    """The route updates in a byte stream of frames, decoded."""
+def _frames(buf, kind=b"\x01"):
+    """The messages of one type (route updates unless told) in a byte
+    stream of frames, decoded."""
     out, off = [], 0
     while off + 2 <= len(buf):
         n = int.from_bytes(buf[off:off + 2], "little")
         msg = buf[off + 2:off + 2 + n]
         off += 2 + n
-        if msg[:1] == b"\x01" and len(msg) == n:
+        if msg[:1] == kind and len(msg) == n:
             out.append(json.loads(msg[1:]))
     return out
 
@@ -331,18 +332,6 @@ def test_a_redial_waits_for_the_old_link_to_end(mesh):
     new.close()
 
 
-def _ads(buf):
-    """The service advertisements in a byte stream of frames, decoded."""
-    out, off = [], 0
-    while off + 2 <= len(buf):
-        n = int.from_bytes(buf[off:off + 2], "little")
-        msg = buf[off + 2:off + 2 + n]
-        off += 2 + n
-        if msg[:1] == b"\x02" and len(msg) == n:
-            out.append(json.loads(msg[1:]))
-    return out
-
-
 def _join(port, name, epoch, target="a", listen_s=3, raw=False):
     """Establishes as `name` with `epoch`; returns the socket and the route
     updates the node sent in the first `listen_s` seconds of the link (with
@@ -383,8 +372,8 @@ def test_a_new_link_gets_our_adverts_as_last_flooded(mesh):
         except socket.timeout:
             pass
     second, got2 = _join(port, "p2", epoch, listen_s=1, raw=True)
-    own1 = {ad["Service"]: ad["Time"] for ad in _ads(got1) if ad["NodeID"] == "a"}
-    own2 = {ad["Service"]: ad["Time"] for ad in _ads(got2) if ad["NodeID"] == "a"}
+    own1 = {ad["Service"]: ad["Time"] for ad in _frames(got1, b"\x02") if ad["NodeID"] == "a"}
+    own2 = {ad["Service"]: ad["Time"] for ad in _frames(got2, b"\x02") if ad["NodeID"] == "a"}
     assert "control" in own1, own1
     assert own2 == own1
     assert a.proc.poll() is None
