@@ -92,9 +92,10 @@ void node_schedule_flood(struct node *n)
  * row is the largest the mesh floods (a hop's hundred links), every node
  * decodes each version of it, and while nodes join a hop by the hundred it
  * sent a new version every 2 s (at 1000 nodes, most of what an execution
- * node spent while the mesh formed).  The new peer's own update already
- * tells the mesh about the link, and a lost link is announced as soon as
- * before. */
+ * node spent while the mesh formed).  The cost: the mesh learns the new
+ * node from its own update at once, but routes to it through this hub
+ * (the hub's row) wait for the announcement.  A lost link is announced as
+ * soon as before. */
 static void node_schedule_flood_added(struct node *n)
 {
     size_t links = 0;
