@@ -405,6 +405,16 @@ static int remember_update_id(struct node *n, const char *id)
     return 1;
 }
 
+int flood_encode_relay(struct node *n, struct msg_route *r, struct buf *out)
+{
+    char *fwd = strdup(n->id);
+    if (!fwd)
+        return -1;
+    free(r->forwarding_node);
+    r->forwarding_node = fwd;
+    return msg_route_encode(r, out);
+}
+
 /* json/len: the update as received, for relays held back (holdback.c). */
 void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *json, size_t len)
 {
@@ -433,14 +443,9 @@ void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *jso
     }
     if (!now)
         return;
-    char *fwd = strdup(n->id);
-    if (!fwd)
-        return;
-    free(r->forwarding_node);
-    r->forwarding_node = fwd;
     struct buf b;
     buf_init(&b, LINK_MAX_MESSAGE);
-    if (msg_route_encode(r, &b) == 0)
+    if (flood_encode_relay(n, r, &b) == 0)
         for (struct conn *to = n->conns; to; to = to->next)
             if (to->relay_now && conn_send(to, buf_head(&b), buf_size(&b), NULL, 0) == 0)
                 n->counters.route_updates_sent++;

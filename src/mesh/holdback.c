@@ -154,16 +154,11 @@ static void relay_late(struct node *n, struct held_relay *h)
     char err[160];
     if (msg_route_decode(h->json, h->len, &r, err, sizeof err) < 0)
         return;
-    char *fwd = strdup(n->id);
-    if (fwd) {
-        free(r.forwarding_node);
-        r.forwarding_node = fwd;
-        struct buf b;
-        buf_init(&b, LINK_MAX_MESSAGE);
-        if (msg_route_encode(&r, &b) == 0 && conn_send(h->to, buf_head(&b), buf_size(&b), NULL, 0) == 0)
-            n->counters.route_updates_sent++;
-        buf_free(&b);
-    }
+    struct buf b;
+    buf_init(&b, LINK_MAX_MESSAGE);
+    if (flood_encode_relay(n, &r, &b) == 0 && conn_send(h->to, buf_head(&b), buf_size(&b), NULL, 0) == 0)
+        n->counters.route_updates_sent++;
+    buf_free(&b);
     msg_route_free(&r);
 }
 
