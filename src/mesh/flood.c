@@ -1,8 +1,8 @@
 /* flood.c - routing updates: making our own, flooding, and processing the
- * ones peers send (spec 4.2-4.4).  The link-state database is
- * n->known_costs, with n->listers (listers.c) naming the rows that list a
- * node; freshness per originator is n->origins (origins.c); n->seen
- * (seen.c) de-duplicates UpdateIDs.  They are bounded so a flooding peer
+ * ones peers send (spec 4.2-4.4).  The link-state database is n->lsdb
+ * (lsdb.c), which also names the rows that list a node; freshness per
+ * originator is n->origins (origins.c); n->seen (seen.c) de-duplicates
+ * UpdateIDs.  They are bounded so a flooding peer
  * cannot grow them without limit: the seen set is forgotten when full (the
  * freshness rules still drop replays), and an update whose
  * row would take the known-nodes table past NODE_KNOWN_MAX_BYTES is
@@ -19,10 +19,11 @@
 #include "core/log.h"
 #include "core/util.h"
 
-/* Estimated memory per table entry, jansson's hashtable pair, value and
- * bucket included. */
-#define KNOWN_NODE_COST 320   /* origins entry + row object */
-#define KNOWN_ENTRY_COST 160  /* one peer -> cost in a row */
+/* Estimated memory per known node and per entry of its row, allocator
+ * overhead and index slots included; the peer's name counts in full
+ * though it is stored once, so the estimate errs high. */
+#define KNOWN_NODE_COST 200   /* origins entry + lsdb entry */
+#define KNOWN_ENTRY_COST 40   /* one (peer, cost) in a row + the entry the other way */
 
 static size_t row_cost(const char *node, json_t *row)
 {
@@ -34,13 +35,20 @@ static size_t row_cost(const char *node, json_t *row)
     return c;
 }
 
+static size_t stored_row_cost(const struct lsdb *db, const struct lsdb_entry *e)
+{
+    size_t c = KNOWN_NODE_COST + 2 * strlen(e->name);
+    for (uint32_t i = 0; i < e->nrow; i++)
+        c += strlen(db->e[e->row[i].peer].name) + KNOWN_ENTRY_COST;
+    return c;
+}
+
 static size_t known_bytes_count(struct node *n)
 {
     size_t total = 0;
-    const char *k;
-    json_t *row;
-    json_object_foreach(n->known_costs, k, row)
-        total += row_cost(k, row);
+    for (uint32_t i = 0; i < n->lsdb.count; i++)
+        if (n->lsdb.e[i].has_row)
+            total += stored_row_cost(&n->lsdb, &n->lsdb.e[i]);
     return total;
 }
 
@@ -153,8 +161,8 @@ void flood_send_known(struct node *n, struct conn *to, int64_t since)
  * full (try again at the next drain), -2 the link is gone. */
 static int send_row(struct node *n, struct conn *to, const struct origin *o, struct buf *b)
 {
-    json_t *row = json_object_get(n->known_costs, o->name);
-    if (!row || strcmp(o->name, n->id) == 0 || strcmp(o->name, to->peer) == 0)
+    const struct lsdb_entry *e = lsdb_row(&n->lsdb, o->name);
+    if (!e || strcmp(o->name, n->id) == 0 || strcmp(o->name, to->peer) == 0)
         return 1;
     if (to->table_since && o->accepted_at < to->table_since) {
         to->table_skipped++; /* the returning peer has it (resume.c) */
@@ -165,11 +173,13 @@ static int send_row(struct node *n, struct conn *to, const struct origin *o, str
         .update_id = o->update_id,
         .epoch = o->epoch,
         .sequence = o->sequence,
-        .connections = row,
+        .connections = lsdb_row_json(&n->lsdb, e),
         .forwarding_node = n->id,
     };
     buf_reset(b);
-    if (msg_route_encode(&r, b) != 0)
+    int enc = r.connections ? msg_route_encode(&r, b) : -1;
+    json_decref(r.connections);
+    if (enc != 0)
         return 1;
     int rc = conn_send(to, buf_head(b), buf_size(b), NULL, 0);
     if (rc == -ENOBUFS)
@@ -225,47 +235,16 @@ static void handle_own_id(struct node *n, const struct msg_route *r)
     }
 }
 
-/* 1 if a row lists the node (the fallback scan of withdraw_unlisted):
- * small rows compared directly instead of hashing the name once per row. */
-#define ROW_SCAN_MAX 8
-
-static int row_lists(json_t *row, const char *node)
-{
-    if (json_object_size(row) > ROW_SCAN_MAX)
-        return json_object_get(row, node) != NULL;
-    const char *k;
-    json_t *v;
-    json_object_foreach(row, k, v)
-        if (strcmp(k, node) == 0)
-            return 1;
-    return 0;
-}
-
-/* The index of who lists whom (listers.h) made afresh from the rows. */
-static void listers_rebuild(struct node *n)
-{
-    listers_free(&n->listers);
-    listers_init(&n->listers);
-    const char *k, *p;
-    json_t *row, *v;
-    json_object_foreach(n->known_costs, k, row)
-        json_object_foreach(row, p, v)
-            listers_add(&n->listers, p, k);
-}
-
 /* Drops the originator from row k unless k is us, the originator, or
  * listed in the originator's new row. */
 static void withdraw_from(struct node *n, const struct msg_route *r, const char *k)
 {
     if (strcmp(k, n->id) == 0 || strcmp(k, r->node_id) == 0 || json_object_get(r->connections, k))
         return;
-    json_t *row = json_object_get(n->known_costs, k);
-    if (row && json_object_get(row, r->node_id)) {
-        json_object_del(row, r->node_id);
+    if (lsdb_del_edge(&n->lsdb, k, r->node_id)) {
         size_t gone = strlen(r->node_id) + KNOWN_ENTRY_COST;
         n->known_bytes = n->known_bytes > gone ? n->known_bytes - gone : 0;
     }
-    listers_del(&n->listers, r->node_id, k);
 }
 
 /* Every row that lists the originator and is not listed back by its new
@@ -275,41 +254,32 @@ static void withdraw_unlisted(struct node *n, const struct msg_route *r)
 {
     const char **by;
     size_t nby;
-    if (listers_of(&n->listers, r->node_id, &by, &nby) == 0) {
+    if (lsdb_listers(&n->lsdb, r->node_id, &by, &nby) == 0) {
         for (size_t i = 0; i < nby; i++)
             withdraw_from(n, r, by[i]);
         free(by);
         return;
     }
-    const char *k;
-    json_t *other;
-    void *tmp;
-    json_object_foreach_safe(n->known_costs, tmp, k, other)
-        if (row_lists(other, r->node_id))
-            withdraw_from(n, r, k);
+    for (uint32_t i = 0; i < n->lsdb.count; i++)
+        if (n->lsdb.e[i].has_row && lsdb_lists(&n->lsdb, n->lsdb.e[i].name, r->node_id))
+            withdraw_from(n, r, n->lsdb.e[i].name);
 }
+
+static void known_refuse(struct node *n, const struct msg_route *r, const char *why);
 
 /* Replaces the originator's row when it changed; 1 if it did. */
 static int apply_connections(struct node *n, const struct msg_route *r)
 {
-    json_t *row = json_object_get(n->known_costs, r->node_id);
-    if (row && json_equal(row, r->connections))
+    if (lsdb_row_equals(&n->lsdb, r->node_id, r->connections))
         return 0;
-    if (listers_should_rebuild(&n->listers, json_object_size(n->known_costs)))
-        listers_rebuild(n);
-    size_t old = row ? row_cost(r->node_id, row) : 0;
+    const struct lsdb_entry *row = lsdb_row(&n->lsdb, r->node_id);
+    size_t old = row ? stored_row_cost(&n->lsdb, row) : 0;
+    if (lsdb_set_row(&n->lsdb, r->node_id, r->connections) < 0) {
+        known_refuse(n, r, "out of memory");
+        return 0;
+    }
     n->known_bytes += row_cost(r->node_id, r->connections);
     n->known_bytes = n->known_bytes > old ? n->known_bytes - old : 0;
-    const char *k;
-    json_t *v;
-    if (row)
-        json_object_foreach(row, k, v)
-            if (!json_object_get(r->connections, k))
-                listers_del(&n->listers, k, r->node_id);
-    json_object_foreach(r->connections, k, v)
-        if (!row || !json_object_get(row, k))
-            listers_add(&n->listers, k, r->node_id);
-    json_object_set(n->known_costs, r->node_id, r->connections); /* row freed here */
     withdraw_unlisted(n, r);
     node_schedule_routes(n);
     return 1;
@@ -327,8 +297,8 @@ static void known_refuse(struct node *n, const struct msg_route *r, const char *
 /* 1 if the originator's new row fits in the known-nodes byte budget. */
 static int known_fits(struct node *n, const struct msg_route *r)
 {
-    json_t *row = json_object_get(n->known_costs, r->node_id);
-    size_t old = row ? row_cost(r->node_id, row) : 0;
+    const struct lsdb_entry *row = lsdb_row(&n->lsdb, r->node_id);
+    size_t old = row ? stored_row_cost(&n->lsdb, row) : 0;
     size_t add = row_cost(r->node_id, r->connections);
     if (add <= old || n->known_bytes + (add - old) <= NODE_KNOWN_MAX_BYTES)
         return 1;

@@ -78,8 +78,8 @@ size_t holdback_leaf(struct node *n)
 
 int holdback_toward(struct node *n, size_t links, const struct conn *to)
 {
-    json_t *row = json_object_get(n->known_costs, to->peer);
-    return row && json_object_size(row) > links;
+    const struct lsdb_entry *row = lsdb_row(&n->lsdb, to->peer);
+    return row && row->nrow > links;
 }
 
 int holdback_add(struct node *n, struct conn *to, const char *update_id, const uint8_t *json, size_t len)

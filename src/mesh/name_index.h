@@ -1,6 +1,6 @@
 /* name_index.h - finds a node name's entry in an array its owner keeps.
  *
- * The compact tables of a node (origins.c, listers.c) keep one entry per
+ * The compact tables of a node (origins.c, lsdb.c) keep one entry per
  * node name in a flat array whose entry numbers never change; this is the
  * hash index beside such an array: open addressing over entry numbers,
  * FNV-1a of the name, at most half full.  The owner says how to read an

@@ -50,7 +50,7 @@ static void on_flood_timer(uv_timer_t *t)
 static void on_route_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
-    json_t *routes = routing_compute(n->id, n->known_costs, NULL);
+    json_t *routes = routing_compute_db(&n->lsdb, n->id, NULL);
     if (!routes)
         return;
     n->counters.route_recomputations++;
@@ -233,14 +233,8 @@ static void conn_unlink(struct conn *c)
     if (*pp)
         *pp = c->next;
     if (c->established) {
-        json_t *row = json_object_get(n->known_costs, c->peer);
-        if (row)
-            json_object_del(row, n->id);
-        row = json_object_get(n->known_costs, n->id);
-        if (row)
-            json_object_del(row, c->peer);
-        listers_del(&n->listers, n->id, c->peer);
-        listers_del(&n->listers, c->peer, n->id);
+        lsdb_del_edge(&n->lsdb, c->peer, n->id);
+        lsdb_del_edge(&n->lsdb, n->id, c->peer);
         log_info("Connection to %s closed (%s)", c->peer, c->link->desc);
         resume_note_lost(n, c, util_mono_ns());
         node_schedule_flood(n);
@@ -370,16 +364,10 @@ static void establish(struct conn *c, const char *peer)
     free(c->initial_msg); /* the initial phase is over */
     c->initial_msg = NULL;
     names_add(&n->names, peer);
-    json_t *row = json_object_get(n->known_costs, n->id);
-    json_object_set_new(row, peer, json_real(cost));
-    row = json_object_get(n->known_costs, peer);
-    if (!row) {
-        row = json_object();
-        json_object_set_new(n->known_costs, peer, row);
+    if (lsdb_set_edge(&n->lsdb, n->id, peer, cost) < 0 || lsdb_set_edge(&n->lsdb, peer, n->id, cost) < 0) {
+        node_drop_conn(c, "out of memory", 0);
+        return;
     }
-    json_object_set_new(row, n->id, json_real(cost));
-    listers_add(&n->listers, peer, n->id);
-    listers_add(&n->listers, n->id, peer);
     log_info("Connection established with %s (%s)", peer, c->link->desc);
     /* A node that has not flooded its update yet does so now: the table
      * its new peer sends makes it able to answer other nodes at once, and
@@ -668,9 +656,8 @@ struct node *node_new(uv_loop_t *loop, const struct node_config *cfg, char *err,
     n->epoch = ((uint64_t)(wall / 1000000000) << 24) | (((uint64_t)(wall % 1000000000) >> 6) & 0xffffff);
     names_init(&n->names);
     n->id_hash = names_add(&n->names, n->id);
-    n->known_costs = json_object();
-    json_object_set_new(n->known_costs, n->id, json_object());
-    listers_init(&n->listers);
+    lsdb_init(&n->lsdb);
+    lsdb_set_row(&n->lsdb, n->id, NULL); /* ours, empty until a link comes up */
     origins_init(&n->origins);
     n->departed = json_object();
     seen_init(&n->seen);
@@ -763,8 +750,7 @@ static void node_release(uv_handle_t *h)
         return;
     names_free(&n->names);
     firewall_free(&n->fw);
-    json_decref(n->known_costs);
-    listers_free(&n->listers);
+    lsdb_free(&n->lsdb);
     origins_free(&n->origins);
     json_decref(n->departed);
     free(n->last_update);
@@ -829,6 +815,6 @@ void node_foreach_peer(struct node *n, void (*cb)(void *arg, const struct node_p
     }
 }
 
-size_t node_known_count(const struct node *n) { return json_object_size(n->known_costs); }
+size_t node_known_count(const struct node *n) { return lsdb_rows(&n->lsdb); }
 
 json_t *node_ping_rtts(const struct node *n) { return n->ping_rtt; }

@@ -2,10 +2,10 @@
  * src/mesh that implement one concept each:
  *   node.c      lifecycle, timers, connections and the connection protocol
  *   flood.c     routing updates: making, flooding, processing (spec 4.2)
- *   listers.c   which rows of the link-state database list a node
+ *   lsdb.c      the link-state database: every known node's row, and who lists whom
  *   seen.c      the UpdateIDs seen recently
  *   origins.c   each known node's newest accepted update
- *   name_index.c  finds a name's entry in those two tables
+ *   name_index.c  finds a name's entry in lsdb's and origins' tables
  *   resume.c    what a returning peer already knows
  *   datagram.c  data messages: routing, delivery, unreach, firewall
  *   advert.c    service advertisements (spec 4.8)
@@ -15,7 +15,7 @@
 #ifndef MESH_NODE_INTERNAL_H
 #define MESH_NODE_INTERNAL_H
 
-#include "mesh/listers.h"
+#include "mesh/lsdb.h"
 #include "mesh/node.h"
 #include "mesh/origins.h"
 #include "mesh/seen.h"
@@ -23,7 +23,7 @@
 #define NODE_MAX_KNOWN 4096         /* most nodes one mesh may hold */
 #define NODE_SEEN_MAX 100000        /* de-dup table bound */
 /* Byte bounds of the tables peers fill (estimates of what each entry costs
- * in memory, jansson's nodes included): a 4096-node mesh of honest nodes
+ * in memory, allocator overhead included): a 4096-node mesh of honest nodes
  * needs a fraction of each; a flooding peer meets them instead of growing
  * the node by gigabytes (4096 rows of 4096 connections, 16384 adverts of
  * 64 KB).  The 100,000 UpdateIDs of NODE_SEEN_MAX take 16 bytes each. */
@@ -164,12 +164,11 @@ struct node {
     struct firewall fw;
     int64_t max_idle_ns;
     struct conn *conns;
-    json_t *known_costs;    /* node -> {peer: cost} */
-    struct listers listers; /* known_costs the other way: peer -> rows listing it */
+    struct lsdb lsdb;       /* every known node's row (lsdb.c) */
     struct origins origins; /* node -> its newest accepted update (origins.c) */
     json_t *departed;       /* peer -> [epoch, rows it has up to (mono ns), lost at] (resume.c) */
     struct seen seen;       /* UpdateIDs of the last SEEN_EXPIRY_NS */
-    size_t known_bytes;     /* known_costs + origins, re-counted when near the cap */
+    size_t known_bytes;     /* lsdb + origins, re-counted when near the cap */
     struct cap_report known_report;
     json_t *routes;         /* dest -> next hop */
     struct received_ad *ads;

@@ -1,6 +1,6 @@
 /* routing.c - see routing.h.  Dijkstra with a binary heap over arrays: the
  * node names are sorted once (self first), a peer's index is found through
- * a jansson object (name -> index), and the heap is ordered by (distance, index), so nodes are
+ * its entry number in the database, and the heap is ordered by (distance, index), so nodes are
  * settled in exactly the order of the plain O(V^2) scan (lowest distance,
  * then lowest index) and equal-cost ties resolve as they always did.  A
  * 1000-node mesh recomputes in a fraction of a millisecond; every node of
@@ -81,31 +81,46 @@ static int first_hop(const int *prev, size_t n, size_t d)
     return prev[hop] == 0 ? (int)hop : -1;
 }
 
-json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
+/* The entries that have rows, self first, the rest sorted by name. */
+static size_t order_nodes(const struct lsdb *db, uint32_t self, const char **names, int *idx_of,
+                          uint32_t *entry_of)
 {
-    size_t n = json_object_size(costs) + 1;
+    size_t v = 0;
+    names[v++] = db->e[self].name;
+    for (uint32_t i = 0; i < db->count; i++)
+        if (db->e[i].has_row && i != self)
+            names[v++] = db->e[i].name;
+    qsort(names + 1, v - 1, sizeof *names, cmp_str);
+    for (uint32_t i = 0; i < db->count; i++)
+        idx_of[i] = -1;
+    for (size_t i = 0; i < v; i++) {
+        uint32_t e = name_index_find(&db->index, names[i]);
+        idx_of[e] = (int)i;
+        entry_of[i] = e;
+    }
+    return v;
+}
+
+json_t *routing_compute_db(const struct lsdb *db, const char *self, json_t **path_costs)
+{
+    uint32_t me = name_index_find(&db->index, self);
+    size_t n = db->rows + 1, cnt = db->count ? db->count : 1;
     const char **names = malloc(n * sizeof *names);
+    uint32_t *entry_of = malloc(n * sizeof *entry_of);
+    int *idx_of = malloc(cnt * sizeof *idx_of);
     double *dist = malloc(n * sizeof *dist);
     int *prev = malloc(n * sizeof *prev);
     char *done = calloc(n, 1);
     struct heap h = { NULL, 0, 0 };
-    json_t *index = json_object(); /* name -> its index */
     json_t *table = json_object();
     json_t *pc = path_costs ? json_object() : NULL;
     json_t **hopstr = NULL;
-    if (!names || !dist || !prev || !done || !index || !table || (path_costs && !pc))
+    if (!names || !entry_of || !idx_of || !dist || !prev || !done || !table || (path_costs && !pc))
         goto fail;
-    size_t v = 0;
-    names[v++] = self;
-    const char *k;
-    json_t *row;
-    json_object_foreach(costs, k, row)
-        if (strcmp(k, self) != 0)
-            names[v++] = k;
-    n = v;
-    qsort(names + 1, n - 1, sizeof *names, cmp_str);
+    if (me == NAME_INDEX_NONE)
+        goto out; /* no row of ours: nothing is reachable */
+    n = order_nodes(db, me, names, idx_of, entry_of);
     for (size_t i = 0; i < n; i++) {
-        json_object_set_new(index, names[i], json_integer((json_int_t)i));
         dist[i] = DBL_MAX;
         prev[i] = -1;
     }
@@ -118,14 +133,12 @@ json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
         if (done[u] || it.d != dist[u])
             continue; /* settled already, or a superseded distance */
         done[u] = 1;
-        row = json_object_get(costs, names[u]);
-        json_t *c;
-        json_object_foreach(row, k, c) {
-            json_t *idx = json_is_number(c) ? json_object_get(index, k) : NULL;
-            if (!idx)
-                continue;
-            int w = (int)json_integer_value(idx);
-            double nd = dist[u] + json_number_value(c);
+        const struct lsdb_entry *row = &db->e[entry_of[u]];
+        for (uint32_t j = 0; j < row->nrow; j++) {
+            int w = idx_of[row->row[j].peer];
+            if (w < 0)
+                continue; /* only listed, never heard from: unreachable */
+            double nd = dist[u] + row->row[j].cost;
             if (nd < dist[w]) {
                 dist[w] = nd;
                 prev[w] = u;
@@ -160,15 +173,33 @@ fail:
 out:
     if (path_costs)
         *path_costs = pc;
-    json_decref(index);
     if (hopstr)
         for (size_t i = 0; i < n; i++)
             json_decref(hopstr[i]);
     free(hopstr);
     free(h.a);
     free(names);
+    free(entry_of);
+    free(idx_of);
     free(dist);
     free(prev);
     free(done);
+    return table;
+}
+
+json_t *routing_compute(const char *self, json_t *costs, json_t **path_costs)
+{
+    struct lsdb db;
+    lsdb_init(&db);
+    int rc = lsdb_set_row(&db, self, json_object_get(costs, self));
+    const char *k;
+    json_t *row;
+    json_object_foreach(costs, k, row)
+        if (rc == 0 && strcmp(k, self) != 0)
+            rc = lsdb_set_row(&db, k, row);
+    json_t *table = rc == 0 ? routing_compute_db(&db, self, path_costs) : NULL;
+    if (rc != 0 && path_costs)
+        *path_costs = NULL;
+    lsdb_free(&db);
     return table;
 }

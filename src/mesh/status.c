@@ -25,6 +25,14 @@ static long long memory_mib(void)
     return (long long)si.totalram * si.mem_unit / (1024 * 1024);
 }
 
+static json_t *known_costs_sorted(struct node *n)
+{
+    json_t *all = lsdb_json(&n->lsdb);
+    json_t *sorted = all ? gojson_sorted(all) : NULL;
+    json_decref(all);
+    return sorted;
+}
+
 json_t *node_status(struct node *n)
 {
     json_t *conns = json_array();
@@ -34,7 +42,7 @@ json_t *node_status(struct node *n)
     json_t *o = json_object();
     json_object_set_new(o, "Advertisements", advert_status(n));
     json_object_set_new(o, "Connections", conns);
-    json_object_set_new(o, "KnownConnectionCosts", gojson_sorted(n->known_costs));
+    json_object_set_new(o, "KnownConnectionCosts", known_costs_sorted(n));
     json_object_set_new(o, "NodeID", json_string(n->id));
     json_object_set_new(o, "RoutingTable", gojson_sorted(node_routes(n)));
     json_object_set_new(o, "SystemCPUCount", json_integer(cpu_count()));
