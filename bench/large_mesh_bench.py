@@ -23,7 +23,8 @@ hops and a sample of execution nodes.  For each size it prints:
   messages    routing messages per node (hops, sampled execution nodes; from
               their metrics endpoints): received, sent and dropped by reason,
               during convergence and per second in the steady window
-  flaps       routing-table changes seen on the controller over the window
+  flaps       routing-table changes seen on the controller over the window,
+              with when each came (seconds into the window)
   ping        the controller pinging sampled execution nodes
 
 usage: large_mesh_bench.py [sizes...]   (default: 100 250 500 1000)
@@ -320,7 +321,7 @@ def steady(m, seconds):
     cpu0 = {name: cpu_s(pid) for name, pid in pids.items()}
     io0 = {h: io_bytes(pids[h]) for h in m.hops}
     routes = json.dumps(m.cmd("controller", "status")["RoutingTable"], sort_keys=True)
-    flaps, slowest = 0, 0.0
+    flaps, slowest = [], 0.0
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
         time.sleep(2)
@@ -329,7 +330,7 @@ def steady(m, seconds):
         if st:
             now = json.dumps(st["RoutingTable"], sort_keys=True)
             if now != routes:
-                flaps += 1
+                flaps.append(time.monotonic() - t0)
                 routes = now
     dt = time.monotonic() - t0
     cpu = {}
@@ -408,7 +409,10 @@ def run(n, steady_s, timeout):
         for role in ("hop", "exec"):
             print("  messages:   per %s, steady: " % role +
                   ", ".join(f"{k} {v:.1f}/s" for k, v in msgs[role].items() if v))
-        print(f"  flaps:      {flaps} routing-table changes on the controller; slowest status {slow * 1000:.0f} ms")
+        when = ", ".join(f"{t:.0f}" for t in flaps[:10]) + (", ..." if len(flaps) > 10 else "")
+        print(f"  flaps:      {len(flaps)} routing-table changes on the controller" +
+              (f" (at {when} s into the window)" if flaps else "") +
+              f"; slowest status {slow * 1000:.0f} ms")
         print_pss(pss(m), "after the steady window")
         ok, times = pings(m)
         med = sorted(times)[len(times) // 2] if times else 0
