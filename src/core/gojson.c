@@ -18,6 +18,8 @@ int gojson_float(double f, struct buf *out)
         return -EINVAL; /* Go refuses too: json: unsupported value */
     if (f == 0)
         return buf_append_str(out, signbit(f) ? "-0" : "0");
+    if (f == (double)(int64_t)f && fabs(f) < 1e15) /* a whole number: Go writes its digits */
+        return buf_printf(out, "%" PRId64, (int64_t)f);
     char digits[FLTFMT_DIGITS_MAX];
     int exp10;
     int rc = 0;
@@ -58,6 +60,12 @@ int gojson_float(double f, struct buf *out)
     return rc ? -ENOBUFS : 0;
 }
 
+/* 1 for an ASCII byte Go writes as itself inside a string. */
+static int plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
+}
+
 int gojson_string(const char *s, size_t n, struct buf *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -65,6 +73,14 @@ int gojson_string(const char *s, size_t n, struct buf *out)
     int rc = buf_append_str(out, "\"");
     size_t i = 0;
     while (i < n && rc == 0) {
+        size_t run = i;
+        while (run < n && plain_byte(p[run]))
+            run++;
+        if (run > i) { /* the common case: names, IDs, words */
+            rc = buf_append(out, p + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = p[i];
         if (c < 0x80) {
             char esc[7];

@@ -42,6 +42,13 @@ static void test_go_floats(void **state)
     check_float(0.000001, "0.000001");
     check_float(-3.25, "-3.25");
     check_float(123456.789, "123456.789");
+    /* whole numbers take a short path below 1e15; the digits must not change */
+    check_float(-7, "-7");
+    check_float(4294967296.0, "4294967296");
+    check_float(999999999999999.0, "999999999999999");
+    check_float(1e15, "1000000000000000");
+    check_float(-1e15, "-1000000000000000");
+    check_float(-0.0, "-0");
 }
 
 static void test_go_strings(void **state)
@@ -62,6 +69,11 @@ static void test_go_strings(void **state)
     assert_int_equal(gojson_string("a\xff" "b", 3, &b), 0);
     assert_int_equal(buf_size(&b), strlen("\"a\\ufffdb\""));
     assert_memory_equal(buf_head(&b), "\"a\\ufffdb\"", buf_size(&b));
+    buf_reset(&b);
+    /* plain bytes go out in runs, around escapes and multi-byte UTF-8 */
+    assert_int_equal(gojson_string("node-1<caf\xc3\xa9>x", 14, &b), 0);
+    assert_int_equal(buf_size(&b), strlen("\"node-1\\u003ccaf\xc3\xa9\\u003ex\""));
+    assert_memory_equal(buf_head(&b), "\"node-1\\u003ccaf\xc3\xa9\\u003ex\"", buf_size(&b));
     buf_reset(&b);
     /* Go 1.22 and later write \b and \f short, the other controls as \u00XX */
     assert_int_equal(gojson_string("\b\f\x0b", 3, &b), 0);
