@@ -79,6 +79,8 @@ struct node *control_node(struct control_session *s);
 const struct control_hooks *control_session_hooks(struct control_session *s);
 /* Replies finish the command: one line, then the session reads on. */
 void control_reply_json(struct control_session *s, json_t *obj, int sort_keys); /* steals obj */
+/* b holds the reply's JSON when ok, else it did not fit; frees b. */
+void control_reply_line(struct control_session *s, struct buf *b, int ok);
 void control_reply_error(struct control_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* A command that finishes later stores a cancel hook, called if the client

@@ -124,17 +124,23 @@ static void command_done(struct control_session *s)
         session_process(s);
 }
 
+void control_reply_line(struct control_session *s, struct buf *b, int ok)
+{
+    if (ok && buf_append(b, "\n", 1) == 0)
+        session_write(s, (const char *)buf_head(b), buf_size(b));
+    else
+        session_write(s, "ERROR: reply too large\n", 23);
+    buf_free(b);
+    command_done(s);
+}
+
 void control_reply_json(struct control_session *s, json_t *obj, int sort_keys)
 {
     struct buf b;
     buf_init(&b, 64u << 20);
-    if (gojson_dump(obj, sort_keys ? GOJSON_SORT_KEYS : 0, &b) == 0 && buf_append(&b, "\n", 1) == 0)
-        session_write(s, (const char *)buf_head(&b), buf_size(&b));
-    else
-        session_write(s, "ERROR: reply too large\n", 23);
-    buf_free(&b);
+    int ok = gojson_dump(obj, sort_keys ? GOJSON_SORT_KEYS : 0, &b) == 0;
     json_decref(obj);
-    command_done(s);
+    control_reply_line(s, &b, ok);
 }
 
 void control_reply_error(struct control_session *s, const char *fmt, ...)

@@ -91,6 +91,9 @@ void node_set_work_commands(struct node *n, json_t *work_commands);
 
 /* status command: every key upstream emits (Go order/format ready). */
 json_t *node_status(struct node *n);
+/* The same as JSON text, as gojson_dump(node_status(n), 0) writes it,
+ * without building it (the tables are large in a large mesh). */
+int node_status_write(struct node *n, struct buf *out);
 
 /* ---- metrics ------------------------------------------------------------
  * Counters for the metrics endpoint (control/metrics.c), kept on the node

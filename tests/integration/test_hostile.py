@@ -314,3 +314,33 @@ def test_malformed_config_names_file_line_and_key(tmp_path):
     r = subprocess.run([RECEPTOR, "--node", "id=x", "--udp-listener", "port=1", "bindaddr=nowhere"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "invalid UDP listen address nowhere:1" in r.stderr
+
+
+def test_status_written_directly_matches_the_json_reply(pair):
+    """A plain `status` is written straight from the node's tables (a large
+    mesh's are ~90 KB); asking for every field goes through the JSON
+    objects.  Rows with names that need escaping, costs of every float
+    form and a row listed out of order must come out byte for byte alike."""
+    mesh, a, b = pair
+    p = FakePeer(mesh.port("a"))
+    p.establish("a")
+    wait_for(lambda: "fake" in a.routes(), 10, "fake peer routed")
+    rows = {"z<&>": {"fake": 2.5, "b": 1e-7, "a": 1e21},
+            "caf\u00e9": {"z<&>": 3, "fake": 0.1, "\u2028x": 100},
+            "m\"q": {"fake": 7}}
+    p.send(b"".join(frame(route_update(n, 1, c, update_id=f"S{i}", fwd="fake"))
+                    for i, (n, c) in enumerate(rows.items())))
+    wait_for(lambda: len(a.cmd("status")["KnownConnectionCosts"]) == 6, 10, "the rows stored")
+    fields = ["Advertisements", "Connections", "KnownConnectionCosts", "NodeID", "RoutingTable",
+              "SystemCPUCount", "SystemMemoryMiB", "Version"]
+    c = Control(a.sock)
+    try:
+        direct = c.line("status")
+        via_json = c.line(json.dumps({"command": "status", "requested_fields": fields}))
+    finally:
+        c.close()
+    assert direct == via_json
+    st = json.loads(direct)
+    assert st["KnownConnectionCosts"]["z<&>"] == {"fake": 2.5, "b": 1e-7, "a": 1e21}
+    assert '"z\\u003c\\u0026\\u003e":{"a":1e+21,"b":1e-7,"fake":2.5}' in direct
+    p.close()
