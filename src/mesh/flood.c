@@ -157,6 +157,13 @@ void flood_send_known(struct node *n, struct conn *to, int64_t since)
     flood_pump_known(n, to);
 }
 
+void flood_row_costs(const struct lsdb *db, const struct lsdb_entry *e, struct msg_cost *out)
+{
+    for (uint32_t i = 0; i < e->nrow; i++)
+        out[i] = (struct msg_cost){ db->e[e->row[i].peer].name, e->row[i].cost };
+    msg_costs_sort(out, e->nrow);
+}
+
 /* Encodes and queues one row; 0 sent, 1 nothing to send, -1 the link is
  * full (try again at the next drain), -2 the link is gone. */
 static int send_row(struct node *n, struct conn *to, const struct origin *o, struct buf *b)
@@ -173,12 +180,15 @@ static int send_row(struct node *n, struct conn *to, const struct origin *o, str
         .update_id = o->update_id,
         .epoch = o->epoch,
         .sequence = o->sequence,
-        .connections = lsdb_row_json(&n->lsdb, e),
         .forwarding_node = n->id,
     };
+    struct msg_cost *costs = malloc((e->nrow ? e->nrow : 1) * sizeof *costs);
+    if (!costs)
+        return 1;
+    flood_row_costs(&n->lsdb, e, costs);
     buf_reset(b);
-    int enc = r.connections ? msg_route_encode(&r, b) : -1;
-    json_decref(r.connections);
+    int enc = msg_route_encode_costs(&r, costs, e->nrow, b);
+    free(costs);
     if (enc != 0)
         return 1;
     int rc = conn_send(to, buf_head(b), buf_size(b), NULL, 0);

@@ -205,7 +205,18 @@ int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char 
     return decode_object(json, n, out, sizeof *out, route_fields, route_free, err, errlen);
 }
 
-int msg_route_encode(const struct msg_route *r, struct buf *out)
+static int cmp_cost(const void *a, const void *b)
+{
+    return strcmp(((const struct msg_cost *)a)->node, ((const struct msg_cost *)b)->node);
+}
+
+void msg_costs_sort(struct msg_cost *c, size_t n)
+{
+    if (n > 1)
+        qsort(c, n, sizeof *c, cmp_cost);
+}
+
+int msg_route_encode_costs(const struct msg_route *r, const struct msg_cost *c, size_t n, struct buf *out)
 {
     int rc = buf_append(out, "\x01", 1);
     rc |= buf_append_str(out, "{\"NodeID\":");
@@ -214,25 +225,33 @@ int msg_route_encode(const struct msg_route *r, struct buf *out)
     rc |= gojson_string(r->update_id, strlen(r->update_id), out);
     rc |= buf_printf(out, ",\"UpdateEpoch\":%" PRIu64 ",\"UpdateSequence\":%" PRIu64
                      ",\"Connections\":{", r->epoch, r->sequence);
-    /* a Go map: sorted keys */
-    json_t *conns = r->connections ? gojson_sorted(r->connections) : NULL;
-    if (r->connections && !conns)
-        return -ENOMEM;
-    const char *k;
-    json_t *v;
-    const char *sep = "";
-    json_object_foreach(conns, k, v) {
-        rc |= buf_append_str(out, sep);
-        sep = ",";
-        rc |= gojson_string(k, strlen(k), out);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            rc |= buf_append_str(out, ",");
+        rc |= gojson_string(c[i].node, strlen(c[i].node), out);
         rc |= buf_append_str(out, ":");
-        rc |= gojson_float(json_number_value(v), out);
+        rc |= gojson_float(c[i].cost, out);
     }
-    json_decref(conns);
     rc |= buf_append_str(out, "},\"ForwardingNode\":");
     rc |= gojson_string(r->forwarding_node, strlen(r->forwarding_node), out);
     rc |= buf_printf(out, ",\"SuspectedDuplicate\":%" PRIu64 "}", r->suspected_dup);
     return rc ? -ENOBUFS : 0;
+}
+
+int msg_route_encode(const struct msg_route *r, struct buf *out)
+{
+    size_t n = json_object_size(r->connections), i = 0;
+    struct msg_cost *c = malloc((n ? n : 1) * sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->connections, k, v)
+        c[i++] = (struct msg_cost){ k, json_number_value(v) };
+    msg_costs_sort(c, n);
+    int rc = msg_route_encode_costs(r, c, n, out);
+    free(c);
+    return rc;
 }
 
 void msg_route_free(struct msg_route *r)

@@ -55,6 +55,16 @@ struct msg_route {
 int msg_route_decode(const uint8_t *json, size_t n, struct msg_route *out, char *err, size_t errlen);
 /* Encodes type byte + JSON. */
 int msg_route_encode(const struct msg_route *r, struct buf *out);
+/* One entry of a row: a peer and its cost. */
+struct msg_cost {
+    const char *node;
+    double cost;
+};
+/* Sorts a row by node name, the order Go writes a map in. */
+void msg_costs_sort(struct msg_cost *c, size_t n);
+/* The same as msg_route_encode with the row given as c (sorted) in place
+ * of r->connections: a row kept elsewhere needs no jansson object. */
+int msg_route_encode_costs(const struct msg_route *r, const struct msg_cost *c, size_t n, struct buf *out);
 void msg_route_free(struct msg_route *r);
 
 struct msg_ad {

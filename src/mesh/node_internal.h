@@ -229,6 +229,8 @@ int flood_make_update(struct node *n, uint64_t suspected, struct buf *out);
 void flood_send_update(struct node *n, uint64_t suspected);
 /* Returns the number of links the message was queued on. */
 size_t flood_to_all(struct node *n, const uint8_t *msg, size_t len, struct conn *except);
+/* e's row as costs (e->nrow of them), sorted as Go writes a map. */
+void flood_row_costs(const struct lsdb *db, const struct lsdb_entry *e, struct msg_cost *out);
 /* Encodes r with this node as forwarder (type byte + JSON). */
 int flood_encode_relay(struct node *n, struct msg_route *r, struct buf *out);
 void flood_handle_update(struct conn *c, struct msg_route *r, const uint8_t *json, size_t len);

@@ -68,16 +68,6 @@ json_t *node_status(struct node *n)
 
 /* ---- the same reply, written directly ----------------------------------- */
 
-struct named_cost {
-    const char *name;
-    double cost;
-};
-
-static int cmp_named(const void *a, const void *b)
-{
-    return strcmp(((const struct named_cost *)a)->name, ((const struct named_cost *)b)->name);
-}
-
 static int cmp_entries(const void *a, const void *b)
 {
     return strcmp((*(const struct lsdb_entry *const *)a)->name, (*(const struct lsdb_entry *const *)b)->name);
@@ -90,17 +80,15 @@ static int write_key(const char *k, struct buf *out)
 }
 
 /* A Go map[string]float64: {"peer":cost,...}, sorted. */
-static int write_row(const struct lsdb *db, const struct lsdb_entry *e, struct named_cost *scratch,
+static int write_row(const struct lsdb *db, const struct lsdb_entry *e, struct msg_cost *scratch,
                      struct buf *out)
 {
-    for (uint32_t i = 0; i < e->nrow; i++)
-        scratch[i] = (struct named_cost){ db->e[e->row[i].peer].name, e->row[i].cost };
-    qsort(scratch, e->nrow, sizeof *scratch, cmp_named);
+    flood_row_costs(db, e, scratch);
     int rc = buf_append_str(out, "{");
     for (uint32_t i = 0; i < e->nrow && rc == 0; i++) {
         if (i)
             rc = buf_append_str(out, ",");
-        if (!rc) rc = write_key(scratch[i].name, out);
+        if (!rc) rc = write_key(scratch[i].node, out);
         if (!rc) rc = gojson_float(scratch[i].cost, out);
     }
     return rc ? rc : buf_append_str(out, "}");
@@ -117,7 +105,7 @@ static int write_known_costs(struct node *n, struct buf *out)
             if (db->e[i].nrow > widest)
                 widest = db->e[i].nrow;
         }
-    struct named_cost *scratch = malloc(widest * sizeof *scratch);
+    struct msg_cost *scratch = malloc(widest * sizeof *scratch);
     int rc = rows && scratch ? buf_append_str(out, "{") : -ENOMEM;
     if (rc == 0)
         qsort(rows, nrows, sizeof *rows, cmp_entries);
