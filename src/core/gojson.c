@@ -18,7 +18,7 @@ int gojson_float(double f, struct buf *out)
         return -EINVAL; /* Go refuses too: json: unsupported value */
     if (f == 0)
         return buf_append_str(out, signbit(f) ? "-0" : "0");
-    if (f == (double)(int64_t)f && fabs(f) < 1e15) /* a whole number: Go writes its digits */
+    if (fabs(f) < 1e15 && f == (double)(int64_t)f) /* a whole number: Go writes its digits */
         return buf_printf(out, "%" PRId64, (int64_t)f);
     char digits[FLTFMT_DIGITS_MAX];
     int exp10;
