@@ -20,10 +20,12 @@
 #include "core/util.h"
 
 /* Estimated memory per known node and per entry of its row, allocator
- * overhead and index slots included; the peer's name counts in full
- * though it is stored once, so the estimate errs high. */
+ * overhead and index slots included.  An entry costs 16 bytes in the row
+ * and 4-8 in the index the other way; a peer that only one row lists also
+ * costs its interned name (~40 bytes with its index slot).  The estimate
+ * takes that worst case, which is what a peer inventing names makes. */
 #define KNOWN_NODE_COST 200   /* origins entry + lsdb entry */
-#define KNOWN_ENTRY_COST 40   /* one (peer, cost) in a row + the entry the other way */
+#define KNOWN_ENTRY_COST 64   /* one (peer, cost) in a row + the entry the other way + a name */
 
 static size_t row_cost(const char *node, json_t *row)
 {
