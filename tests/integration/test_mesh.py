@@ -381,6 +381,26 @@ def test_a_new_link_gets_our_adverts_as_last_flooded(mesh):
     second.close()
 
 
+def _first_relays(socks, want, seconds):
+    """{(socket name, NodeID): when it first arrived} for the updates in
+    want that node a relayed (ForwardingNode "a"), reading every socket
+    until all came or seconds passed."""
+    import select
+    bufs = {name: b"" for name in socks}
+    seen, end = {}, time.time() + seconds
+    while not want <= set(seen) and time.time() < end:
+        ready, _, _ = select.select(list(socks.values()), [], [], 0.1)
+        for name, sock in socks.items():
+            if sock not in ready:
+                continue
+            bufs[name] += sock.recv(65536)
+            for u in _frames(bufs[name]):
+                key = (name, u["NodeID"])
+                if u["ForwardingNode"] == "a" and key not in seen:
+                    seen[key] = time.time()
+    return seen
+
+
 def test_a_leaf_holds_back_relays_to_a_hub_that_has_its_own_copy(mesh):
     """In a large mesh a node with few links waits HOLDBACK (1 s) before
     relaying a fresh update to a peer with more links than itself, and
@@ -424,10 +444,17 @@ def test_a_leaf_holds_back_relays_to_a_hub_that_has_its_own_copy(mesh):
     assert "x2" not in early, "relayed to the hub at once"
     assert "x2" in late, "never relayed to the hub"
     assert "x1" not in early | late, "relayed a copy the hub had sent us"
-    # towards a peer with no more links than ours, at once
+    # towards a peer with no more links than ours, at once: x3, sent 0.3 s
+    # after x4, reaches the leaf before x4 reaches the hub at the end of its
+    # 1 s hold; held too, it would come 0.3 s after x4 (an order, not a
+    # time: only a node stalled 0.7 s longer on x3 than on x4 could miss it)
+    leaf.sendall(frame(route_update("x4", 1, {"leaf": 1}, update_id="X4", fwd="leaf", epoch=epoch)))
+    time.sleep(0.3)
     hub.sendall(frame(route_update("x3", 1, {"hub": 1}, update_id="X3", fwd="hub", epoch=epoch)))
-    leaf.settimeout(0.2)
-    assert "x3" in relayed(leaf, 0.8)
+    first = _first_relays({"leaf": leaf, "hub": hub}, {("leaf", "x3"), ("hub", "x4")}, 20)
+    assert ("leaf", "x3") in first, "x3 never relayed to the leaf"
+    assert ("hub", "x4") in first, "x4 never relayed to the hub"
+    assert first[("leaf", "x3")] < first[("hub", "x4")], "x3 waited like a relay to a hub"
     assert a.proc.poll() is None
     hub.close()
     leaf.close()
