@@ -120,35 +120,6 @@ static int write_known_costs(struct node *n, struct buf *out)
     return rc ? rc : buf_append_str(out, "}");
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A Go map[string]string: {"dest":"next hop",...}, sorted. */
-static int write_routes(json_t *routes, struct buf *out)
-{
-    size_t n = json_object_size(routes), i = 0;
-    const char **keys = malloc((n ? n : 1) * sizeof *keys);
-    if (!keys)
-        return -ENOMEM;
-    const char *k;
-    json_t *v;
-    json_object_foreach(routes, k, v)
-        keys[i++] = k;
-    qsort(keys, n, sizeof *keys, cmp_str);
-    int rc = buf_append_str(out, "{");
-    for (i = 0; i < n && rc == 0; i++) {
-        const char *hop = json_string_value(json_object_get(routes, keys[i]));
-        if (i)
-            rc = buf_append_str(out, ",");
-        if (!rc) rc = write_key(keys[i], out);
-        if (!rc) rc = gojson_string(hop ? hop : "", hop ? strlen(hop) : 0, out);
-    }
-    free(keys);
-    return rc ? rc : buf_append_str(out, "}");
-}
-
 /* "key": and a jansson value dumped as is (the small parts). */
 static int write_json(const char *key, json_t *v, struct buf *out)
 {
@@ -173,7 +144,7 @@ int node_status_write(struct node *n, struct buf *out)
     if (!rc) rc = gojson_string(n->id, strlen(n->id), out);
     if (!rc) rc = buf_append_str(out, ",");
     if (!rc) rc = write_key("RoutingTable", out);
-    if (!rc) rc = write_routes(node_routes(n), out);
+    if (!rc) rc = gojson_dump(node_routes(n), GOJSON_SORT_KEYS, out); /* a Go map[string]string */
     if (!rc) rc = buf_printf(out, ",\"SystemCPUCount\":%d,\"SystemMemoryMiB\":%lld,\"Version\":",
                              cpu_count(), memory_mib());
     if (!rc) rc = gojson_string(RECEPTOR_VERSION, strlen(RECEPTOR_VERSION), out);
